@@ -1,0 +1,31 @@
+/** An opaque handle returned by `Clock.setTimer`. */
+export type TimerHandle = unknown;
+
+/**
+ * Time, injected. Core never reads the wall clock or arms a timer itself: the simulator
+ * passes a virtual clock, which is what makes one seed give one run.
+ */
+export interface Clock {
+  /** Milliseconds on a monotonic scale (only differences matter). */
+  now(): number;
+  setTimer(callback: () => void, delayMs: number): TimerHandle;
+  clearTimer(handle: TimerHandle): void;
+}
+
+/** The real clock: `performance.now()` and the host's timers, which do not keep the process alive. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimer(callback, delayMs) {
+    const handle = setTimeout(callback, Math.max(0, delayMs));
+    if (typeof handle === 'object' && handle !== null && 'unref' in handle) handle.unref();
+    return handle;
+  },
+  clearTimer(handle) {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+};
+
+/** Randomness, injected: a function returning a float in [0, 1). */
+export type RandomSource = () => number;
+
+export const systemRandom: RandomSource = () => Math.random();

@@ -1,0 +1,169 @@
+import { BadRequestError } from './errors.js';
+import type { Configuration, PeerId } from './types.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Every peer a configuration names, voters first, without duplicates. */
+export function allPeers(conf: Configuration): PeerId[] {
+  const seen = new Set<PeerId>(conf.voters);
+  for (const p of conf.oldVoters ?? []) seen.add(p);
+  for (const p of conf.learners ?? []) seen.add(p);
+  return [...seen];
+}
+
+/** Whether `peer` votes in `conf` (in either half of a joint configuration). */
+export function isVoter(conf: Configuration, peer: PeerId): boolean {
+  return conf.voters.includes(peer) || (conf.oldVoters?.includes(peer) ?? false);
+}
+
+export function isJoint(conf: Configuration): boolean {
+  return conf.oldVoters !== undefined && conf.oldVoters.length > 0;
+}
+
+/** The size of a majority of `n` voters. */
+export function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+/**
+ * The highest index that a majority has reached, by `matchOf` (Raft paper 5.3/5.4);
+ * in a joint configuration the lower of the two majorities' (section 6).
+ */
+export function quorumMatchIndex(conf: Configuration, matchOf: (peer: PeerId) => number): number {
+  const q = quorumOf(conf.voters, matchOf);
+  if (!isJoint(conf)) return q;
+  return Math.min(q, quorumOf(conf.oldVoters ?? [], matchOf));
+}
+
+function quorumOf(voters: readonly PeerId[], matchOf: (peer: PeerId) => number): number {
+  if (voters.length === 0) return Number.POSITIVE_INFINITY;
+  const values = voters.map(matchOf).sort((a, b) => b - a);
+  return values[majority(voters.length) - 1] ?? 0;
+}
+
+/** Whether the peers for which `ok` holds form a quorum of `conf` (of both halves when joint). */
+export function hasQuorum(conf: Configuration, ok: (peer: PeerId) => boolean): boolean {
+  const count = (voters: readonly PeerId[]) => voters.filter(ok).length;
+  if (count(conf.voters) < majority(conf.voters.length)) return false;
+  if (isJoint(conf)) {
+    const old = conf.oldVoters ?? [];
+    if (count(old) < majority(old.length)) return false;
+  }
+  return true;
+}
+
+/** Checks a user-supplied configuration; throws BAD_REQUEST when it cannot work. */
+export function validateConfiguration(conf: Configuration, what = 'configuration'): void {
+  const check = (list: readonly unknown[] | undefined, name: string) => {
+    if (list === undefined) return;
+    if (!Array.isArray(list)) throw new BadRequestError(`${what}.${name} must be an array`);
+    const seen = new Set<unknown>();
+    for (const p of list) {
+      if (typeof p !== 'string' || p.length === 0)
+        throw new BadRequestError(`${what}.${name} must hold non-empty peer ids`);
+      if (seen.has(p)) throw new BadRequestError(`${what}.${name} names ${p} twice`);
+      seen.add(p);
+    }
+  };
+  if (typeof conf !== 'object' || conf === null)
+    throw new BadRequestError(`${what} must be an object`);
+  check(conf.voters, 'voters');
+  check(conf.oldVoters, 'oldVoters');
+  check(conf.learners, 'learners');
+  if (conf.voters.length === 0) throw new BadRequestError(`${what}.voters must not be empty`);
+  for (const l of conf.learners ?? []) {
+    if (isVoter(conf, l)) throw new BadRequestError(`${what}: ${l} is both a voter and a learner`);
+  }
+}
+
+/** Configuration entries carry this JSON form, so that a log written today stays readable. */
+export function encodeConfiguration(conf: Configuration): Uint8Array {
+  const wire: { v: readonly PeerId[]; o?: readonly PeerId[]; l?: readonly PeerId[] } = {
+    v: conf.voters,
+  };
+  if (conf.oldVoters && conf.oldVoters.length > 0) wire.o = conf.oldVoters;
+  if (conf.learners && conf.learners.length > 0) wire.l = conf.learners;
+  return encoder.encode(JSON.stringify(wire));
+}
+
+export function decodeConfiguration(data: Uint8Array): Configuration {
+  let wire: unknown;
+  try {
+    wire = JSON.parse(decoder.decode(data));
+  } catch {
+    throw new BadRequestError('configuration entry is not valid JSON');
+  }
+  if (typeof wire !== 'object' || wire === null || !Array.isArray((wire as { v?: unknown }).v)) {
+    throw new BadRequestError('configuration entry has no voters');
+  }
+  const w = wire as { v: PeerId[]; o?: PeerId[]; l?: PeerId[] };
+  const conf: Configuration = {
+    voters: w.v,
+    ...(w.o && w.o.length > 0 ? { oldVoters: w.o } : {}),
+    ...(w.l && w.l.length > 0 ? { learners: w.l } : {}),
+  };
+  validateConfiguration(conf, 'configuration entry');
+  return conf;
+}
+
+export function sameConfiguration(a: Configuration, b: Configuration): boolean {
+  const eq = (x: readonly PeerId[] = [], y: readonly PeerId[] = []) =>
+    x.length === y.length && [...x].sort().join('\n') === [...y].sort().join('\n');
+  return eq(a.voters, b.voters) && eq(a.oldVoters, b.oldVoters) && eq(a.learners, b.learners);
+}
+
+/** One configuration entry of the log: the configuration in force from `index` on. */
+export interface ConfigurationEntry {
+  readonly index: number;
+  readonly term: number;
+  readonly configuration: Configuration;
+}
+
+/**
+ * The configurations found in the log, newest last (braft's ConfigurationManager). A server
+ * uses the latest configuration in its log, committed or not (Raft paper section 6), so a
+ * truncated suffix must roll back to the one before.
+ */
+export class ConfigurationManager {
+  private readonly entries: ConfigurationEntry[] = [];
+  /** The configuration of the latest snapshot, or the initial one; used when the log has none. */
+  private base: ConfigurationEntry;
+
+  constructor(initial: ConfigurationEntry) {
+    this.base = initial;
+  }
+
+  add(entry: ConfigurationEntry): void {
+    this.entries.push(entry);
+  }
+
+  latest(): ConfigurationEntry {
+    return this.entries[this.entries.length - 1] ?? this.base;
+  }
+
+  /** The newest configuration at or below `index`. */
+  at(index: number): ConfigurationEntry {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const e = this.entries[i];
+      if (e && e.index <= index) return e;
+    }
+    return this.base;
+  }
+
+  truncateSuffix(lastKept: number): void {
+    while (
+      this.entries.length > 0 &&
+      (this.entries[this.entries.length - 1]?.index ?? 0) > lastKept
+    ) {
+      this.entries.pop();
+    }
+  }
+
+  /** After a snapshot: the snapshot's configuration becomes the base. */
+  setSnapshot(entry: ConfigurationEntry): void {
+    this.base = entry;
+    while (this.entries.length > 0 && (this.entries[0]?.index ?? 0) <= entry.index)
+      this.entries.shift();
+  }
+}

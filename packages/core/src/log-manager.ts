@@ -1,0 +1,388 @@
+import {
+  type ConfigurationEntry,
+  ConfigurationManager,
+  decodeConfiguration,
+} from './configuration.js';
+import { InternalError, type RaftError, StorageError, toRaftError } from './errors.js';
+import type { LogStorage } from './storage.js';
+import { TermRuns } from './term-runs.js';
+import { type Configuration, EntryType, type LogEntry } from './types.js';
+
+type WriteOp =
+  | { kind: 'append'; entries: LogEntry[]; last: number; cap: number }
+  | { kind: 'truncateSuffix'; lastKept: number }
+  | { kind: 'truncatePrefix'; firstKept: number }
+  | { kind: 'reset'; nextIndex: number };
+
+interface DurableWaiter {
+  index: number;
+  resolve: () => void;
+  reject: (error: RaftError) => void;
+}
+
+export interface LogManagerOptions {
+  storage: LogStorage;
+  initialConfiguration: ConfigurationEntry;
+  /** Called whenever the durable index moves forward. */
+  onDurable: (durableIndex: number) => void;
+  /** Called once when a storage write fails: the node cannot go on safely. */
+  onStorageError: (error: RaftError) => void;
+  /** How many entries a read from storage returns at most. */
+  readBatch?: number;
+}
+
+/**
+ * The log of one node (braft's LogManager): an in-memory tail in front of LogStorage.
+ *
+ * Appends go into memory at once and to storage in the background, one write at a time;
+ * appends that queue up meanwhile are written together (group commit). `durableIndex` is the
+ * last index known to be on disk with the content the log has now. The leader replicates
+ * from memory while its own write is still under way, and counts its own vote only once
+ * `durableIndex` covers the entry (braft: the leader's disk is just another follower).
+ */
+export class LogManager {
+  private readonly storage: LogStorage;
+  private readonly terms = new TermRuns();
+  readonly configurations: ConfigurationManager;
+  private readonly onDurable: (durableIndex: number) => void;
+  private readonly onStorageError: (error: RaftError) => void;
+  private readonly readBatch: number;
+
+  private first = 1;
+  private last = 0;
+  private snapshotIndex = 0;
+  private snapshotTerm = 0;
+  private durable = 0;
+
+  // The in-memory tail: entry i is mem[i - memBase], present for i >= memBase + head.
+  private mem: LogEntry[] = [];
+  private memBase = 1;
+  private head = 0;
+
+  private readonly ops: WriteOp[] = [];
+  private inFlight: WriteOp | undefined;
+  private writeScheduled = false;
+  private waiters: DurableWaiter[] = [];
+  private idleWaiters: Array<() => void> = [];
+  private failed: RaftError | undefined;
+  private closed = false;
+
+  constructor(options: LogManagerOptions) {
+    this.storage = options.storage;
+    this.configurations = new ConfigurationManager(options.initialConfiguration);
+    this.onDurable = options.onDurable;
+    this.onStorageError = options.onStorageError;
+    this.readBatch = options.readBatch ?? 4096;
+  }
+
+  /** Loads the log's range, terms and configurations from storage. */
+  async load(snapshot?: { index: number; term: number }): Promise<void> {
+    const first = await this.storage.firstIndex();
+    const last = await this.storage.lastIndex();
+    this.first = first;
+    this.last = last;
+    this.snapshotIndex = snapshot?.index ?? first - 1;
+    this.snapshotTerm = snapshot?.term ?? 0;
+    this.terms.clear();
+    for (let from = first; from <= last; ) {
+      const batch = await this.storage.entries(from, Math.min(last + 1, from + this.readBatch));
+      if (batch.length === 0) {
+        throw new StorageError(
+          `log storage returned no entry at ${from} (log is ${first}..${last})`,
+        );
+      }
+      for (const e of batch) {
+        if (e.index !== from) {
+          throw new StorageError(
+            `log storage returned index ${e.index} where ${from} was expected`,
+          );
+        }
+        this.terms.push(e.index, e.term);
+        if (e.type === EntryType.Configuration) {
+          this.configurations.add({
+            index: e.index,
+            term: e.term,
+            configuration: decodeConfiguration(e.data),
+          });
+        }
+        from++;
+      }
+    }
+    this.memBase = last + 1;
+    this.mem = [];
+    this.head = 0;
+    this.durable = last;
+  }
+
+  get firstIndex(): number {
+    return this.first;
+  }
+  get lastIndex(): number {
+    return this.last;
+  }
+  get durableIndex(): number {
+    return this.durable;
+  }
+  get lastLogTerm(): number {
+    return this.termAt(this.last) ?? 0;
+  }
+
+  /** The term of the entry at `index`; the snapshot's term at its index; 0 at index 0. */
+  termAt(index: number): number | undefined {
+    if (index === this.snapshotIndex) return this.snapshotTerm;
+    if (index === 0) return 0;
+    if (index < this.first || index > this.last) return undefined;
+    return this.terms.termAt(index);
+  }
+
+  firstIndexOfTerm(term: number): number | undefined {
+    const i = this.terms.firstIndexOfTerm(term);
+    return i === undefined ? undefined : Math.max(i, this.first);
+  }
+
+  lastIndexOfTerm(term: number): number | undefined {
+    return this.terms.lastIndexOfTerm(term, this.last);
+  }
+
+  /** The entry at `index` if it is in memory. */
+  memEntry(index: number): LogEntry | undefined {
+    if (index < this.memBase + this.head || index > this.last) return undefined;
+    return this.mem[index - this.memBase];
+  }
+
+  /**
+   * Entries with from <= index < to, at most `maxBytes` of data (always at least one).
+   * Synchronous when they are in memory; otherwise read from storage.
+   */
+  getEntries(
+    from: number,
+    to: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): LogEntry[] | Promise<LogEntry[]> {
+    const end = Math.min(to, this.last + 1);
+    if (from >= end) return [];
+    const memFirst = this.memBase + this.head;
+    if (from >= memFirst) {
+      const out: LogEntry[] = [];
+      let bytes = 0;
+      for (let i = from; i < end; i++) {
+        const e = this.mem[i - this.memBase];
+        if (e === undefined) break;
+        bytes += e.data.byteLength;
+        if (out.length > 0 && bytes > maxBytes) break;
+        out.push(e);
+      }
+      return out;
+    }
+    if (from < this.first) return [];
+    return this.storage.entries(from, Math.min(end, memFirst), maxBytes);
+  }
+
+  /** The leader appends its own entries (already numbered from lastIndex + 1). */
+  appendLocal(entries: LogEntry[]): void {
+    if (entries.length === 0) return;
+    const firstNew = entries[0]?.index;
+    if (firstNew !== this.last + 1) {
+      throw new InternalError(`append at ${firstNew} but the log ends at ${this.last}`);
+    }
+    this.pushMem(entries);
+    this.enqueueAppend(entries);
+  }
+
+  /**
+   * A follower appends what its leader sent after `prevIndex` (whose term already matched).
+   * Entries it already holds are skipped; the first conflicting one truncates the log there
+   * (Raft paper 5.3). Never truncates at or below `committedIndex`: that would lose a
+   * committed entry, so it throws instead.
+   */
+  appendReplicated(prevIndex: number, entries: readonly LogEntry[], committedIndex: number): void {
+    for (let j = 0; j < entries.length; j++) {
+      const e = entries[j] as LogEntry;
+      if (e.index !== prevIndex + 1 + j) {
+        throw new InternalError(`entries are not contiguous after ${prevIndex}`);
+      }
+      if (e.index < this.first) continue;
+      if (e.index <= this.last) {
+        if (this.termAt(e.index) === e.term) continue;
+        if (e.index <= committedIndex) {
+          throw new InternalError(
+            `leader sent term ${e.term} at committed index ${e.index} (local term ${this.termAt(e.index)})`,
+          );
+        }
+        this.truncateSuffix(e.index - 1);
+      }
+      const rest = j === 0 ? (entries as LogEntry[]).slice() : entries.slice(j);
+      this.pushMem(rest);
+      this.enqueueAppend(rest);
+      return;
+    }
+  }
+
+  /** Removes every entry after `lastKept` (uncommitted entries of a deposed leader). */
+  truncateSuffix(lastKept: number): void {
+    if (lastKept >= this.last) return;
+    this.last = lastKept;
+    this.terms.truncateSuffix(lastKept);
+    this.configurations.truncateSuffix(lastKept);
+    const keep = lastKept - this.memBase + 1;
+    if (keep <= this.head) {
+      this.mem = [];
+      this.memBase = lastKept + 1;
+      this.head = 0;
+    } else {
+      this.mem.length = keep;
+    }
+    if (this.durable > lastKept) this.durable = lastKept;
+    const cap = (op: WriteOp | undefined) => {
+      if (op?.kind === 'append' && op.cap > lastKept) op.cap = lastKept;
+    };
+    cap(this.inFlight);
+    for (const op of this.ops) cap(op);
+    this.enqueue({ kind: 'truncateSuffix', lastKept });
+  }
+
+  /** Lets memory drop entries at or below `index` (they stay in storage). */
+  releaseMemory(index: number): void {
+    const upTo = Math.min(index, this.durable);
+    const memFirst = this.memBase + this.head;
+    if (upTo < memFirst) return;
+    this.head = Math.min(upTo - this.memBase + 1, this.mem.length);
+    if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
+      this.mem = this.mem.slice(this.head);
+      this.memBase += this.head;
+      this.head = 0;
+    }
+  }
+
+  /** Resolves once the entry at `index` is durable (or rejects if storage failed). */
+  waitDurable(index: number): Promise<void> | undefined {
+    if (this.durable >= index) return undefined;
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ index, resolve, reject });
+    });
+  }
+
+  /** Resolves when every queued write has finished. */
+  whenIdle(): Promise<void> {
+    if (!this.inFlight && this.ops.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops accepting writes; pending durability waiters are failed with `error`. */
+  close(error: RaftError): void {
+    this.closed = true;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(error);
+  }
+
+  latestConfiguration(): Configuration {
+    return this.configurations.latest().configuration;
+  }
+
+  private pushMem(entries: readonly LogEntry[]): void {
+    if (this.mem.length === this.head) {
+      // Nothing live in memory: restart the window at the new entries.
+      this.mem = [];
+      this.memBase = this.last + 1;
+      this.head = 0;
+    }
+    for (const e of entries) {
+      this.mem.push(e);
+      this.terms.push(e.index, e.term);
+      if (e.type === EntryType.Configuration) {
+        this.configurations.add({
+          index: e.index,
+          term: e.term,
+          configuration: decodeConfiguration(e.data),
+        });
+      }
+    }
+    this.last = (entries[entries.length - 1] as LogEntry).index;
+  }
+
+  private enqueueAppend(entries: LogEntry[]): void {
+    const last = (entries[entries.length - 1] as LogEntry).index;
+    const tail = this.ops[this.ops.length - 1];
+    if (tail?.kind === 'append' && tail.last + 1 === entries[0]?.index && tail.cap >= tail.last) {
+      // Group commit: join the queued append instead of adding a write.
+      for (const e of entries) tail.entries.push(e);
+      tail.last = last;
+      tail.cap = last;
+      return;
+    }
+    this.enqueue({ kind: 'append', entries, last, cap: last });
+  }
+
+  private enqueue(op: WriteOp): void {
+    this.ops.push(op);
+    if (!this.inFlight && !this.writeScheduled && !this.closed) {
+      this.writeScheduled = true;
+      queueMicrotask(() => {
+        this.writeScheduled = false;
+        void this.writeLoop();
+      });
+    }
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.ops.length > 0 && !this.failed) {
+      const op = this.ops.shift() as WriteOp;
+      this.inFlight = op;
+      try {
+        switch (op.kind) {
+          case 'append':
+            await this.storage.append(op.entries);
+            break;
+          case 'truncateSuffix':
+            await this.storage.truncateSuffix(op.lastKept);
+            break;
+          case 'truncatePrefix':
+            await this.storage.truncatePrefix(op.firstKept);
+            break;
+          case 'reset':
+            await this.storage.reset(op.nextIndex);
+            break;
+        }
+      } catch (error) {
+        this.inFlight = undefined;
+        this.fail(toRaftError(error, 'STORAGE'));
+        break;
+      }
+      this.inFlight = undefined;
+      if (op.kind === 'append') {
+        const reached = Math.min(op.last, op.cap);
+        if (reached > this.durable) this.advanceDurable(reached);
+      }
+    }
+    if (!this.inFlight && (this.ops.length === 0 || this.failed)) {
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of idle) resolve();
+    }
+  }
+
+  private advanceDurable(index: number): void {
+    this.durable = index;
+    if (this.waiters.length > 0) {
+      const still: DurableWaiter[] = [];
+      for (const w of this.waiters) {
+        if (w.index <= index) w.resolve();
+        else still.push(w);
+      }
+      this.waiters = still;
+    }
+    this.onDurable(index);
+  }
+
+  private fail(error: RaftError): void {
+    if (this.failed) return;
+    this.failed = error;
+    this.ops.length = 0;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(error);
+    this.onStorageError(error);
+  }
+}

@@ -1,0 +1,106 @@
+import type { GroupId, LogEntry, PeerId, SnapshotMeta } from './types.js';
+
+/** Every request names its group, its sender and its receiver, and carries the sender's term. */
+export interface RpcEnvelope {
+  readonly groupId: GroupId;
+  readonly from: PeerId;
+  readonly to: PeerId;
+  readonly term: number;
+}
+
+/** Identifies a leader that is being replaced on purpose (leadership transfer). */
+export interface DisruptedLeader {
+  readonly peerId: PeerId;
+  readonly term: number;
+}
+
+/**
+ * RequestVote, also used for the pre-vote round. For a pre-vote, `term` is the term the
+ * candidate would stand in (its own + 1) and nobody changes state on receiving it.
+ */
+export interface RequestVoteRequest extends RpcEnvelope {
+  readonly preVote: boolean;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+  /** Set when the election was asked for by the current leader (TimeoutNow). */
+  readonly disruptedLeader?: DisruptedLeader;
+}
+
+export interface RequestVoteResponse {
+  readonly term: number;
+  readonly granted: boolean;
+}
+
+export interface AppendEntriesRequest extends RpcEnvelope {
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: readonly LogEntry[];
+  readonly leaderCommit: number;
+}
+
+export interface AppendEntriesResponse {
+  readonly term: number;
+  readonly success: boolean;
+  /** The follower's last log index when it answered: lets the leader skip back fast. */
+  readonly lastLogIndex: number;
+  /** On a term mismatch at prevLogIndex: the follower's term there ... */
+  readonly conflictTerm?: number;
+  /** ... and the first index the follower holds of that term. */
+  readonly conflictIndex?: number;
+}
+
+/** One chunk of a snapshot; `offset` is the chunk's position in the snapshot's bytes. */
+export interface InstallSnapshotRequest extends RpcEnvelope {
+  readonly meta: SnapshotMeta;
+  readonly offset: number;
+  readonly data: Uint8Array;
+  readonly done: boolean;
+}
+
+export interface InstallSnapshotResponse {
+  readonly term: number;
+  readonly success: boolean;
+}
+
+/** Sent by a leader that hands over leadership: the receiver starts an election at once. */
+export type TimeoutNowRequest = RpcEnvelope;
+
+export interface TimeoutNowResponse {
+  readonly term: number;
+  readonly success: boolean;
+}
+
+/** A follower asks its leader for a read index on behalf of a linearizable read. */
+export type ReadIndexRequest = RpcEnvelope;
+
+export interface ReadIndexResponse {
+  readonly term: number;
+  readonly success: boolean;
+  readonly readIndex: number;
+}
+
+/** The RPCs of a Raft group, as in braft's RaftService. */
+export interface RaftRpcMap {
+  requestVote: { request: RequestVoteRequest; response: RequestVoteResponse };
+  appendEntries: { request: AppendEntriesRequest; response: AppendEntriesResponse };
+  installSnapshot: { request: InstallSnapshotRequest; response: InstallSnapshotResponse };
+  timeoutNow: { request: TimeoutNowRequest; response: TimeoutNowResponse };
+  readIndex: { request: ReadIndexRequest; response: ReadIndexResponse };
+}
+
+export type RpcMethod = keyof RaftRpcMap;
+export type RpcRequest<M extends RpcMethod> = RaftRpcMap[M]['request'];
+export type RpcResponse<M extends RpcMethod> = RaftRpcMap[M]['response'];
+
+/** Every RPC method, in a stable order (used by transports for dispatch tables). */
+export const RPC_METHODS: readonly RpcMethod[] = [
+  'requestVote',
+  'appendEntries',
+  'installSnapshot',
+  'timeoutNow',
+  'readIndex',
+];
+
+export function isRpcMethod(value: unknown): value is RpcMethod {
+  return typeof value === 'string' && (RPC_METHODS as readonly string[]).includes(value);
+}

@@ -1,0 +1,207 @@
+import { type Clock, type RandomSource, systemClock, systemRandom } from './clock.js';
+import { validateConfiguration } from './configuration.js';
+import { InvalidOptionError, RaftError } from './errors.js';
+import { defaultLogger, type Logger } from './logger.js';
+import type { StateMachine } from './state-machine.js';
+import type { LogStorage, MetaStorage, SnapshotStorage } from './storage.js';
+import type { Transport } from './transport.js';
+import type { Configuration, GroupId, PeerId } from './types.js';
+
+/** What a user passes to create a node (braft's NodeOptions). Only the first block is required. */
+export interface NodeOptions<R = unknown> {
+  groupId: GroupId;
+  /** This node's id: its address on the transport. */
+  peerId: PeerId;
+  transport: Transport;
+  logStorage: LogStorage;
+  metaStorage: MetaStorage;
+  stateMachine: StateMachine<R>;
+
+  /** Membership to start with when the log holds no configuration yet (a new cluster). */
+  initialConfiguration?: Configuration;
+  snapshotStorage?: SnapshotStorage;
+
+  /** Election timeout T in ms (default 1000). Followers wait a random time in [T, 2T). */
+  electionTimeoutMs?: number;
+  /** How far apart two nodes' clocks may run, in ms; added to the vote timer (default 100). */
+  maxClockDriftMs?: number;
+  /** Heartbeat interval in ms (default T / 10). Must be below T / 2. */
+  heartbeatIntervalMs?: number;
+  /** Deadline of one AppendEntries/RequestVote call in ms (default T / 2). */
+  rpcTimeoutMs?: number;
+  /** Seconds between snapshots; 0 turns the timer off (default 3600). */
+  snapshotIntervalS?: number;
+  /** Most entries in one AppendEntries (default 1024). */
+  maxEntriesPerRpc?: number;
+  /** Most data bytes in one AppendEntries (default 1 MiB; a larger single entry still goes alone). */
+  maxBytesPerRpc?: number;
+  /** Most AppendEntries in flight to one follower (default 64). */
+  maxInflightRpcs?: number;
+  /** Most data bytes in flight to one follower (default 32 MiB). */
+  maxInflightBytes?: number;
+  /** Most entries handed to the state machine in one onApply call (default 512). */
+  applyBatchSize?: number;
+  /** Proposals waiting to be applied beyond which `apply` fails with BUSY (default 100000). */
+  maxPendingProposals?: number;
+
+  clock?: Clock;
+  random?: RandomSource;
+  logger?: Logger;
+}
+
+/** NodeOptions with every default filled in and every value checked. */
+export interface ResolvedOptions<R> {
+  readonly groupId: GroupId;
+  readonly peerId: PeerId;
+  readonly transport: Transport;
+  readonly logStorage: LogStorage;
+  readonly metaStorage: MetaStorage;
+  readonly snapshotStorage: SnapshotStorage | undefined;
+  readonly stateMachine: StateMachine<R>;
+  readonly initialConfiguration: Configuration | undefined;
+  readonly electionTimeoutMs: number;
+  readonly maxClockDriftMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly rpcTimeoutMs: number;
+  readonly snapshotIntervalS: number;
+  readonly maxEntriesPerRpc: number;
+  readonly maxBytesPerRpc: number;
+  readonly maxInflightRpcs: number;
+  readonly maxInflightBytes: number;
+  readonly applyBatchSize: number;
+  readonly maxPendingProposals: number;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly logger: Logger;
+}
+
+function positiveInt(
+  name: string,
+  value: unknown,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidOptionError(name, `must be an integer from 1 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInt(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new InvalidOptionError(name, `must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function hasMethods(name: string, value: unknown, methods: readonly string[]): void {
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidOptionError(name, 'is required');
+  }
+  for (const m of methods) {
+    if (typeof (value as Record<string, unknown>)[m] !== 'function') {
+      throw new InvalidOptionError(name, `has no ${m}() method`);
+    }
+  }
+}
+
+export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', 'must be an object');
+  }
+  if (typeof options.groupId !== 'string' || options.groupId.length === 0) {
+    throw new InvalidOptionError('groupId', 'must be a non-empty string');
+  }
+  if (typeof options.peerId !== 'string' || options.peerId.length === 0) {
+    throw new InvalidOptionError('peerId', 'must be a non-empty string');
+  }
+  hasMethods('transport', options.transport, ['call', 'serve', 'close']);
+  hasMethods('logStorage', options.logStorage, [
+    'firstIndex',
+    'lastIndex',
+    'entries',
+    'term',
+    'append',
+    'truncateSuffix',
+    'truncatePrefix',
+    'reset',
+  ]);
+  hasMethods('metaStorage', options.metaStorage, ['load', 'save']);
+  hasMethods('stateMachine', options.stateMachine, ['onApply']);
+  if (options.snapshotStorage !== undefined) {
+    hasMethods('snapshotStorage', options.snapshotStorage, ['create', 'openLatest']);
+  }
+  if (options.initialConfiguration !== undefined) {
+    try {
+      validateConfiguration(options.initialConfiguration, 'initialConfiguration');
+    } catch (e) {
+      throw new InvalidOptionError('initialConfiguration', RaftError.is(e) ? e.message : String(e));
+    }
+  }
+
+  const electionTimeoutMs = positiveInt(
+    'electionTimeoutMs',
+    options.electionTimeoutMs,
+    1000,
+    3_600_000,
+  );
+  const maxClockDriftMs = nonNegativeInt(
+    'maxClockDriftMs',
+    options.maxClockDriftMs,
+    Math.min(100, Math.floor(electionTimeoutMs / 10)),
+  );
+  if (maxClockDriftMs >= electionTimeoutMs) {
+    throw new InvalidOptionError(
+      'maxClockDriftMs',
+      `must be below electionTimeoutMs (${electionTimeoutMs})`,
+    );
+  }
+  const heartbeatIntervalMs = positiveInt(
+    'heartbeatIntervalMs',
+    options.heartbeatIntervalMs,
+    Math.max(1, Math.floor(electionTimeoutMs / 10)),
+  );
+  if (heartbeatIntervalMs * 2 > electionTimeoutMs) {
+    throw new InvalidOptionError(
+      'heartbeatIntervalMs',
+      `must be at most half of electionTimeoutMs (${electionTimeoutMs})`,
+    );
+  }
+  const rpcTimeoutMs = positiveInt(
+    'rpcTimeoutMs',
+    options.rpcTimeoutMs,
+    Math.max(1, Math.floor(electionTimeoutMs / 2)),
+  );
+
+  const clock = options.clock ?? systemClock;
+  hasMethods('clock', clock, ['now', 'setTimer', 'clearTimer']);
+  const random = options.random ?? systemRandom;
+  if (typeof random !== 'function') throw new InvalidOptionError('random', 'must be a function');
+
+  return {
+    groupId: options.groupId,
+    peerId: options.peerId,
+    transport: options.transport,
+    logStorage: options.logStorage,
+    metaStorage: options.metaStorage,
+    snapshotStorage: options.snapshotStorage,
+    stateMachine: options.stateMachine,
+    initialConfiguration: options.initialConfiguration,
+    electionTimeoutMs,
+    maxClockDriftMs,
+    heartbeatIntervalMs,
+    rpcTimeoutMs,
+    snapshotIntervalS: nonNegativeInt('snapshotIntervalS', options.snapshotIntervalS, 3600),
+    maxEntriesPerRpc: positiveInt('maxEntriesPerRpc', options.maxEntriesPerRpc, 1024),
+    maxBytesPerRpc: positiveInt('maxBytesPerRpc', options.maxBytesPerRpc, 1024 * 1024),
+    maxInflightRpcs: positiveInt('maxInflightRpcs', options.maxInflightRpcs, 64),
+    maxInflightBytes: positiveInt('maxInflightBytes', options.maxInflightBytes, 32 * 1024 * 1024),
+    applyBatchSize: positiveInt('applyBatchSize', options.applyBatchSize, 512),
+    maxPendingProposals: positiveInt('maxPendingProposals', options.maxPendingProposals, 100_000),
+    clock,
+    random,
+    logger: options.logger ?? defaultLogger(`kontiki:${options.groupId}:${options.peerId}`),
+  };
+}

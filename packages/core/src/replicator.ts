@@ -1,0 +1,331 @@
+import type { LogManager } from './log-manager.js';
+import type { Logger } from './logger.js';
+import type { AppendEntriesRequest, AppendEntriesResponse } from './messages.js';
+import type { ResolvedOptions } from './options.js';
+import { RaftTimer } from './timer.js';
+import type { LogEntry, PeerId } from './types.js';
+
+/** What a replicator needs from its node. */
+export interface ReplicatorHost {
+  readonly options: ResolvedOptions<unknown>;
+  readonly log: LogManager;
+  commitIndex(): number;
+  /** The follower holds the leader's log up to `matchIndex`, durably. */
+  onMatch(peer: PeerId, matchIndex: number): void;
+  /** The follower answered an RPC of this term: used by check-quorum and reads. */
+  onAck(peer: PeerId): void;
+  /** The follower is in a later term: the leader must step down. */
+  onHigherTerm(term: number, from: PeerId): void;
+}
+
+/** `probe`: one AppendEntries at a time until the logs match; `replicate`: pipelined. */
+export type ReplicatorState = 'probe' | 'replicate';
+
+export interface ReplicatorStatus {
+  readonly peerId: PeerId;
+  readonly state: ReplicatorState;
+  readonly nextIndex: number;
+  readonly matchIndex: number;
+  readonly inflightRpcs: number;
+  /** When the last acknowledged RPC was sent, on the node's clock; undefined when never. */
+  readonly lastAckAt: number | undefined;
+}
+
+/**
+ * Replicates the leader's log to one follower (braft's Replicator; etcd's Progress).
+ *
+ * It starts in `probe`: one AppendEntries carrying entries from `nextIndex`, and on
+ * rejection a jump back using the follower's hint (its last index, or the first index of
+ * the conflicting term). Once one is accepted it switches to `replicate` and pipelines
+ * AppendEntries, bounded by count and bytes in flight. A transport error drops back to
+ * probe after a back-off. Heartbeats go on their own timer when nothing else was sent, and
+ * are sent with prevLogIndex = matchIndex, so they never fail because of pipelining.
+ */
+export class Replicator {
+  readonly peer: PeerId;
+  private readonly host: ReplicatorHost;
+  private readonly term: number;
+  private readonly logger: Logger;
+
+  private state: ReplicatorState = 'probe';
+  private next: number;
+  private match = 0;
+  /** Bumped whenever the pipeline is reset; responses of an older one are only acks. */
+  private version = 0;
+  private inflight = 0;
+  private inflightBytes = 0;
+  private probeOutstanding = false;
+  private reading = false;
+  private backoffMs = 0;
+  private lastSendAt = Number.NEGATIVE_INFINITY;
+  private lastAckSentAt = Number.NEGATIVE_INFINITY;
+  private stopped = false;
+  private readonly heartbeatTimer: RaftTimer;
+  private readonly backoffTimer: RaftTimer;
+
+  constructor(host: ReplicatorHost, peer: PeerId, term: number) {
+    this.host = host;
+    this.peer = peer;
+    this.term = term;
+    this.next = host.log.lastIndex + 1;
+    this.logger = host.options.logger.child(`replicator:${peer}`);
+    this.heartbeatTimer = new RaftTimer(host.options.clock, () => this.onHeartbeatTimer());
+    this.backoffTimer = new RaftTimer(host.options.clock, () => this.sendProbe());
+  }
+
+  get matchIndex(): number {
+    return this.match;
+  }
+
+  get nextIndex(): number {
+    return this.next;
+  }
+
+  /** When the last RPC this follower acknowledged was sent (for check-quorum and leases). */
+  get lastAckSentTime(): number {
+    return this.lastAckSentAt;
+  }
+
+  start(): void {
+    this.sendProbe();
+    this.heartbeatTimer.start(this.host.options.heartbeatIntervalMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.heartbeatTimer.stop();
+    this.backoffTimer.stop();
+  }
+
+  /** New entries or a new commit index: send what the window allows. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.state === 'replicate') this.pump();
+    else if (!this.probeOutstanding && !this.backoffTimer.armed && !this.reading) this.sendProbe();
+  }
+
+  /** Sends an empty AppendEntries now (read-index confirmation, transfer). */
+  heartbeatNow(): void {
+    if (!this.stopped) this.sendHeartbeat();
+  }
+
+  status(): ReplicatorStatus {
+    return {
+      peerId: this.peer,
+      state: this.state,
+      nextIndex: this.next,
+      matchIndex: this.match,
+      inflightRpcs: this.inflight,
+      lastAckAt: Number.isFinite(this.lastAckSentAt) ? this.lastAckSentAt : undefined,
+    };
+  }
+
+  private pump(): void {
+    const o = this.host.options;
+    const log = this.host.log;
+    while (
+      !this.reading &&
+      this.inflight < o.maxInflightRpcs &&
+      this.inflightBytes < o.maxInflightBytes &&
+      this.next <= log.lastIndex
+    ) {
+      if (!this.sendEntries()) return;
+    }
+  }
+
+  private sendProbe(): void {
+    if (this.stopped || this.probeOutstanding || this.reading) return;
+    this.state = 'probe';
+    this.sendEntries();
+  }
+
+  /** Sends entries from `next`; false when they must first be read from storage. */
+  private sendEntries(): boolean {
+    const o = this.host.options;
+    const log = this.host.log;
+    const prev = this.next - 1;
+    const prevTerm = log.termAt(prev);
+    if (prevTerm === undefined) {
+      // The entry the follower needs was compacted away: it needs a snapshot.
+      this.logger.warn('entry needed by follower is not in the log', {
+        prev,
+        first: log.firstIndex,
+      });
+      this.resetPipeline();
+      this.scheduleBackoff();
+      return false;
+    }
+    const got = log.getEntries(this.next, this.next + o.maxEntriesPerRpc, o.maxBytesPerRpc);
+    if (Array.isArray(got)) {
+      this.send(prev, prevTerm, got);
+      return true;
+    }
+    this.reading = true;
+    const version = this.version;
+    got.then(
+      (entries) => {
+        this.reading = false;
+        if (this.stopped || version !== this.version) {
+          this.kick();
+          return;
+        }
+        this.send(prev, prevTerm, entries);
+        if (this.state === 'replicate') this.pump();
+      },
+      (error: unknown) => {
+        this.reading = false;
+        if (this.stopped) return;
+        this.logger.error('reading entries to replicate failed', { error: String(error) });
+        this.resetPipeline();
+        this.scheduleBackoff();
+      },
+    );
+    return false;
+  }
+
+  private send(prev: number, prevTerm: number, entries: readonly LogEntry[]): void {
+    const o = this.host.options;
+    let bytes = 0;
+    for (const e of entries) bytes += e.data.byteLength;
+    const version = this.version;
+    const sentAt = o.clock.now();
+    this.inflight++;
+    this.inflightBytes += bytes;
+    if (this.state === 'replicate') this.next = prev + entries.length + 1;
+    else this.probeOutstanding = true;
+    this.lastSendAt = sentAt;
+    const request: AppendEntriesRequest = {
+      groupId: o.groupId,
+      from: o.peerId,
+      to: this.peer,
+      term: this.term,
+      prevLogIndex: prev,
+      prevLogTerm: prevTerm,
+      entries,
+      leaderCommit: this.host.commitIndex(),
+    };
+    o.transport.call('appendEntries', request, { timeoutMs: o.rpcTimeoutMs }).then(
+      (response) => this.onResponse(version, prev, entries.length, bytes, sentAt, response),
+      () => this.onError(version),
+    );
+  }
+
+  private onResponse(
+    version: number,
+    prev: number,
+    count: number,
+    bytes: number,
+    sentAt: number,
+    response: AppendEntriesResponse,
+  ): void {
+    if (this.stopped) return;
+    if (!this.checkTerm(response.term, sentAt)) return;
+    if (version !== this.version) return;
+    this.inflight--;
+    this.inflightBytes -= bytes;
+    this.probeOutstanding = false;
+    if (response.success) {
+      this.backoffMs = 0;
+      const matched = prev + count;
+      if (this.state === 'probe') {
+        this.state = 'replicate';
+        this.next = matched + 1;
+      }
+      if (matched > this.match) {
+        this.match = matched;
+        this.host.onMatch(this.peer, matched);
+      }
+      if (!this.stopped) this.pump();
+      return;
+    }
+    // Rejected: the follower's log does not hold (prev, prevTerm). Jump back (Raft paper 5.3,
+    // with the conflict-term optimisation) and probe from there.
+    this.next = Math.max(this.match + 1, Math.min(prev, this.backOff(prev, response)));
+    this.resetPipeline();
+    this.sendProbe();
+  }
+
+  private backOff(prev: number, response: AppendEntriesResponse): number {
+    if (response.lastLogIndex < prev) return response.lastLogIndex + 1;
+    if (response.conflictTerm !== undefined) {
+      const lastOfTerm = this.host.log.lastIndexOfTerm(response.conflictTerm);
+      if (lastOfTerm !== undefined && lastOfTerm < prev) return lastOfTerm + 1;
+      if (response.conflictIndex !== undefined) return response.conflictIndex;
+    }
+    return prev;
+  }
+
+  private onError(version: number): void {
+    if (this.stopped || version !== this.version) return;
+    this.resetPipeline();
+    this.scheduleBackoff();
+  }
+
+  /** Handles the term of any response; false if the leader is stale and stepping down. */
+  private checkTerm(term: number, sentAt: number): boolean {
+    if (term > this.term) {
+      this.host.onHigherTerm(term, this.peer);
+      return false;
+    }
+    if (term === this.term && sentAt > this.lastAckSentAt) {
+      this.lastAckSentAt = sentAt;
+      this.host.onAck(this.peer);
+    }
+    return true;
+  }
+
+  private resetPipeline(): void {
+    this.version++;
+    this.inflight = 0;
+    this.inflightBytes = 0;
+    this.probeOutstanding = false;
+    this.state = 'probe';
+    if (this.next <= this.match) this.next = this.match + 1;
+  }
+
+  private scheduleBackoff(): void {
+    const o = this.host.options;
+    this.backoffMs =
+      this.backoffMs === 0
+        ? o.heartbeatIntervalMs
+        : Math.min(this.backoffMs * 2, o.electionTimeoutMs);
+    this.backoffTimer.start(this.backoffMs);
+  }
+
+  private onHeartbeatTimer(): void {
+    if (this.stopped) return;
+    const o = this.host.options;
+    const idle = o.clock.now() - this.lastSendAt;
+    if (idle >= o.heartbeatIntervalMs) {
+      this.sendHeartbeat();
+      this.heartbeatTimer.start(o.heartbeatIntervalMs);
+    } else {
+      this.heartbeatTimer.start(o.heartbeatIntervalMs - idle);
+    }
+  }
+
+  private sendHeartbeat(): void {
+    const o = this.host.options;
+    const prev = this.match;
+    const prevTerm = this.host.log.termAt(prev);
+    if (prevTerm === undefined) return;
+    const sentAt = o.clock.now();
+    this.lastSendAt = sentAt;
+    const request: AppendEntriesRequest = {
+      groupId: o.groupId,
+      from: o.peerId,
+      to: this.peer,
+      term: this.term,
+      prevLogIndex: prev,
+      prevLogTerm: prevTerm,
+      entries: [],
+      leaderCommit: this.host.commitIndex(),
+    };
+    o.transport.call('appendEntries', request, { timeoutMs: o.rpcTimeoutMs }).then(
+      (response) => {
+        if (!this.stopped) this.checkTerm(response.term, sentAt);
+      },
+      () => {},
+    );
+  }
+}

@@ -1,0 +1,37 @@
+import type { RpcMethod, RpcRequest, RpcResponse } from './messages.js';
+import type { GroupId } from './types.js';
+
+export interface CallOptions {
+  /** The call fails with TIMEOUT after this many milliseconds. */
+  readonly timeoutMs?: number;
+  /** Aborting fails the call with ABORTED. */
+  readonly signal?: AbortSignal;
+}
+
+/** What a node serves: one handler per RPC. A transport calls these for requests to its group. */
+export type RpcHandler = {
+  [M in RpcMethod]: (request: RpcRequest<M>) => Promise<RpcResponse<M>>;
+};
+
+/**
+ * A transport endpoint: the network plugin. One endpoint serves any number of Raft groups
+ * (requests are routed by `groupId`) and calls any peer (by `request.to`).
+ *
+ * The contract, which `@kontiki/testkit/transport` states as tests:
+ * - calls from one endpoint to the same peer reach the peer's handler in the order issued;
+ * - any call may fail (typed RaftError: UNREACHABLE, TIMEOUT, ABORTED, UNKNOWN_GROUP, ...);
+ * - `timeoutMs` and `signal` end a call;
+ * - a handler's RaftError reaches the caller with the same `code`;
+ * - a request for a group the peer does not serve fails with UNKNOWN_GROUP.
+ */
+export interface Transport {
+  call<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    options?: CallOptions,
+  ): Promise<RpcResponse<M>>;
+  /** Starts serving a group; returns a function that stops serving it. Throws if already served. */
+  serve(groupId: GroupId, handler: RpcHandler): () => void;
+  /** Closes every connection and stops serving; pending calls fail. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,402 @@
+import {
+  AbortedError,
+  BadRequestError,
+  type CallOptions,
+  type Clock,
+  errorFromCode,
+  type GroupId,
+  isRpcMethod,
+  type PeerId,
+  RaftError,
+  type RandomSource,
+  type RpcHandler,
+  type RpcMethod,
+  type RpcRequest,
+  type RpcResponse,
+  systemClock,
+  systemRandom,
+  TimeoutError,
+  type Transport,
+  UnknownGroupError,
+  UnreachableError,
+} from '@kontiki/core';
+
+/** One message on the memory network, as a filter sees it. */
+export interface NetworkMessage {
+  readonly kind: 'request' | 'response';
+  readonly method: RpcMethod;
+  readonly from: PeerId;
+  readonly to: PeerId;
+  readonly groupId: GroupId;
+  readonly payload: unknown;
+}
+
+/** What a filter decides for one message: deliver (optionally after `delayMs`), or drop. */
+export type FilterVerdict = 'deliver' | 'drop' | { delayMs: number };
+
+export interface MemoryNetworkOptions {
+  /** Timers for delays and call deadlines (default: the real clock). */
+  clock?: Clock;
+  /** Randomness for drop, duplicate and delay faults (default Math.random). */
+  random?: RandomSource;
+  /**
+   * Runs a zero-delay delivery. Default: setImmediate with the real clock (so I/O and timers
+   * run between messages), a 0 ms timer on a custom clock.
+   */
+  immediate?: (fn: () => void) => void;
+}
+
+export interface NetworkStats {
+  requests: number;
+  responses: number;
+  dropped: number;
+  duplicated: number;
+}
+
+interface PendingCall {
+  readonly from: PeerId;
+  readonly to: PeerId;
+  fail(error: RaftError): void;
+}
+
+const linkKey = (from: PeerId, to: PeerId) => `${from}\u0000${to}`;
+
+/**
+ * An in-process network of transport endpoints, with fault injection: drops, delays,
+ * duplicates, reordering, partitions, one-way cuts and arbitrary per-message filters.
+ *
+ * Links are FIFO (like a TCP connection) unless `setReorder(true)`: a message never
+ * overtakes an earlier one on the same link, even with random delays.
+ */
+export class MemoryNetwork {
+  private readonly endpoints = new Map<PeerId, MemoryTransport>();
+  private readonly clock: Clock;
+  private readonly random: RandomSource;
+  private readonly immediate: (fn: () => void) => void;
+  private readonly blocked = new Set<string>();
+  private readonly linkTail = new Map<string, number>();
+  private readonly pending = new Set<PendingCall>();
+  private dropRate = 0;
+  private duplicateRate = 0;
+  private delayMin = 0;
+  private delayMax = 0;
+  private reorder = false;
+  private filter: ((message: NetworkMessage) => FilterVerdict) | undefined;
+  readonly stats: NetworkStats = { requests: 0, responses: 0, dropped: 0, duplicated: 0 };
+
+  constructor(options: MemoryNetworkOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? systemRandom;
+    if (options.immediate) this.immediate = options.immediate;
+    else if (options.clock) this.immediate = (fn) => this.clock.setTimer(fn, 0);
+    else this.immediate = defaultImmediate;
+  }
+
+  /** The endpoint at `address`, created on first use (again after it was closed). */
+  endpoint(address: PeerId): MemoryTransport {
+    if (typeof address !== 'string' || address.length === 0) {
+      throw new BadRequestError('an endpoint address must be a non-empty string');
+    }
+    let ep = this.endpoints.get(address);
+    if (!ep) {
+      ep = new MemoryTransport(this, address);
+      this.endpoints.set(address, ep);
+    }
+    return ep;
+  }
+
+  /** Peers in different groups cannot reach each other; peers not named keep every link. */
+  partition(...groups: readonly (readonly PeerId[])[]): void {
+    for (let i = 0; i < groups.length; i++) {
+      for (let j = 0; j < groups.length; j++) {
+        if (i === j) continue;
+        for (const a of groups[i] ?? [])
+          for (const b of groups[j] ?? []) this.blocked.add(linkKey(a, b));
+      }
+    }
+  }
+
+  /** Cuts every link to and from `peer`, given every peer it may talk to. */
+  isolate(peer: PeerId, others: readonly PeerId[]): void {
+    for (const o of others) {
+      if (o === peer) continue;
+      this.blocked.add(linkKey(peer, o));
+      this.blocked.add(linkKey(o, peer));
+    }
+  }
+
+  /** Cuts the link from `from` to `to` only (responses and requests alike). */
+  cut(from: PeerId, to: PeerId): void {
+    this.blocked.add(linkKey(from, to));
+  }
+
+  restore(from: PeerId, to: PeerId): void {
+    this.blocked.delete(linkKey(from, to));
+  }
+
+  /** Restores every link and turns every fault off. */
+  heal(): void {
+    this.blocked.clear();
+    this.dropRate = 0;
+    this.duplicateRate = 0;
+    this.delayMin = 0;
+    this.delayMax = 0;
+    this.reorder = false;
+  }
+
+  isBlocked(from: PeerId, to: PeerId): boolean {
+    return this.blocked.has(linkKey(from, to));
+  }
+
+  setDropRate(rate: number): void {
+    this.dropRate = checkRate('dropRate', rate);
+  }
+
+  setDuplicateRate(rate: number): void {
+    this.duplicateRate = checkRate('duplicateRate', rate);
+  }
+
+  /** Every message waits a random time in [minMs, maxMs]. */
+  setDelay(minMs: number, maxMs = minMs): void {
+    if (!(minMs >= 0 && maxMs >= minMs)) throw new BadRequestError('delay needs 0 <= min <= max');
+    this.delayMin = minMs;
+    this.delayMax = maxMs;
+  }
+
+  /** Lets messages on one link overtake each other. */
+  setReorder(on: boolean): void {
+    this.reorder = on;
+  }
+
+  /** Decides each message's fate before the random faults do; undefined removes it. */
+  setFilter(filter: ((message: NetworkMessage) => FilterVerdict) | undefined): void {
+    this.filter = filter;
+  }
+
+  /** @internal */
+  detach(address: PeerId, endpoint: MemoryTransport): void {
+    if (this.endpoints.get(address) === endpoint) this.endpoints.delete(address);
+    for (const call of [...this.pending]) {
+      if (call.from === address || call.to === address) {
+        call.fail(new UnreachableError(call.to, `connection to ${call.to} closed`));
+      }
+    }
+  }
+
+  /** @internal */
+  isOpen(address: PeerId, endpoint: MemoryTransport): boolean {
+    return this.endpoints.get(address) === endpoint;
+  }
+
+  /** @internal */
+  call<M extends RpcMethod>(
+    from: MemoryTransport,
+    method: M,
+    request: RpcRequest<M>,
+    options: CallOptions,
+  ): Promise<RpcResponse<M>> {
+    const to = request.to;
+    return new Promise<RpcResponse<M>>((resolve, reject) => {
+      let timer: unknown;
+      let done = false;
+      const finish = () => {
+        done = true;
+        this.pending.delete(call);
+        if (timer !== undefined) this.clock.clearTimer(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      const call: PendingCall = {
+        from: from.address,
+        to,
+        fail: (error) => {
+          if (done) return;
+          finish();
+          reject(error);
+        },
+      };
+      const onAbort = () => call.fail(new AbortedError(`call ${method} to ${to} aborted`));
+      if (options.signal?.aborted) {
+        reject(new AbortedError(`call ${method} to ${to} aborted`));
+        return;
+      }
+      this.pending.add(call);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.timeoutMs !== undefined) {
+        timer = this.clock.setTimer(
+          () =>
+            call.fail(
+              new TimeoutError(`call ${method} to ${to} timed out after ${options.timeoutMs} ms`),
+            ),
+          options.timeoutMs,
+        );
+      }
+      const target = this.endpoints.get(to);
+      if (!target || !this.isOpen(from.address, from)) {
+        // Fail like a refused connection: asynchronously, never inside the caller's turn.
+        this.immediate(() => call.fail(new UnreachableError(to, `no endpoint at ${to}`)));
+        return;
+      }
+      const reply = (
+        outcome: { ok: true; value: RpcResponse<M> } | { ok: false; error: RaftError },
+      ) => {
+        this.transmit(
+          {
+            kind: 'response',
+            method,
+            from: to,
+            to: from.address,
+            groupId: request.groupId,
+            payload: outcome,
+          },
+          () => {
+            if (outcome.ok) {
+              if (done) return;
+              finish();
+              resolve(outcome.value);
+            } else {
+              call.fail(outcome.error);
+            }
+          },
+        );
+      };
+      let answered = false;
+      const deliver = () => {
+        const ep = this.endpoints.get(to);
+        if (!ep || done) return;
+        const first = !answered;
+        answered = true;
+        ep.dispatch(method, request).then(
+          (value) => {
+            if (first) reply({ ok: true, value });
+          },
+          (error: unknown) => {
+            if (first) reply({ ok: false, error: wireError(error) });
+          },
+        );
+      };
+      this.transmit(
+        {
+          kind: 'request',
+          method,
+          from: from.address,
+          to,
+          groupId: request.groupId,
+          payload: request,
+        },
+        deliver,
+      );
+    });
+  }
+
+  private transmit(message: NetworkMessage, deliver: () => void): void {
+    if (message.kind === 'request') this.stats.requests++;
+    else this.stats.responses++;
+    if (this.blocked.has(linkKey(message.from, message.to))) {
+      this.stats.dropped++;
+      return;
+    }
+    let delay = 0;
+    if (this.filter) {
+      const verdict = this.filter(message);
+      if (verdict === 'drop') {
+        this.stats.dropped++;
+        return;
+      }
+      if (typeof verdict === 'object') delay = verdict.delayMs;
+    }
+    if (this.dropRate > 0 && this.random() < this.dropRate) {
+      this.stats.dropped++;
+      return;
+    }
+    if (this.delayMax > 0) delay += this.delayMin + this.random() * (this.delayMax - this.delayMin);
+    this.schedule(message, delay, deliver);
+    if (this.duplicateRate > 0 && this.random() < this.duplicateRate) {
+      this.stats.duplicated++;
+      this.schedule(message, delay + this.random() * (this.delayMax + 1), deliver);
+    }
+  }
+
+  private schedule(message: NetworkMessage, delay: number, deliver: () => void): void {
+    if (!this.reorder) {
+      // FIFO per link: never deliver before an earlier message of the same link.
+      const key = linkKey(message.from, message.to);
+      const now = this.clock.now();
+      const at = Math.max(now + delay, this.linkTail.get(key) ?? 0);
+      this.linkTail.set(key, at);
+      delay = at - now;
+    }
+    if (delay <= 0) this.immediate(deliver);
+    else this.clock.setTimer(deliver, delay);
+  }
+}
+
+/** One endpoint of a MemoryNetwork: a Transport serving any number of groups. */
+export class MemoryTransport implements Transport {
+  private readonly handlers = new Map<GroupId, RpcHandler>();
+  private closed = false;
+
+  constructor(
+    private readonly network: MemoryNetwork,
+    readonly address: PeerId,
+  ) {}
+
+  call<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    options: CallOptions = {},
+  ): Promise<RpcResponse<M>> {
+    if (this.closed) return Promise.reject(new UnreachableError(request.to, 'transport is closed'));
+    if (!isRpcMethod(method))
+      return Promise.reject(new BadRequestError(`unknown method ${String(method)}`));
+    return this.network.call(this, method, request, options);
+  }
+
+  serve(groupId: GroupId, handler: RpcHandler): () => void {
+    if (this.closed) throw new BadRequestError('transport is closed');
+    if (this.handlers.has(groupId))
+      throw new BadRequestError(`group ${groupId} is already served here`);
+    this.handlers.set(groupId, handler);
+    return () => {
+      if (this.handlers.get(groupId) === handler) this.handlers.delete(groupId);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.handlers.clear();
+    this.network.detach(this.address, this);
+  }
+
+  /** @internal */
+  dispatch<M extends RpcMethod>(method: M, request: RpcRequest<M>): Promise<RpcResponse<M>> {
+    const handler = this.handlers.get(request.groupId);
+    if (!handler) return Promise.reject(new UnknownGroupError(request.groupId));
+    try {
+      return (handler[method] as (r: RpcRequest<M>) => Promise<RpcResponse<M>>)(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+}
+
+/** Errors cross the network by code and message, as they would over a real wire. */
+function wireError(error: unknown): RaftError {
+  if (RaftError.is(error)) {
+    const details: { leaderId?: string; groupId?: string; peerId?: string } = {};
+    const e = error as RaftError & { leaderId?: string; groupId?: string; peerId?: string };
+    if (e.leaderId !== undefined) details.leaderId = e.leaderId;
+    if (e.groupId !== undefined) details.groupId = e.groupId;
+    if (e.peerId !== undefined) details.peerId = e.peerId;
+    return errorFromCode(error.code, error.message, details);
+  }
+  return errorFromCode('INTERNAL', error instanceof Error ? error.message : String(error));
+}
+
+function checkRate(name: string, rate: number): number {
+  if (!(rate >= 0 && rate <= 1)) throw new BadRequestError(`${name} must be within [0, 1]`);
+  return rate;
+}
+
+const defaultImmediate: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => queueMicrotask(fn);

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Runs every package's tests through turbo, then prints one summary line of the whole run,
+// `tests: N passed, M failed`, summed from each package's vitest JSON report.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const workspaces = ['packages', 'apps'].flatMap((dir) => {
+  const base = join(root, dir);
+  if (!existsSync(base)) return [];
+  return readdirSync(base)
+    .map((name) => join(base, name))
+    .filter((p) => existsSync(join(p, 'package.json')));
+});
+const tested = workspaces.filter((p) => {
+  const pkg = JSON.parse(readFileSync(join(p, 'package.json'), 'utf8'));
+  return typeof pkg.scripts?.test === 'string';
+});
+for (const p of tested) rmSync(join(p, '.vitest-report.json'), { force: true });
+
+const turbo = spawnSync('pnpm', ['exec', 'turbo', 'run', 'test', '--continue', ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: 'inherit',
+});
+
+let passed = 0;
+let failed = Number.parseInt(process.env.KONTIKI_PRECHECK_FAILURES ?? '0', 10) || 0;
+for (const p of tested) {
+  const file = join(p, '.vitest-report.json');
+  if (!existsSync(file)) {
+    console.error(`no test report from ${p}: counted as one failure`);
+    failed++;
+    continue;
+  }
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  passed += report.numPassedTests ?? 0;
+  failed += report.numFailedTests ?? 0;
+  // A test file that fails to load has no tests; count it as a failure.
+  const brokenFiles = (report.testResults ?? []).filter(
+    (r) => r.status === 'failed' && (r.assertionResults ?? []).length === 0,
+  ).length;
+  failed += brokenFiles;
+}
+const ok = turbo.status === 0 && failed === 0;
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exit(ok ? 0 : 1);
