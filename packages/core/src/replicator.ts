@@ -295,12 +295,14 @@ export class Replicator {
   private onHeartbeatTimer(): void {
     if (this.stopped) return;
     const o = this.host.options;
-    const idle = o.clock.now() - this.lastSendAt;
-    if (idle >= o.heartbeatIntervalMs) {
+    // Something else went out meanwhile: wait for the rest of the interval. A remainder under
+    // 1 ms counts as due, so float rounding of a drifting clock cannot spin the timer.
+    const remaining = o.heartbeatIntervalMs - (o.clock.now() - this.lastSendAt);
+    if (remaining >= 1) {
+      this.heartbeatTimer.start(remaining);
+    } else {
       this.sendHeartbeat();
       this.heartbeatTimer.start(o.heartbeatIntervalMs);
-    } else {
-      this.heartbeatTimer.start(o.heartbeatIntervalMs - idle);
     }
   }
 

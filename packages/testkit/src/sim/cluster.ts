@@ -1,0 +1,442 @@
+import {
+  type ApplyResult,
+  type Logger,
+  type NodeOptions,
+  RaftNode,
+  silentLogger,
+} from '@kontiki/core';
+import { MemoryNetwork, type MemoryTransport } from '@kontiki/transport-memory';
+import { GroupInvariants } from './invariants.js';
+import { Rng } from './rng.js';
+import { SimStateMachine } from './sim-state-machine.js';
+import { SimDisk, SimLogStorage, SimMetaStorage } from './sim-storage.js';
+import { type NodeClock, VirtualTime } from './virtual-clock.js';
+
+export interface SimClusterOptions {
+  /** One seed, one run. */
+  seed: number;
+  /** Peer ids, or how many (named n1, n2, ...). Default 3. */
+  peers?: number | readonly string[];
+  /** Raft groups hosted by every peer (multi-raft on one endpoint). Default ['g'].*/
+  groups?: readonly string[];
+  electionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  maxClockDriftMs?: number;
+  /** Most ms a write takes to reach the disk. Default 2. */
+  diskLatencyMs?: number;
+  /** Base network latency range in ms. Default [0.2, 1]. */
+  networkDelayMs?: readonly [number, number];
+  /** Extra node options (batch sizes, ...). */
+  nodeOptions?: Partial<
+    Omit<
+      NodeOptions<string>,
+      'groupId' | 'peerId' | 'transport' | 'logStorage' | 'metaStorage' | 'stateMachine'
+    >
+  >;
+  /** Keep the last N events for the failure report. Default 200. */
+  traceSize?: number;
+}
+
+export interface SimMember {
+  readonly peer: string;
+  readonly group: string;
+  readonly incarnation: number;
+  readonly node: RaftNode<string>;
+  readonly sm: SimStateMachine;
+}
+
+interface Incarnation {
+  readonly number: number;
+  readonly clock: NodeClock;
+  readonly transport: MemoryTransport;
+  readonly members: Map<
+    string,
+    { node: RaftNode<string>; log: SimLogStorage; meta: SimMetaStorage; sm: SimStateMachine }
+  >;
+}
+
+interface PeerState {
+  readonly id: string;
+  readonly disks: Map<string, SimDisk>;
+  incarnation: Incarnation | undefined;
+  lives: number;
+  driftRate: number;
+}
+
+/** A failure of the run, with what it needs to be replayed. */
+export class SimulationFailure extends Error {
+  constructor(
+    readonly seed: number,
+    readonly step: number,
+    override readonly cause: unknown,
+    readonly trace: readonly string[],
+  ) {
+    super(
+      `simulation failed at step ${step} (seed ${seed}): ${cause instanceof Error ? cause.message : String(cause)}\n` +
+        `replay: pnpm sim --seed ${seed}\n` +
+        `last events:\n  ${trace.slice(-40).join('\n  ')}`,
+    );
+    this.name = 'SimulationFailure';
+  }
+}
+
+const encoder = new TextEncoder();
+const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A whole cluster in one process on virtual time: N peers, each hosting one RaftNode per
+ * group on one memory-network endpoint, with disks that lose unsynced writes on a crash.
+ * Every step runs one event (a timer, a message, a disk write, a fault), lets the promises it
+ * started settle, and checks the invariants. Scenario tests drive it by hand; the random
+ * simulation drives it with a nemesis and a workload.
+ */
+export class SimCluster {
+  readonly time = new VirtualTime();
+  readonly rng: Rng;
+  readonly network: MemoryNetwork;
+  readonly peers: readonly string[];
+  readonly groups: readonly string[];
+  readonly invariants = new Map<string, GroupInvariants>();
+  readonly electionTimeoutMs: number;
+  private readonly states = new Map<string, PeerState>();
+  private readonly options: SimClusterOptions;
+  private readonly trace: string[] = [];
+  private readonly traceSize: number;
+  private readonly logger: Logger = silentLogger;
+  private stepCount = 0;
+  private failure: unknown;
+
+  constructor(options: SimClusterOptions) {
+    this.options = options;
+    this.rng = new Rng(options.seed);
+    const peers = options.peers ?? 3;
+    this.peers =
+      typeof peers === 'number' ? Array.from({ length: peers }, (_, i) => `n${i + 1}`) : [...peers];
+    this.groups = options.groups ?? ['g'];
+    this.electionTimeoutMs = options.electionTimeoutMs ?? 100;
+    this.traceSize = options.traceSize ?? 200;
+    const netRng = this.rng.fork('network');
+    const time = this.time;
+    this.network = new MemoryNetwork({
+      clock: {
+        now: () => time.now,
+        setTimer: (fn, ms) => time.schedule(ms, fn, 'net'),
+        clearTimer: (h) => time.cancel(h as never),
+      },
+      random: netRng.asSource(),
+      immediate: (fn) => time.schedule(0, fn, 'net'),
+    });
+    const [dmin, dmax] = options.networkDelayMs ?? [0.2, 1];
+    this.network.setDelay(dmin, dmax);
+    for (const g of this.groups) this.invariants.set(g, new GroupInvariants(g));
+    for (const id of this.peers) {
+      const disks = new Map<string, SimDisk>();
+      for (const g of this.groups) disks.set(g, new SimDisk());
+      this.states.set(id, { id, disks, incarnation: undefined, lives: 0, driftRate: 1 });
+    }
+  }
+
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  get now(): number {
+    return this.time.now;
+  }
+
+  /** Boots every peer. */
+  async start(): Promise<void> {
+    for (const id of this.peers) await this.boot(id);
+  }
+
+  /** Starts a peer (again) from what its disks hold. */
+  async boot(id: string): Promise<void> {
+    const state = this.state(id);
+    if (state.incarnation) throw new Error(`${id} is already running`);
+    state.lives++;
+    const clock = this.time.view({ rate: state.driftRate, offsetMs: this.rng.int(0, 1_000_000) });
+    const transport = this.network.endpoint(id);
+    const members: Incarnation['members'] = new Map();
+    const incarnation: Incarnation = { number: state.lives, clock, transport, members };
+    state.incarnation = incarnation;
+    for (const g of this.groups) {
+      const disk = state.disks.get(g) as SimDisk;
+      const inv = this.invariants.get(g) as GroupInvariants;
+      const diskRng = this.rng.fork(`disk:${id}:${g}:${state.lives}`);
+      const latency = this.options.diskLatencyMs ?? 2;
+      const log = new SimLogStorage(disk.log, this.time, diskRng, latency, (entries, prevTerm) =>
+        inv.onDiskAppend(id, entries, prevTerm),
+      );
+      const meta = new SimMetaStorage(disk.meta, this.time, diskRng.fork('meta'), latency);
+      const life = state.lives;
+      const sm = new SimStateMachine((entry) => this.guard(() => inv.onApply(id, life, entry)));
+      const node = new RaftNode<string>({
+        electionTimeoutMs: this.electionTimeoutMs,
+        ...(this.options.heartbeatIntervalMs
+          ? { heartbeatIntervalMs: this.options.heartbeatIntervalMs }
+          : {}),
+        maxClockDriftMs: this.options.maxClockDriftMs ?? Math.floor(this.electionTimeoutMs / 10),
+        snapshotIntervalS: 0,
+        ...this.options.nodeOptions,
+        groupId: g,
+        peerId: id,
+        initialConfiguration: { voters: this.peers },
+        transport,
+        logStorage: log,
+        metaStorage: meta,
+        stateMachine: sm,
+        clock,
+        random: this.rng.fork(`random:${id}:${g}:${state.lives}`).asSource(),
+        logger: this.logger,
+      });
+      members.set(g, { node, log, meta, sm });
+      await node.start();
+    }
+    this.record(`boot ${id} (life ${state.lives})`);
+  }
+
+  /**
+   * Kills a peer like SIGKILL: its timers stop, its connections drop, writes not yet on its
+   * disks are lost, its in-memory state is gone.
+   */
+  crash(id: string): void {
+    const state = this.state(id);
+    const inc = state.incarnation;
+    if (!inc) return;
+    state.incarnation = undefined;
+    inc.clock.kill();
+    for (const m of inc.members.values()) {
+      m.log.crash();
+      m.meta.crash();
+      m.sm.alive = false;
+    }
+    void inc.transport.close();
+    this.record(`crash ${id}`);
+  }
+
+  async restart(id: string): Promise<void> {
+    this.crash(id);
+    await this.boot(id);
+  }
+
+  isUp(id: string): boolean {
+    return this.state(id).incarnation !== undefined;
+  }
+
+  /** Sets a peer's clock rate from now on (and for its next lives). */
+  setDrift(id: string, rate: number): void {
+    const state = this.state(id);
+    state.driftRate = rate;
+    state.incarnation?.clock.setRate(rate);
+  }
+
+  /** The running node of `id` for `group`, if the peer is up. */
+  node(id: string, group = this.groups[0] as string): RaftNode<string> | undefined {
+    return this.state(id).incarnation?.members.get(group)?.node;
+  }
+
+  stateMachine(id: string, group = this.groups[0] as string): SimStateMachine | undefined {
+    return this.state(id).incarnation?.members.get(group)?.sm;
+  }
+
+  /** Every running member of `group`. */
+  members(group = this.groups[0] as string): SimMember[] {
+    const out: SimMember[] = [];
+    for (const s of this.states.values()) {
+      const inc = s.incarnation;
+      const m = inc?.members.get(group);
+      if (inc && m)
+        out.push({ peer: s.id, group, incarnation: inc.number, node: m.node, sm: m.sm });
+    }
+    return out;
+  }
+
+  /** The running leader of `group` with the highest term, if any. */
+  leader(group = this.groups[0] as string): RaftNode<string> | undefined {
+    let best: RaftNode<string> | undefined;
+    for (const m of this.members(group)) {
+      if (m.node.role === 'leader' && (!best || m.node.term > best.term)) best = m.node;
+    }
+    return best;
+  }
+
+  /** Runs one event; false when nothing is left to run. */
+  async step(): Promise<boolean> {
+    if (this.failure) throw this.fail(this.failure);
+    const label = this.time.step();
+    if (label === undefined) return false;
+    this.stepCount++;
+    await drain();
+    if (this.failure) throw this.fail(this.failure);
+    try {
+      for (const g of this.groups) {
+        const inv = this.invariants.get(g) as GroupInvariants;
+        inv.check(
+          this.members(g).map((m) => ({ id: m.peer, incarnation: m.incarnation, node: m.node })),
+        );
+      }
+    } catch (error) {
+      throw this.fail(error);
+    }
+    return true;
+  }
+
+  /** Runs events for `ms` of virtual time. */
+  async runFor(ms: number, maxSteps = 1_000_000): Promise<void> {
+    const until = this.time.now + ms;
+    for (let i = 0; i < maxSteps; i++) {
+      const next = this.time.peekTime();
+      if (next === undefined || next > until) return;
+      await this.step();
+    }
+    throw new Error(`runFor(${ms}) did not finish within ${maxSteps} steps`);
+  }
+
+  /** Runs until `predicate` holds; fails after `timeoutMs` of virtual time. */
+  async runUntil(
+    predicate: () => boolean,
+    what: string,
+    timeoutMs = 20 * this.electionTimeoutMs,
+  ): Promise<void> {
+    const until = this.time.now + timeoutMs;
+    for (let i = 0; i < 5_000_000; i++) {
+      if (predicate()) return;
+      const next = this.time.peekTime();
+      if (next === undefined || next > until) break;
+      await this.step();
+    }
+    if (predicate()) return;
+    throw new Error(
+      `timed out after ${timeoutMs} virtual ms waiting for: ${what}\n${this.describe()}`,
+    );
+  }
+
+  /** Waits for a single leader of `group` that its peers follow, and returns it. */
+  async waitForLeader(
+    group = this.groups[0] as string,
+    timeoutMs?: number,
+  ): Promise<RaftNode<string>> {
+    await this.runUntil(
+      () => this.stableLeader(group) !== undefined,
+      `a leader of ${group}`,
+      timeoutMs,
+    );
+    return this.stableLeader(group) as RaftNode<string>;
+  }
+
+  /** A leader whose own entry of its term has committed, so that it can serve. */
+  stableLeader(group = this.groups[0] as string): RaftNode<string> | undefined {
+    const l = this.leader(group);
+    if (!l) return undefined;
+    const start = l.log.firstIndexOfTerm(l.term);
+    return start !== undefined && l.commitIndex >= start ? l : undefined;
+  }
+
+  /**
+   * Proposes `payload` to the current leader of `group` and runs the simulation until the
+   * proposal settles. Returns the result, or the RaftError it failed with.
+   */
+  async propose(
+    payload: string,
+    group = this.groups[0] as string,
+    timeoutMs?: number,
+  ): Promise<ApplyResult<string>> {
+    const leader = this.leader(group);
+    if (!leader) throw new Error(`no leader of ${group} to propose to`);
+    let outcome:
+      | { ok: true; value: ApplyResult<string> }
+      | { ok: false; error: unknown }
+      | undefined;
+    leader.apply(encoder.encode(payload)).then(
+      (value) => {
+        outcome = { ok: true, value };
+      },
+      (error: unknown) => {
+        outcome = { ok: false, error };
+      },
+    );
+    await this.runUntil(() => outcome !== undefined, `proposal ${payload} to settle`, timeoutMs);
+    const o = outcome as { ok: true; value: ApplyResult<string> } | { ok: false; error: unknown };
+    if (!o.ok) throw o.error;
+    return o.value;
+  }
+
+  /** Every payload applied by the running member `id` of `group`, in order. */
+  appliedKeys(id: string, group = this.groups[0] as string): string[] {
+    return this.stateMachine(id, group)?.keys() ?? [];
+  }
+
+  /** A one-screen picture of the cluster for failure messages. */
+  describe(): string {
+    const lines: string[] = [`t=${this.time.now.toFixed(1)}ms steps=${this.stepCount}`];
+    for (const g of this.groups) {
+      for (const id of this.peers) {
+        const n = this.node(id, g);
+        if (!n) {
+          lines.push(`  ${g}/${id}: down`);
+          continue;
+        }
+        const s = n.status();
+        lines.push(
+          `  ${g}/${id}: ${s.role} term=${s.term} leader=${s.leaderId ?? '-'} commit=${s.commitIndex} applied=${s.appliedIndex} last=${s.lastLogIndex}@${s.lastLogTerm} durable=${s.durableIndex}`,
+        );
+      }
+    }
+    return lines.join('\n');
+  }
+
+  /** Appends a line to the trace kept for failure reports. */
+  record(line: string): void {
+    this.trace.push(`[${this.time.now.toFixed(2)}] ${line}`);
+    if (this.trace.length > this.traceSize)
+      this.trace.splice(0, this.trace.length - this.traceSize);
+  }
+
+  /** Shuts every running node down cleanly. */
+  async stop(): Promise<void> {
+    let pending = 0;
+    for (const s of this.states.values()) {
+      const inc = s.incarnation;
+      if (!inc) continue;
+      for (const m of inc.members.values()) {
+        pending++;
+        void m.node.shutdown().finally(() => {
+          pending--;
+        });
+      }
+    }
+    // Shutdown waits for queued disk writes, which need virtual time to pass.
+    for (let i = 0; i < 1_000_000 && pending > 0; i++) {
+      await drain();
+      if (pending > 0 && this.time.step() === undefined) break;
+    }
+    for (const s of this.states.values()) {
+      if (s.incarnation) void s.incarnation.transport.close();
+      s.incarnation = undefined;
+    }
+  }
+
+  private state(id: string): PeerState {
+    const s = this.states.get(id);
+    if (!s) throw new Error(`no peer ${id}`);
+    return s;
+  }
+
+  /** Invariant violations raised inside callbacks are kept and thrown by the next step. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      if (!this.failure) this.failure = error;
+    }
+  }
+
+  private fail(error: unknown): SimulationFailure {
+    if (error instanceof SimulationFailure) return error;
+    this.failure = error;
+    return new SimulationFailure(this.options.seed, this.stepCount, error, [
+      ...this.trace,
+      this.describe(),
+    ]);
+  }
+}

@@ -1,0 +1,186 @@
+import { SimCluster, type SimClusterOptions, SimulationFailure } from './cluster.js';
+import { InvariantViolation } from './invariants.js';
+import { Nemesis, type NemesisOptions } from './nemesis.js';
+import { Rng } from './rng.js';
+import { Workload } from './workload.js';
+
+export interface SimulationOptions {
+  seed: number;
+  /** Steps (events) of the fault phase. Default 2000. */
+  steps?: number;
+  /** Peers; default: 3, 5 or 7 picked by the seed. */
+  peers?: number;
+  groups?: readonly string[];
+  electionTimeoutMs?: number;
+  /** Faults on (default) or off. */
+  nemesis?: boolean | NemesisOptions;
+  /** Mean virtual ms between client proposals (default 3). */
+  proposalIntervalMs?: number;
+  /** After the faults, heal and check that every acknowledged proposal is applied everywhere. */
+  liveness?: boolean;
+  /** How long, in election timeouts, the liveness phase may take. Default 60. */
+  livenessTimeouts?: number;
+  cluster?: Partial<SimClusterOptions>;
+}
+
+export interface SimulationResult {
+  readonly seed: number;
+  readonly peers: number;
+  readonly steps: number;
+  readonly virtualMs: number;
+  readonly proposed: number;
+  readonly acknowledged: number;
+  readonly failedProposals: number;
+  readonly maxTerm: number;
+  readonly committed: number;
+  readonly invariantChecks: number;
+  readonly faults: Record<string, number>;
+}
+
+/**
+ * One seeded run: a cluster under a nemesis and a workload for `steps` events, every
+ * invariant checked after every event; then (liveness) the faults stop and every acknowledged
+ * proposal must be applied, at its index, on every peer. Throws SimulationFailure, which
+ * names the seed to replay, on any violation.
+ */
+export async function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
+  const seed = options.seed;
+  // The seed also picks the cluster's shape and its batching limits, so that a sweep covers
+  // one-entry RPCs and deep pipelines alike.
+  const shape = new Rng(seed).fork('shape');
+  const cluster = new SimCluster({
+    seed,
+    peers: options.peers ?? shape.pick([3, 3, 5, 5, 7]),
+    ...(options.groups ? { groups: options.groups } : {}),
+    electionTimeoutMs: options.electionTimeoutMs ?? 100,
+    nodeOptions: {
+      maxEntriesPerRpc: shape.pick([1, 3, 16, 1024]),
+      maxInflightRpcs: shape.pick([1, 2, 8, 64]),
+      applyBatchSize: shape.pick([1, 7, 512]),
+    },
+    ...options.cluster,
+  });
+  const groups = cluster.groups;
+  const nemesisOn = options.nemesis !== false;
+  const nemesis = new Nemesis(
+    cluster,
+    cluster.rng.fork('nemesis'),
+    typeof options.nemesis === 'object' ? options.nemesis : {},
+  );
+  const workloads = groups.map(
+    (g) =>
+      new Workload(cluster, cluster.rng.fork(`workload:${g}`), g, options.proposalIntervalMs ?? 3),
+  );
+  const steps = options.steps ?? 2000;
+  await cluster.start();
+  for (const w of workloads) w.start();
+  if (nemesisOn) nemesis.start();
+  const checkWorkloads = () => {
+    for (const w of workloads) {
+      if (w.problem)
+        throw new SimulationFailure(seed, cluster.steps, w.problem, [cluster.describe()]);
+    }
+  };
+  for (let i = 0; i < steps; i++) {
+    if (!(await cluster.step())) break;
+    checkWorkloads();
+  }
+  for (const w of workloads) w.stop();
+  if (nemesisOn) await nemesis.stop();
+
+  if (options.liveness !== false) {
+    const budget = (options.livenessTimeouts ?? 60) * cluster.electionTimeoutMs;
+    for (const g of groups) {
+      try {
+        await cluster.waitForLeader(g, budget);
+        // One more entry of the leader's term makes everything before it committed.
+        await proposeWithRetry(cluster, g, budget);
+        const leader = cluster.leader(g);
+        const target = leader?.commitIndex ?? 0;
+        await cluster.runUntil(
+          () =>
+            cluster.members(g).length === cluster.peers.length &&
+            cluster.members(g).every((m) => m.node.appliedIndex >= target),
+          `every peer of ${g} to apply up to ${target}`,
+          budget,
+        );
+      } catch (error) {
+        if (error instanceof SimulationFailure) throw error;
+        throw new SimulationFailure(
+          seed,
+          cluster.steps,
+          new InvariantViolation(
+            'liveness',
+            String(error instanceof Error ? error.message : error),
+          ),
+          [cluster.describe()],
+        );
+      }
+      checkWorkloads();
+      const workload = workloads[groups.indexOf(g)] as Workload;
+      for (const m of cluster.members(g)) {
+        const byIndex = new Map(m.sm.applied.map((a) => [a.index, a.key]));
+        for (const ack of workload.acknowledged) {
+          const got = byIndex.get(ack.index);
+          if (got !== ack.key) {
+            throw new SimulationFailure(
+              seed,
+              cluster.steps,
+              new InvariantViolation(
+                'durability',
+                `acknowledged ${ack.key} at index ${ack.index} (term ${ack.term}) but ${m.peer} applied ${got ?? 'nothing'} there`,
+              ),
+              [cluster.describe()],
+            );
+          }
+        }
+      }
+    }
+  }
+
+  let maxTerm = 0;
+  for (const g of groups)
+    for (const m of cluster.members(g)) maxTerm = Math.max(maxTerm, m.node.term);
+  const invariantChecks = [...cluster.invariants.values()].reduce((s, i) => s + i.checks, 0);
+  const committed = [...cluster.invariants.values()].reduce((s, i) => s + i.committedIndex, 0);
+  const result: SimulationResult = {
+    seed,
+    peers: cluster.peers.length,
+    steps: cluster.steps,
+    virtualMs: Math.round(cluster.now),
+    proposed: workloads.reduce((s, w) => s + w.proposed, 0),
+    acknowledged: workloads.reduce((s, w) => s + w.acknowledged.length, 0),
+    failedProposals: workloads.reduce((s, w) => s + w.failed, 0),
+    maxTerm,
+    committed,
+    invariantChecks,
+    faults: Object.fromEntries(nemesis.counts),
+  };
+  await cluster.stop();
+  return result;
+}
+
+async function proposeWithRetry(
+  cluster: SimCluster,
+  group: string,
+  budgetMs: number,
+): Promise<void> {
+  const deadline = cluster.now + budgetMs;
+  for (let attempt = 0; attempt < 50 && cluster.now < deadline; attempt++) {
+    await cluster.waitForLeader(group, Math.max(1, deadline - cluster.now));
+    try {
+      await cluster.propose(
+        `${group}-final-${attempt}`,
+        group,
+        Math.max(1, deadline - cluster.now),
+      );
+      return;
+    } catch (error) {
+      if (error instanceof SimulationFailure) throw error;
+      // Lost leadership meanwhile: try again with the next leader.
+    }
+  }
+  throw new Error(
+    `no proposal to ${group} committed within ${budgetMs} virtual ms after the faults stopped`,
+  );
+}
