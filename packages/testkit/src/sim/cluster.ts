@@ -219,6 +219,13 @@ export class SimCluster {
     await this.boot(id);
   }
 
+  /** What `id` has on disk for `group` (survives crashes). */
+  disk(id: string, group = this.groups[0] as string): SimDisk {
+    const d = this.state(id).disks.get(group);
+    if (!d) throw new Error(`no group ${group}`);
+    return d;
+  }
+
   isUp(id: string): boolean {
     return this.state(id).incarnation !== undefined;
   }
@@ -286,7 +293,10 @@ export class SimCluster {
     const until = this.time.now + ms;
     for (let i = 0; i < maxSteps; i++) {
       const next = this.time.peekTime();
-      if (next === undefined || next > until) return;
+      if (next === undefined || next > until) {
+        this.time.advanceTo(until);
+        return;
+      }
       await this.step();
     }
     throw new Error(`runFor(${ms}) did not finish within ${maxSteps} steps`);
@@ -309,6 +319,21 @@ export class SimCluster {
     throw new Error(
       `timed out after ${timeoutMs} virtual ms waiting for: ${what}\n${this.describe()}`,
     );
+  }
+
+  /** Runs the simulation until `promise` settles (it may need virtual time: disk, network). */
+  async settle<T>(
+    promise: Promise<T>,
+    what = 'a promise to settle',
+    timeoutMs?: number,
+  ): Promise<T> {
+    let done = false;
+    const watched = promise.finally(() => {
+      done = true;
+    });
+    watched.catch(() => {});
+    await this.runUntil(() => done, what, timeoutMs);
+    return watched;
   }
 
   /** Waits for a single leader of `group` that its peers follow, and returns it. */

@@ -59,6 +59,13 @@ export class VirtualTime {
     return ev.label;
   }
 
+  /** Lets time pass up to `t` (no event may be due before it). */
+  advanceTo(t: number): void {
+    const next = this.peekTime();
+    if (next !== undefined && next < t) throw new Error(`cannot skip the event due at ${next}`);
+    if (t > this.nowMs) this.nowMs = t;
+  }
+
   /** A Clock view for one node: its own rate (clock drift) and a kill switch (crash). */
   view(options: { rate?: number; offsetMs?: number } = {}): NodeClock {
     return new NodeClock(this, options.rate ?? 1, options.offsetMs ?? 0);
