@@ -92,7 +92,12 @@ export class SqliteStore {
     if (typeof path !== 'string' || path.length === 0) {
       throw new InvalidOptionError('path', 'must be a non-empty string');
     }
-    const file = locateFile(path);
+    let file: string;
+    try {
+      file = locateFile(path);
+    } catch (error) {
+      throw openError(error, path);
+    }
     let db: Database.Database;
     try {
       db = new Database(file, { timeout: 0 });
@@ -225,6 +230,7 @@ function locateFile(path: string): string {
   const file = stat?.isDirectory() ? join(absolute, DEFAULT_FILE_NAME) : absolute;
   const fileStat = file === absolute ? stat : statOrUndefined(file);
   if (fileStat === undefined) {
+    // A new store: its directory may not exist yet.
     mkdirSync(dirname(file), { recursive: true });
   } else {
     if (!fileStat.isFile()) throw new StorageError(`${file} is not a regular file`);
