@@ -28,12 +28,21 @@ interface Acked {
   votedFor: string | null;
 }
 
-/** Runs the child until `killAfterMs` past its start or past `ready`, then SIGKILLs it. */
+/**
+ * When to kill: `early` a random time after spawn (often while the store is opening and
+ * checking); `amidWrites` a random time after a random number of acknowledgements, so the
+ * kill lands among writes whatever the disk's speed.
+ */
+type KillPlan =
+  | { kind: 'early'; delayMs: number }
+  | { kind: 'amidWrites'; acks: number; delayMs: number };
+
+/** Runs the child and SIGKILLs it as `plan` says; collects what it acknowledged. */
 function runAndKill(
   dir: string,
   mode: 'full' | 'normal',
   seed: number,
-  plan: { afterReady: boolean; delayMs: number },
+  plan: KillPlan,
   acked: Acked,
 ): Promise<{ sawReady: boolean; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -42,16 +51,17 @@ function runAndKill(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let sawReady = false;
+    let acks = 0;
     let stderr = '';
     let pending = '';
     let killTimer: NodeJS.Timeout | undefined;
     // A safety net: a child that neither becomes ready nor dies fails the test.
     const hang = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`child did not get ready within 10 s (stderr: ${stderr})`));
+      reject(new Error(`child was not killed within 10 s (stderr: ${stderr})`));
     }, 10_000);
     const killLater = () => {
-      killTimer = setTimeout(() => child.kill('SIGKILL'), plan.delayMs);
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), plan.delayMs);
     };
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -65,16 +75,17 @@ function runAndKill(
         const [kind, a, b] = line.split(' ');
         if (kind === 'ready') {
           sawReady = true;
-          if (plan.afterReady) killLater();
         } else if (kind === 'ack' && a !== undefined) {
           acked.index[a] = Math.max(acked.index[a] ?? 0, Number(b));
+          acks++;
+          if (plan.kind === 'amidWrites' && acks >= plan.acks) killLater();
         } else if (kind === 'meta') {
           acked.term = Number(a);
           acked.votedFor = b ?? null;
         }
       }
     });
-    if (!plan.afterReady) killLater();
+    if (plan.kind === 'early') killLater();
     child.on('error', reject);
     child.on('close', (_code, signal) => {
       clearTimeout(hang);
@@ -142,10 +153,14 @@ describe('crash safety under SIGKILL', () => {
     for (let run = 0; run < KILLS; run++) {
       const mode = run % 2 === 0 ? 'full' : 'normal';
       // Mostly while writing; sometimes while the store is still opening and checking.
-      const plan =
+      const plan: KillPlan =
         random() < 0.2
-          ? { afterReady: false, delayMs: Math.floor(random() * 120) }
-          : { afterReady: true, delayMs: Math.floor(random() * 60) };
+          ? { kind: 'early', delayMs: Math.floor(random() * 150) }
+          : {
+              kind: 'amidWrites',
+              acks: 1 + Math.floor(random() * 40),
+              delayMs: Math.floor(random() * 15),
+            };
       const before = { ...acked.index };
       const result = await runAndKill(tmp.dir, mode, run + 1, plan, acked);
       expect(result.signal, `run ${run} ended by itself: ${result.stderr}`).toBe('SIGKILL');
