@@ -542,8 +542,9 @@ export function transportSuite(options: TransportSuiteOptions): void {
           signal: controller.signal,
         });
         await received.promise;
+        const outcome = failure(call);
         controller.abort();
-        expect((await failure(call)).code).toBe('ABORTED');
+        expect((await outcome).code).toBe('ABORTED');
       });
 
       it('a call with an already aborted signal fails with ABORTED', async () => {
@@ -594,8 +595,10 @@ export function transportSuite(options: TransportSuiteOptions): void {
         // Warm the connection, then leave a call pending on the peer that will go down.
         const pending = caller.call('timeoutNow', env('g'), { timeoutMs: 60_000 });
         await received.promise;
+        // Observe the outcome now: the call may fail while restart() is still closing the peer.
+        const lostOutcome = failure(pending);
         const restarted = await fx.restart(1, async () => {
-          const lost = await failure(pending);
+          const lost = await lostOutcome;
           expect(lost.code).toBe('UNREACHABLE');
           const down = await failure(caller.call('timeoutNow', env('g'), { timeoutMs: 10_000 }));
           expect(down.code).toBe('UNREACHABLE');
@@ -634,8 +637,9 @@ export function transportSuite(options: TransportSuiteOptions): void {
         );
         const pending = caller.call('timeoutNow', env('g'), { timeoutMs: 60_000 });
         await received.promise;
+        const outcome = failure(pending);
         await caller.close();
-        const error = await failure(pending);
+        const error = await outcome;
         expect(error.code).not.toBe('TIMEOUT');
         await caller.close();
         const after = await failure(caller.call('timeoutNow', env('g'), { timeoutMs: 5000 }));
