@@ -19,10 +19,14 @@ const tested = workspaces.filter((p) => {
 });
 for (const p of tested) rmSync(join(p, '.vitest-report.json'), { force: true });
 
-const turbo = spawnSync('pnpm', ['exec', 'turbo', 'run', 'test', '--continue', ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const turbo = spawnSync(
+  'pnpm',
+  ['exec', 'turbo', 'run', 'test', '--continue', ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 
 let passed = 0;
 let failed = Number.parseInt(process.env.KONTIKI_PRECHECK_FAILURES ?? '0', 10) || 0;

@@ -23,12 +23,30 @@ const identity = (bytes: Buffer) => bytes;
 /** A handler that counts what reaches it. */
 function countingHandler() {
   const counter = { calls: 0 };
+  const count = () => {
+    counter.calls++;
+  };
   const handler: RpcHandler = {
-    requestVote: async (r) => (counter.calls++, { term: r.term, granted: true }),
-    appendEntries: async (r) => (counter.calls++, { term: r.term, success: true, lastLogIndex: 0 }),
-    installSnapshot: async (r) => (counter.calls++, { term: r.term, success: true }),
-    timeoutNow: async (r) => (counter.calls++, { term: r.term, success: true }),
-    readIndex: async (r) => (counter.calls++, { term: r.term, success: true, readIndex: 9 }),
+    requestVote: async (r) => {
+      count();
+      return { term: r.term, granted: true };
+    },
+    appendEntries: async (r) => {
+      count();
+      return { term: r.term, success: true, lastLogIndex: 0 };
+    },
+    installSnapshot: async (r) => {
+      count();
+      return { term: r.term, success: true };
+    },
+    timeoutNow: async (r) => {
+      count();
+      return { term: r.term, success: true };
+    },
+    readIndex: async (r) => {
+      count();
+      return { term: r.term, success: true, readIndex: 9 };
+    },
   };
   return { counter, handler };
 }
@@ -247,7 +265,13 @@ describe('limits of the calling side', () => {
     opened.push(server);
     let received = 0;
     const { handler } = countingHandler();
-    server.serve('g', { ...handler, timeoutNow: () => (received++, new Promise(() => {})) });
+    server.serve('g', {
+      ...handler,
+      timeoutNow: () => {
+        received++;
+        return new Promise(() => {});
+      },
+    });
     const client = await grpcTransport({ maxPendingCalls: 3 });
     opened.push(client);
     const to = server.address ?? '';
