@@ -288,6 +288,21 @@ describe('limits of the calling side', () => {
     expect(received).toBeLessThanOrEqual(3);
   });
 
+  it('peer ids that are names reach their addresses through the `peers` map', async () => {
+    const server = await grpcTransport({ listen: '127.0.0.1:0' });
+    opened.push(server);
+    server.serve('g', countingHandler().handler);
+    const client = await grpcTransport({ peers: new Map([['n2', server.address ?? '']]) });
+    opened.push(client);
+    expect(
+      await client.call(
+        'readIndex',
+        { groupId: 'g', from: 'n1', to: 'n2', term: 2 },
+        { timeoutMs: 5000 },
+      ),
+    ).toMatchObject({ readIndex: 9 });
+  });
+
   it('a peer id without an address fails with UNREACHABLE', async () => {
     const client = await grpcTransport({ peers: { n1: '127.0.0.1:1' } });
     opened.push(client);

@@ -347,6 +347,26 @@ describe('bounds: nothing grows without limit', () => {
     await first;
   });
 
+  it('peer ids that are names reach their URLs through the `peers` resolver', async () => {
+    const server = await wsTransport({ listen: '127.0.0.1:0' });
+    opened.push(server);
+    server.serve('g', countingHandler().handler);
+    const client = await wsTransport({
+      peers: (id) => (id === 'n2' ? `ws://${server.address}/kontiki` : undefined),
+    });
+    opened.push(client);
+    expect(
+      await client.call(
+        'readIndex',
+        { groupId: 'g', from: 'n1', to: 'n2', term: 2 },
+        { timeoutMs: 5000 },
+      ),
+    ).toMatchObject({ readIndex: 9 });
+    await expect(
+      client.call('readIndex', { groupId: 'g', from: 'n1', to: 'n3', term: 2 }),
+    ).rejects.toMatchObject({ code: 'UNREACHABLE' });
+  });
+
   it('a peer that is down fails calls fast with UNREACHABLE and backs off before retrying', async () => {
     const client = await wsTransport({ reconnectBackoff: { initialMs: 60_000, maxMs: 60_000 } });
     opened.push(client);
