@@ -42,7 +42,10 @@ export interface GrpcTransportOptions {
   readonly maxMessageBytes?: number;
   /** Deadline of a call whose caller gives no `timeoutMs`. Default 10,000 ms. */
   readonly defaultTimeoutMs?: number;
-  /** Calls to one peer waiting for their answer; one more fails with BUSY. Default 10,000. */
+  /**
+   * Calls to one peer waiting for their answer (caller side), and requests of one calling
+   * peer being handled at once (server side); one more fails with BUSY. Default 10,000.
+   */
   readonly maxPendingCalls?: number;
   /** Bytes written to one peer but not yet taken by the socket; beyond, calls fail with BUSY. Default 64 MiB. */
   readonly maxBufferedBytes?: number;

@@ -5,7 +5,13 @@ import {
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
-import { BadRequestError, type RaftError, ShutdownError, toRaftError } from '@kontiki/core';
+import {
+  BadRequestError,
+  BusyError,
+  type RaftError,
+  ShutdownError,
+  toRaftError,
+} from '@kontiki/core';
 import {
   decodeFrame,
   encodeErrorFrame,
@@ -34,10 +40,13 @@ const SHUTDOWN_GRACE_MS = 1000;
 export class RaftServer {
   private readonly server: Server;
   private readonly streams = new Set<ServerStream>();
+  /** Requests of each stream whose handler has not answered yet. */
+  private readonly inFlight = new WeakMap<ServerStream, number>();
 
   private constructor(
     server: Server,
     private readonly router: GroupRouter,
+    private readonly options: ResolvedGrpcOptions,
     readonly port: number,
   ) {
     this.server = server;
@@ -61,7 +70,7 @@ export class RaftServer {
           reject(error);
           return;
         }
-        instance = new RaftServer(server, router, port);
+        instance = new RaftServer(server, router, options, port);
         resolve(instance);
       });
     });
@@ -118,10 +127,7 @@ export class RaftServer {
     }
     switch (frame.kind) {
       case 'request':
-        // answer() invokes the handler before it returns: arrival order is dispatch order.
-        void this.router.answer(frame).then((answer) => {
-          if (answer !== undefined && this.streams.has(stream)) stream.write(answer);
-        });
+        this.dispatch(stream, frame);
         return;
       case 'invalid':
         stream.write(encodeErrorFrame(frame.callId, frame.error));
@@ -129,6 +135,26 @@ export class RaftServer {
       default:
         this.fail(stream, new BadRequestError(`a client may not send a ${frame.kind} frame`));
     }
+  }
+
+  private dispatch(stream: ServerStream, frame: Extract<Frame, { kind: 'request' }>): void {
+    const inFlight = this.inFlight.get(stream) ?? 0;
+    if (inFlight >= this.options.maxPendingCalls) {
+      // One caller cannot make the handlers queue without bound.
+      stream.write(
+        encodeErrorFrame(
+          frame.callId,
+          new BusyError(`${inFlight} requests are being handled; retry later`),
+        ),
+      );
+      return;
+    }
+    this.inFlight.set(stream, inFlight + 1);
+    // answer() invokes the handler before it returns: arrival order is dispatch order.
+    void this.router.answer(frame).then((answer) => {
+      this.inFlight.set(stream, (this.inFlight.get(stream) ?? 1) - 1);
+      if (answer !== undefined && this.streams.has(stream)) stream.write(answer);
+    });
   }
 
   private fail(stream: ServerStream, error: RaftError): void {

@@ -288,6 +288,31 @@ describe('limits of the calling side', () => {
     expect(received).toBeLessThanOrEqual(3);
   });
 
+  it('requests beyond the server bound on one stream are answered BUSY without reaching the handler', async () => {
+    const server = await grpcTransport({ listen: '127.0.0.1:0', maxPendingCalls: 2 });
+    opened.push(server);
+    const received: number[] = [];
+    server.serve('g', {
+      ...countingHandler().handler,
+      timeoutNow: (r) => {
+        received.push(r.term);
+        return new Promise(() => {});
+      },
+    });
+    const client = await grpcTransport({});
+    opened.push(client);
+    const to = server.address ?? '';
+    const calls = [1, 2, 3, 4].map((term) =>
+      client.call('timeoutNow', { groupId: 'g', from: 'c', to, term }, { timeoutMs: 60_000 }),
+    );
+    await expect(calls[2]).rejects.toMatchObject({ code: 'BUSY' });
+    await expect(calls[3]).rejects.toMatchObject({ code: 'BUSY' });
+    expect(received).toEqual([1, 2]);
+    const rest = calls.slice(0, 2).map((c) => c.catch((e: unknown) => e));
+    await client.close();
+    await Promise.all(rest);
+  });
+
   it('peer ids that are names reach their addresses through the `peers` map', async () => {
     const server = await grpcTransport({ listen: '127.0.0.1:0' });
     opened.push(server);
