@@ -280,6 +280,30 @@ export function transportSuite(options: TransportSuiteOptions): void {
         expect(response).toStrictEqual({ term: 5, success: false, lastLogIndex: 3 });
       });
 
+      it('a handler written as a class keeps its `this`', async () => {
+        class CountingNode implements RpcHandler {
+          private readonly term = 11;
+          async requestVote() {
+            return { term: this.term, granted: false };
+          }
+          async appendEntries() {
+            return { term: this.term, success: false, lastLogIndex: 0 };
+          }
+          async installSnapshot() {
+            return { term: this.term, success: false };
+          }
+          async timeoutNow() {
+            return { term: this.term, success: false };
+          }
+          async readIndex() {
+            return { term: this.term, success: true, readIndex: this.term * 2 };
+          }
+        }
+        server.transport.serve('g', new CountingNode());
+        const answer = await caller.call('readIndex', env('g'), { timeoutMs: 5000 });
+        expect(answer).toEqual({ term: 11, success: true, readIndex: 22 });
+      });
+
       it('a call of a method that is not an RPC fails with BAD_REQUEST', async () => {
         server.transport.serve('g', new FakeHandler());
         const error = await failure(
