@@ -1,0 +1,126 @@
+import {
+  BadRequestError,
+  type RaftError,
+  type RpcMethod,
+  type RpcRequest,
+  type RpcResponse,
+} from '@kontiki/core';
+import * as pb from './gen/kontiki/raft/v1/raft.js';
+import { decodeWire, methodFromWire, spec } from './methods.js';
+import { toSafeNumber } from './uint64.js';
+import { errorFromProto, errorToProto } from './wire-error.js';
+
+/** Call id 0 names the connection itself: a hello, or an error that ends the connection. */
+export const CONNECTION_CALL_ID = 0;
+
+/**
+ * One decoded message of a stream. `invalid` is a well-formed envelope whose content is not
+ * acceptable (unknown method, body of another method, out-of-range number): the receiver
+ * answers that call with `error` and the connection carries on.
+ */
+export type Frame =
+  | { readonly kind: 'hello'; readonly protocolVersion: number; readonly token: string }
+  | {
+      readonly kind: 'request';
+      readonly callId: number;
+      readonly method: RpcMethod;
+      readonly timeoutMs: number;
+      readonly request: RpcRequest<RpcMethod>;
+    }
+  | {
+      readonly kind: 'response';
+      readonly callId: number;
+      readonly method: RpcMethod;
+      readonly response: RpcResponse<RpcMethod>;
+    }
+  | { readonly kind: 'error'; readonly callId: number; readonly error: RaftError }
+  | { readonly kind: 'invalid'; readonly callId: number; readonly error: BadRequestError };
+
+function encodeEnvelope(envelope: pb.Envelope): Uint8Array {
+  return pb.Envelope.encode(envelope).finish();
+}
+
+export function encodeHello(protocolVersion: number, token: string): Uint8Array {
+  return encodeEnvelope({
+    callId: 0n,
+    method: pb.Method.METHOD_UNSPECIFIED,
+    timeoutMs: 0,
+    body: { $case: 'hello', value: { protocolVersion, token } },
+  });
+}
+
+/** Encodes a request; throws BadRequestError when a number in it is not a safe uint64. */
+export function encodeRequestFrame<M extends RpcMethod>(
+  callId: number,
+  method: M,
+  request: RpcRequest<M>,
+  timeoutMs = 0,
+): Uint8Array {
+  const s = spec(method);
+  return encodeEnvelope({
+    callId: BigInt(callId),
+    method: s.wire,
+    // uint32 on the wire; a deadline beyond 49 days is as good as none.
+    timeoutMs: Math.min(Math.max(0, Math.ceil(timeoutMs)), 0xffff_ffff),
+    body: s.request.toBody(request),
+  });
+}
+
+export function encodeResponseFrame<M extends RpcMethod>(
+  callId: number,
+  method: M,
+  response: RpcResponse<M>,
+): Uint8Array {
+  const s = spec(method);
+  return encodeEnvelope({
+    callId: BigInt(callId),
+    method: s.wire,
+    timeoutMs: 0,
+    body: s.response.toBody(response),
+  });
+}
+
+/** An error answer to one call, or with call id 0 an error about the whole connection. */
+export function encodeErrorFrame(callId: number, error: unknown): Uint8Array {
+  return encodeEnvelope({
+    callId: BigInt(callId),
+    method: pb.Method.METHOD_UNSPECIFIED,
+    timeoutMs: 0,
+    body: { $case: 'error', value: errorToProto(error) },
+  });
+}
+
+/**
+ * Decodes one message of a stream. Bytes that are not an envelope at all throw
+ * BadRequestError (the connection is beyond repair); an envelope with bad content comes
+ * back as an `invalid` frame, so that only that call fails.
+ */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  const envelope = decodeWire(pb.Envelope, bytes, 'Envelope');
+  const callId = toSafeNumber(envelope.callId, 'call id');
+  try {
+    return frameOf(envelope, callId);
+  } catch (error) {
+    if (error instanceof BadRequestError) return { kind: 'invalid', callId, error };
+    throw error;
+  }
+}
+
+function frameOf(envelope: pb.Envelope, callId: number): Frame {
+  const body = envelope.body;
+  if (body === undefined) throw new BadRequestError('envelope has no body');
+  if (body.$case === 'hello') {
+    return { kind: 'hello', protocolVersion: body.value.protocolVersion, token: body.value.token };
+  }
+  if (body.$case === 'error') return { kind: 'error', callId, error: errorFromProto(body.value) };
+  const method = methodFromWire(envelope.method);
+  if (method === undefined) throw new BadRequestError(`unknown method ${envelope.method}`);
+  const s = spec(method);
+  const request = s.request.fromBody(body);
+  if (request !== undefined) {
+    return { kind: 'request', callId, method, timeoutMs: envelope.timeoutMs, request };
+  }
+  const response = s.response.fromBody(body);
+  if (response !== undefined) return { kind: 'response', callId, method, response };
+  throw new BadRequestError(`envelope for ${method} carries a ${body.$case}`);
+}

@@ -1,0 +1,137 @@
+import { type ChannelCredentials, credentials, ServerCredentials } from '@grpc/grpc-js';
+import {
+  BadRequestError,
+  type CallOptions,
+  type GroupId,
+  isRpcMethod,
+  type RpcHandler,
+  type RpcMethod,
+  type RpcRequest,
+  type RpcResponse,
+  ShutdownError,
+  type Transport,
+  UnreachableError,
+} from '@kontiki/core';
+import { GroupRouter } from '@kontiki/protocol';
+import {
+  type GrpcTransportOptions,
+  type Pem,
+  type ResolvedGrpcOptions,
+  resolveOptions,
+} from './options.js';
+import { PeerChannel } from './peer-channel.js';
+import { RaftServer } from './raft-server.js';
+
+/** A Transport over gRPC, and where it listens. */
+export interface GrpcTransport extends Transport {
+  /** "host:port" the endpoint serves on (the real port when `listen` asked for port 0); undefined for a client-only endpoint. */
+  readonly address: string | undefined;
+}
+
+const pem = (value: Pem): Buffer =>
+  typeof value === 'string' ? Buffer.from(value) : Buffer.from(value);
+
+function channelCredentials(options: ResolvedGrpcOptions): ChannelCredentials {
+  const tls = options.tls;
+  if (tls === undefined) return credentials.createInsecure();
+  return tls.mutual
+    ? credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert))
+    : credentials.createSsl(pem(tls.ca));
+}
+
+function serverCredentials(options: ResolvedGrpcOptions): ServerCredentials {
+  const tls = options.tls;
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(
+    pem(tls.ca),
+    [{ private_key: pem(tls.key), cert_chain: pem(tls.cert) }],
+    tls.mutual === true,
+  );
+}
+
+class GrpcTransportImpl implements GrpcTransport {
+  private readonly router = new GroupRouter();
+  private readonly channels = new Map<string, PeerChannel>();
+  private readonly credentials: ChannelCredentials;
+  private server: RaftServer | undefined;
+  private closing: Promise<void> | undefined;
+  address: string | undefined;
+
+  constructor(private readonly options: ResolvedGrpcOptions) {
+    this.credentials = channelCredentials(options);
+  }
+
+  async listen(listen: string): Promise<void> {
+    this.server = await RaftServer.listen(
+      listen,
+      serverCredentials(this.options),
+      this.router,
+      this.options,
+    );
+    this.address = `${listen.slice(0, listen.lastIndexOf(':'))}:${this.server.port}`;
+  }
+
+  call<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    options: CallOptions = {},
+  ): Promise<RpcResponse<M>> {
+    if (this.closing) return Promise.reject(new ShutdownError('the transport is closed'));
+    if (!isRpcMethod(method)) {
+      return Promise.reject(new BadRequestError(`unknown method ${String(method)}`));
+    }
+    const address = this.options.resolve(request.to);
+    if (address === undefined) {
+      return Promise.reject(
+        new UnreachableError(request.to, `no address is known for peer ${request.to}`),
+      );
+    }
+    let channel = this.channels.get(address);
+    if (channel === undefined) {
+      channel = new PeerChannel(address, this.credentials, this.options);
+      this.channels.set(address, channel);
+    }
+    return channel.call(method, request, options);
+  }
+
+  serve(groupId: GroupId, handler: RpcHandler): () => void {
+    if (this.closing) throw new ShutdownError('the transport is closed');
+    if (this.server === undefined) {
+      throw new BadRequestError(
+        'this endpoint does not listen (no `listen` option): it cannot serve',
+      );
+    }
+    return this.router.serve(groupId, handler);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.router.clear();
+    const closed = new ShutdownError('the transport was closed');
+    for (const channel of this.channels.values()) channel.close(closed);
+    this.channels.clear();
+    await this.server?.close(
+      new UnreachableError(undefined, `the endpoint at ${this.address} closed`),
+    );
+  }
+}
+
+/**
+ * Creates a Transport over gRPC and, with `listen`, starts serving; resolves once listening.
+ *
+ * @example
+ * ```ts
+ * const transport = await grpcTransport({ listen: '127.0.0.1:7001' });
+ * // peers are "host:port" by default: request.to = '127.0.0.1:7002'
+ * ```
+ */
+export async function grpcTransport(options: GrpcTransportOptions = {}): Promise<GrpcTransport> {
+  const resolved = resolveOptions(options);
+  const transport = new GrpcTransportImpl(resolved);
+  if (resolved.listen !== undefined) await transport.listen(resolved.listen);
+  return transport;
+}

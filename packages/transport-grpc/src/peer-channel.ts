@@ -1,0 +1,141 @@
+import {
+  type ChannelCredentials,
+  Client,
+  type ClientDuplexStream,
+  type CallOptions as GrpcCallOptions,
+  Metadata,
+  type ServiceError,
+  type StatusObject,
+  status,
+} from '@grpc/grpc-js';
+import {
+  BadRequestError,
+  BusyError,
+  type CallOptions,
+  type PeerId,
+  type RaftError,
+  type RpcMethod,
+  type RpcRequest,
+  type RpcResponse,
+  toRaftError,
+  UnreachableError,
+} from '@kontiki/core';
+import { decodeFrame, encodeRequestFrame, PendingCalls, PROTOCOL_VERSION } from '@kontiki/protocol';
+import type { ResolvedGrpcOptions } from './options.js';
+import { exchangeMethod, PROTOCOL_VERSION_KEY } from './service.js';
+import { errorOfGrpcStatus } from './status-mapping.js';
+
+type Stream = ClientDuplexStream<Uint8Array, Uint8Array>;
+
+/**
+ * The caller's side of one peer: one gRPC channel (reused for every call; grpc-js
+ * reconnects it with back-off and keeps it alive with pings) and on it one bidirectional
+ * stream, opened on first use and again after it breaks.
+ *
+ * Ordering: every call is written to the stream synchronously inside `call`, and HTTP/2
+ * delivers a stream's messages in order, so the peer reads requests in the order issued;
+ * its server dispatches them in that order.
+ */
+export class PeerChannel {
+  private readonly client: Client;
+  private readonly calls: PendingCalls;
+  private stream: Stream | undefined;
+  private bufferedBytes = 0;
+  private closed = false;
+
+  constructor(
+    private readonly address: string,
+    credentials: ChannelCredentials,
+    private readonly options: ResolvedGrpcOptions,
+  ) {
+    this.client = new Client(address, credentials, options.channelOptions);
+    this.calls = new PendingCalls({
+      maxPendingCalls: options.maxPendingCalls,
+      defaultTimeoutMs: options.defaultTimeoutMs,
+    });
+  }
+
+  call<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    options: CallOptions,
+  ): Promise<RpcResponse<M>> {
+    return this.calls.start(method, request.to, options, (callId, timeoutMs) => {
+      const bytes = encodeRequestFrame(callId, method, request, timeoutMs);
+      if (bytes.byteLength > this.options.maxMessageBytes) {
+        throw new BadRequestError(
+          `a ${method} of ${bytes.byteLength} bytes exceeds maxMessageBytes (${this.options.maxMessageBytes})`,
+        );
+      }
+      if (this.bufferedBytes + bytes.byteLength > this.options.maxBufferedBytes) {
+        throw new BusyError(
+          `${this.bufferedBytes} bytes to ${request.to} are still waiting for the network; retry later`,
+        );
+      }
+      const stream = this.openStream(request.to);
+      this.bufferedBytes += bytes.byteLength;
+      stream.write(bytes, () => {
+        this.bufferedBytes -= bytes.byteLength;
+      });
+    });
+  }
+
+  /** Fails every pending call with `error` and releases the channel. */
+  close(error: RaftError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.calls.failAll(error);
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.cancel();
+    this.client.close();
+  }
+
+  private openStream(peerId: PeerId): Stream {
+    if (this.stream !== undefined) return this.stream;
+    const metadata = new Metadata();
+    metadata.set(PROTOCOL_VERSION_KEY, String(PROTOCOL_VERSION));
+    // No deadline on the stream itself: it lives as long as the connection. Each call has
+    // its own deadline (PendingCalls), carried in its envelope for the server.
+    const callOptions: GrpcCallOptions = {};
+    const stream = this.client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
+      exchangeMethod.path,
+      exchangeMethod.requestSerialize,
+      exchangeMethod.responseDeserialize,
+      metadata,
+      callOptions,
+    );
+    this.stream = stream;
+    const broken = (error: RaftError) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      this.bufferedBytes = 0;
+      this.calls.failAll(error);
+    };
+    stream.on('data', (bytes: Uint8Array) => {
+      let frame: ReturnType<typeof decodeFrame>;
+      try {
+        frame = decodeFrame(bytes);
+      } catch (error) {
+        // The peer sent something that is not an envelope: it cannot be trusted further.
+        broken(toRaftError(error, 'BAD_REQUEST'));
+        stream.cancel();
+        return;
+      }
+      this.calls.settle(frame);
+    });
+    stream.on('error', (error: ServiceError) => {
+      broken(errorOfGrpcStatus(error, peerId));
+    });
+    stream.on('status', (s: StatusObject) => {
+      // The stream ended: what was pending on it is lost. (On an error status grpc-js also
+      // emits 'error'; whichever comes first decides, with the same mapping.)
+      broken(
+        s.code === status.OK
+          ? new UnreachableError(peerId, `the stream to ${peerId} (${this.address}) ended`)
+          : errorOfGrpcStatus(s, peerId),
+      );
+    });
+    return stream;
+  }
+}

@@ -1,0 +1,168 @@
+import {
+  Server,
+  type ServerCredentials,
+  type ServerDuplexStream,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
+import {
+  BadRequestError,
+  BusyError,
+  type RaftError,
+  ShutdownError,
+  toRaftError,
+} from '@kontiki/core';
+import {
+  decodeFrame,
+  encodeErrorFrame,
+  type Frame,
+  type GroupRouter,
+  PROTOCOL_VERSION,
+} from '@kontiki/protocol';
+import type { ResolvedGrpcOptions } from './options.js';
+import { PROTOCOL_VERSION_KEY, rawRaftService } from './service.js';
+import { grpcStatusOf } from './status-mapping.js';
+
+type ServerStream = ServerDuplexStream<Uint8Array, Uint8Array>;
+
+/** How long a closing server waits for its streams to flush their final status. */
+const SHUTDOWN_GRACE_MS = 1000;
+
+/**
+ * The serving side: one gRPC server (one port) for every group of the endpoint. Each
+ * incoming stream is one calling peer; its requests are dispatched in arrival order.
+ *
+ * Bad input harms only its own stream: an unknown method or a bad body is answered with a
+ * BAD_REQUEST error for that call; bytes that are not an envelope, a message of the wrong
+ * kind or a wrong protocol version end that stream with INVALID_ARGUMENT (and the exact
+ * Kontiki code in metadata). Nothing of it reaches a handler.
+ */
+export class RaftServer {
+  private readonly server: Server;
+  private readonly streams = new Set<ServerStream>();
+  /** Requests of each stream whose handler has not answered yet. */
+  private readonly inFlight = new WeakMap<ServerStream, number>();
+
+  private constructor(
+    server: Server,
+    private readonly router: GroupRouter,
+    private readonly options: ResolvedGrpcOptions,
+    readonly port: number,
+  ) {
+    this.server = server;
+  }
+
+  static listen(
+    listen: string,
+    credentials: ServerCredentials,
+    router: GroupRouter,
+    options: ResolvedGrpcOptions,
+  ): Promise<RaftServer> {
+    const server = new Server(options.channelOptions);
+    let instance: RaftServer | undefined;
+    server.addService(rawRaftService, {
+      exchange: (stream: ServerStream) => instance?.accept(stream),
+    });
+    return new Promise((resolve, reject) => {
+      server.bindAsync(listen, credentials, (error, port) => {
+        if (error) {
+          server.forceShutdown();
+          reject(error);
+          return;
+        }
+        instance = new RaftServer(server, router, options, port);
+        resolve(instance);
+      });
+    });
+  }
+
+  /** Ends every stream with `error` (so callers learn why), then stops the server. */
+  async close(error: RaftError = new ShutdownError('the endpoint is closing')): Promise<void> {
+    for (const stream of [...this.streams]) this.fail(stream, error);
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, SHUTDOWN_GRACE_MS);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  private accept(stream: ServerStream): void {
+    this.streams.add(stream);
+    const forget = () => this.streams.delete(stream);
+    stream.on('end', () => {
+      forget();
+      // The caller finished its side: finish ours (answers still pending are dropped).
+      if (stream.writable) stream.end();
+    });
+    stream.on('error', forget);
+    stream.on('cancelled', forget);
+    stream.on('close', forget);
+
+    const version = stream.metadata.get(PROTOCOL_VERSION_KEY)[0];
+    if (version !== String(PROTOCOL_VERSION)) {
+      this.fail(
+        stream,
+        new BadRequestError(
+          `protocol version ${String(version ?? 'none')} is not ${PROTOCOL_VERSION}`,
+        ),
+      );
+      return;
+    }
+    stream.on('data', (bytes: Uint8Array) => this.receive(stream, bytes));
+  }
+
+  private receive(stream: ServerStream, bytes: Uint8Array): void {
+    if (!this.streams.has(stream)) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (error) {
+      this.fail(stream, toRaftError(error, 'BAD_REQUEST'));
+      return;
+    }
+    switch (frame.kind) {
+      case 'request':
+        this.dispatch(stream, frame);
+        return;
+      case 'invalid':
+        stream.write(encodeErrorFrame(frame.callId, frame.error));
+        return;
+      default:
+        this.fail(stream, new BadRequestError(`a client may not send a ${frame.kind} frame`));
+    }
+  }
+
+  private dispatch(stream: ServerStream, frame: Extract<Frame, { kind: 'request' }>): void {
+    const inFlight = this.inFlight.get(stream) ?? 0;
+    if (inFlight >= this.options.maxPendingCalls) {
+      // One caller cannot make the handlers queue without bound.
+      stream.write(
+        encodeErrorFrame(
+          frame.callId,
+          new BusyError(`${inFlight} requests are being handled; retry later`),
+        ),
+      );
+      return;
+    }
+    this.inFlight.set(stream, inFlight + 1);
+    // answer() invokes the handler before it returns: arrival order is dispatch order.
+    void this.router.answer(frame).then((answer) => {
+      this.inFlight.set(stream, (this.inFlight.get(stream) ?? 1) - 1);
+      if (answer !== undefined && this.streams.has(stream)) stream.write(answer);
+    });
+  }
+
+  private fail(stream: ServerStream, error: RaftError): void {
+    if (!this.streams.delete(stream)) return;
+    const { code, details, metadata } = grpcStatusOf(error);
+    const serviceError: Partial<ServiceError> = { code, details, metadata, message: details };
+    stream.emit('error', serviceError);
+  }
+}
+
+export { status };

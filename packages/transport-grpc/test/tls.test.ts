@@ -1,0 +1,119 @@
+import type { Transport } from '@kontiki/core';
+import { RaftError } from '@kontiki/core';
+import { transportSuite } from '@kontiki/testkit/transport';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type GrpcTlsOptions, type GrpcTransport, grpcTransport } from '../src/index.js';
+import { throwawayCa } from './throwaway-ca.js';
+
+const ca = throwawayCa();
+const node = ca.issue('node');
+const rogueCa = throwawayCa('rogue-ca');
+const rogue = rogueCa.issue('rogue');
+afterAll(() => {
+  ca.dispose();
+  rogueCa.dispose();
+});
+
+const tls: GrpcTlsOptions = { ca: ca.ca, ...node };
+const mtls: GrpcTlsOptions = { ...tls, mutual: true };
+
+transportSuite({
+  name: 'gRPC with mutual TLS',
+  async create() {
+    const opened: Transport[] = [];
+    const open = async (listen: string): Promise<GrpcTransport> => {
+      const transport = await grpcTransport({ listen, tls: mtls });
+      opened.push(transport);
+      return transport;
+    };
+    const endpoints = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const transport = await open('127.0.0.1:0');
+        return { peerId: transport.address ?? '', transport };
+      }),
+    );
+    return {
+      endpoints,
+      async restart(index, whileDown) {
+        const endpoint = endpoints[index];
+        if (!endpoint) throw new Error(`no endpoint ${index}`);
+        await endpoint.transport.close();
+        await whileDown();
+        return open(endpoint.peerId);
+      },
+      async cleanup() {
+        await Promise.all(opened.map((t) => t.close()));
+      },
+    };
+  },
+});
+
+const handler = {
+  requestVote: async () => ({ term: 1, granted: true }),
+  appendEntries: async () => ({ term: 1, success: true, lastLogIndex: 0 }),
+  installSnapshot: async () => ({ term: 1, success: true }),
+  timeoutNow: async () => ({ term: 1, success: true }),
+  readIndex: async () => ({ term: 1, success: true, readIndex: 1 }),
+};
+
+describe('who may connect to a TLS endpoint', () => {
+  const opened: Transport[] = [];
+  const open = async (options: Parameters<typeof grpcTransport>[0]) => {
+    const transport = await grpcTransport(options);
+    opened.push(transport);
+    return transport;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((t) => t.close()));
+  });
+
+  async function serverWith(options: GrpcTlsOptions): Promise<string> {
+    const server = await open({ listen: '127.0.0.1:0', tls: options });
+    server.serve('g', handler);
+    return server.address ?? '';
+  }
+
+  const request = (to: string) => ({ groupId: 'g', from: 'client', to, term: 1 });
+
+  async function outcome(client: Transport, to: string): Promise<string> {
+    try {
+      await client.call('timeoutNow', request(to), { timeoutMs: 5000 });
+      return 'ok';
+    } catch (error) {
+      expect(RaftError.is(error)).toBe(true);
+      return (error as RaftError).code;
+    }
+  }
+
+  it('a client that trusts the CA reaches a TLS server', async () => {
+    const to = await serverWith(tls);
+    expect(await outcome(await open({ tls }), to)).toBe('ok');
+  });
+
+  it('a plaintext client cannot talk to a TLS server', async () => {
+    const to = await serverWith(tls);
+    expect(await outcome(await open({}), to)).toBe('UNREACHABLE');
+  });
+
+  it('a client that does not trust the CA refuses the server', async () => {
+    const to = await serverWith(tls);
+    const client = await open({ tls: { ca: rogueCa.ca, ...rogue } });
+    expect(await outcome(client, to)).toBe('UNREACHABLE');
+  });
+
+  it('a mutual-TLS server admits a client with a certificate from its CA', async () => {
+    const to = await serverWith(mtls);
+    expect(await outcome(await open({ tls: mtls }), to)).toBe('ok');
+  });
+
+  it('a mutual-TLS server turns away a client without a certificate', async () => {
+    const to = await serverWith(mtls);
+    expect(await outcome(await open({ tls }), to)).toBe('UNREACHABLE');
+  });
+
+  it('a mutual-TLS server turns away a client whose certificate another CA signed', async () => {
+    const to = await serverWith(mtls);
+    const client = await open({ tls: { ca: ca.ca, ...rogue, mutual: true } });
+    expect(await outcome(client, to)).toBe('UNREACHABLE');
+  });
+});

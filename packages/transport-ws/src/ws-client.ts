@@ -1,0 +1,79 @@
+import {
+  BadRequestError,
+  type CallOptions,
+  type GroupId,
+  isRpcMethod,
+  type RpcHandler,
+  type RpcMethod,
+  type RpcRequest,
+  type RpcResponse,
+  ShutdownError,
+  type Transport,
+  UnreachableError,
+} from '@kontiki/core';
+import type { ResolvedClientOptions } from './client-options.js';
+import { PeerConnection } from './peer-connection.js';
+
+/** The calling side of a WebSocket endpoint: one connection per peer URL, reused. */
+export class WsClient {
+  private readonly connections = new Map<string, PeerConnection>();
+  private closed = false;
+
+  constructor(private readonly options: ResolvedClientOptions) {}
+
+  call<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    options: CallOptions = {},
+  ): Promise<RpcResponse<M>> {
+    if (this.closed) return Promise.reject(new ShutdownError('the transport is closed'));
+    if (!isRpcMethod(method)) {
+      return Promise.reject(new BadRequestError(`unknown method ${String(method)}`));
+    }
+    const url = this.options.resolve(request.to);
+    if (url === undefined) {
+      return Promise.reject(
+        new UnreachableError(request.to, `no URL is known for peer ${request.to}`),
+      );
+    }
+    let connection = this.connections.get(url);
+    if (connection === undefined) {
+      connection = new PeerConnection(request.to, url, this.options);
+      this.connections.set(url, connection);
+    }
+    return connection.call(method, request, options);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new ShutdownError('the transport was closed');
+    for (const connection of this.connections.values()) connection.close(error);
+    this.connections.clear();
+  }
+}
+
+/** A Transport that only calls out (a browser cannot listen): `serve` throws. */
+export class WsClientTransport implements Transport {
+  private readonly client: WsClient;
+
+  constructor(options: ResolvedClientOptions) {
+    this.client = new WsClient(options);
+  }
+
+  call<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    options?: CallOptions,
+  ): Promise<RpcResponse<M>> {
+    return this.client.call(method, request, options);
+  }
+
+  serve(_groupId: GroupId, _handler: RpcHandler): () => void {
+    throw new BadRequestError('a client-only WebSocket transport cannot serve a group');
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
