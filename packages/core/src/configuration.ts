@@ -68,6 +68,7 @@ export function validateConfiguration(conf: Configuration, what = 'configuration
   };
   if (typeof conf !== 'object' || conf === null)
     throw new BadRequestError(`${what} must be an object`);
+  if (!Array.isArray(conf.voters)) throw new BadRequestError(`${what}.voters must be an array`);
   check(conf.voters, 'voters');
   check(conf.oldVoters, 'oldVoters');
   check(conf.learners, 'learners');
