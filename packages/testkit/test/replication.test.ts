@@ -79,8 +79,7 @@ describe('log replication (Raft paper 5.3, 5.4)', () => {
     if (!leader) throw new Error('no leader');
     const lagger = c.peers.find((p) => p !== leader.id) as string;
     c.crash(lagger);
-    const results = [];
-    for (let i = 0; i < 200; i++) results.push(fire(c, leader.id, `v${i}`));
+    const results = Array.from({ length: 200 }, (_, i) => fire(c, leader.id, `v${i}`));
     await c.runUntil(
       () => results.every((r) => r.value),
       'the writes to commit without the lagger',

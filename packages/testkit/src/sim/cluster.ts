@@ -1,8 +1,10 @@
 import {
   type ApplyResult,
   type Logger,
+  type LogStorage,
   type NodeOptions,
   RaftNode,
+  type StateMachine,
   silentLogger,
 } from '@kontiki/core';
 import { MemoryNetwork, type MemoryTransport } from '@kontiki/transport-memory';
@@ -35,6 +37,10 @@ export interface SimClusterOptions {
   >;
   /** Keep the last N events for the failure report. Default 200. */
   traceSize?: number;
+  /** Lets a test add callbacks around the simulator's state machine. */
+  wrapStateMachine?: (peer: string, group: string, sm: SimStateMachine) => StateMachine<string>;
+  /** Lets a test put faults into a node's log storage. */
+  wrapLogStorage?: (peer: string, group: string, storage: LogStorage) => LogStorage;
 }
 
 export interface SimMember {
@@ -182,9 +188,9 @@ export class SimCluster {
         peerId: id,
         initialConfiguration: { voters: this.peers },
         transport,
-        logStorage: log,
+        logStorage: this.options.wrapLogStorage?.(id, g, log) ?? log,
         metaStorage: meta,
-        stateMachine: sm,
+        stateMachine: this.options.wrapStateMachine?.(id, g, sm) ?? sm,
         clock,
         random: this.rng.fork(`random:${id}:${g}:${state.lives}`).asSource(),
         logger: this.logger,
@@ -224,6 +230,11 @@ export class SimCluster {
     const d = this.state(id).disks.get(group);
     if (!d) throw new Error(`no group ${group}`);
     return d;
+  }
+
+  /** The clock of the running incarnation of `id`. */
+  clock(id: string): NodeClock | undefined {
+    return this.state(id).incarnation?.clock;
   }
 
   isUp(id: string): boolean {

@@ -55,6 +55,8 @@ export class VirtualTime {
     const ev = this.pop();
     if (!ev) return undefined;
     if (ev.at > this.nowMs) this.nowMs = ev.at;
+    // A fired event is no longer pending: cancelling it later must change nothing.
+    ev.cancelled = true;
     ev.run();
     return ev.label;
   }
@@ -153,9 +155,11 @@ export class NodeClock implements Clock {
   }
 
   setTimer(callback: () => void, delayMs: number): TimerHandle {
+    this.armed++;
     return this.time.schedule(
       Math.max(0, delayMs) / this.rate,
       () => {
+        this.armed--;
         if (this.alive) callback();
       },
       'timer',
@@ -163,8 +167,19 @@ export class NodeClock implements Clock {
   }
 
   clearTimer(handle: TimerHandle): void {
-    (handle as { cancelled: boolean }).cancelled = true;
+    const ev = handle as { cancelled: boolean };
+    if (!ev.cancelled) {
+      ev.cancelled = true;
+      this.armed--;
+    }
   }
+
+  /** Timers armed on this clock and not yet fired or cleared. */
+  get activeTimers(): number {
+    return this.armed;
+  }
+
+  private armed = 0;
 
   kill(): void {
     this.alive = false;
