@@ -261,8 +261,10 @@ export class MemoryNetwork {
       };
       let answered = false;
       const deliver = () => {
+        // A duplicate still reaches the handler after the call was answered: that is what
+        // a duplicated message does to a real receiver.
         const ep = this.endpoints.get(to);
-        if (!ep || done) return;
+        if (!ep) return;
         const first = !answered;
         answered = true;
         ep.dispatch(method, request).then(

@@ -1,0 +1,212 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type AppendEntriesRequest,
+  type AppendEntriesResponse,
+  type CallOptions,
+  type Clock,
+  type RpcMethod,
+  type RpcRequest,
+  type RpcResponse,
+  resolveOptions,
+  type TimerHandle,
+  type Transport,
+  UnreachableError,
+} from '../src/index.js';
+import { LogManager } from '../src/log-manager.js';
+import { Replicator, type ReplicatorHost } from '../src/replicator.js';
+import { entry, flush, GatedLogStorage, ManualClock } from './fakes.js';
+
+/** A transport that records AppendEntries and lets the test answer each one. */
+class ScriptedTransport implements Transport {
+  readonly sent: Array<{
+    req: AppendEntriesRequest;
+    resolve: (r: AppendEntriesResponse) => void;
+    reject: (e: Error) => void;
+  }> = [];
+  call<M extends RpcMethod>(
+    _m: M,
+    request: RpcRequest<M>,
+    _o?: CallOptions,
+  ): Promise<RpcResponse<M>> {
+    return new Promise((resolve, reject) => {
+      this.sent.push({
+        req: request as AppendEntriesRequest,
+        resolve: resolve as (r: AppendEntriesResponse) => void,
+        reject,
+      });
+    });
+  }
+  serve() {
+    return () => {};
+  }
+  async close() {}
+}
+
+async function setup(opts: {
+  lastIndex: number;
+  clock?: Clock;
+  maxEntriesPerRpc?: number;
+  maxInflightRpcs?: number;
+}) {
+  const clock = opts.clock ?? new ManualClock();
+  const transport = new ScriptedTransport();
+  const storage = new GatedLogStorage();
+  const log = new LogManager({
+    storage,
+    initialConfiguration: { index: 0, term: 0, configuration: { voters: ['a', 'b'] } },
+    onDurable: () => {},
+    onStorageError: () => {},
+  });
+  await log.load();
+  const entries = Array.from({ length: opts.lastIndex }, (_, i) => entry(i + 1, i < 5 ? 1 : 2));
+  log.appendLocal(entries);
+  const matches: number[] = [];
+  const higher: number[] = [];
+  const options = resolveOptions({
+    groupId: 'g',
+    peerId: 'a',
+    transport,
+    logStorage: storage,
+    metaStorage: {
+      load: async () => ({ term: 0, votedFor: null }),
+      save: async () => {},
+      close: async () => {},
+    },
+    stateMachine: { onApply: () => undefined },
+    electionTimeoutMs: 100,
+    clock,
+    maxEntriesPerRpc: opts.maxEntriesPerRpc ?? 4,
+    maxInflightRpcs: opts.maxInflightRpcs ?? 3,
+  });
+  const host: ReplicatorHost = {
+    options: options as never,
+    log,
+    commitIndex: () => 0,
+    onMatch: (_p, m) => matches.push(m),
+    onAck: () => {},
+    onHigherTerm: (t) => higher.push(t),
+  };
+  const r = new Replicator(host, 'b', 2);
+  return { r, transport, matches, higher, clock, log };
+}
+
+const ok = (last: number): AppendEntriesResponse => ({
+  term: 2,
+  success: true,
+  lastLogIndex: last,
+});
+
+describe('Replicator', () => {
+  it('probes from the end of the log, backs off with the follower hint, then pipelines within the window', async () => {
+    const { r, transport, matches } = await setup({ lastIndex: 12 });
+    r.start();
+    expect(transport.sent).toHaveLength(1);
+    const probe = transport.sent[0];
+    expect(probe?.req.prevLogIndex).toBe(12);
+    // The follower has only 3 entries: the next probe starts right after them.
+    probe?.resolve({ term: 2, success: false, lastLogIndex: 3 });
+    await flush();
+    const second = transport.sent[1];
+    expect(second?.req.prevLogIndex).toBe(3);
+    expect(second?.req.entries.map((e) => e.index)).toEqual([4, 5, 6, 7]);
+    second?.resolve(ok(7));
+    await flush();
+    expect(matches).toEqual([7]);
+    // Now pipelined: up to maxInflightRpcs (3) batches of maxEntriesPerRpc (4) in flight.
+    const inflight = transport.sent.slice(2).map((s) => s.req.entries.map((e) => e.index));
+    expect(inflight).toEqual([[8, 9, 10, 11], [12]]);
+    expect(r.status().state).toBe('replicate');
+  });
+
+  it('jumps over a whole conflicting term using conflictTerm/conflictIndex', async () => {
+    const { r, transport } = await setup({ lastIndex: 12 });
+    r.start();
+    // The follower has term 7 at index 12, which the leader never had; its term-7 run starts at 6.
+    transport.sent[0]?.resolve({
+      term: 2,
+      success: false,
+      lastLogIndex: 14,
+      conflictTerm: 7,
+      conflictIndex: 6,
+    });
+    await flush();
+    expect(transport.sent[1]?.req.prevLogIndex).toBe(5);
+    // Follower holds term 1 at 9 (the leader's term-1 run ends at 5): resume after the leader's run.
+    transport.sent[1]?.resolve({
+      term: 2,
+      success: false,
+      lastLogIndex: 14,
+      conflictTerm: 1,
+      conflictIndex: 2,
+    });
+    await flush();
+    expect(transport.sent[2]?.req.prevLogIndex).toBeLessThan(5);
+  });
+
+  it('ignores responses of a pipeline that was reset, and never moves matchIndex back', async () => {
+    const { r, transport, matches } = await setup({ lastIndex: 12, maxInflightRpcs: 3 });
+    r.start();
+    transport.sent[0]?.resolve({ term: 2, success: false, lastLogIndex: 0 });
+    await flush();
+    transport.sent[1]?.resolve(ok(4));
+    await flush();
+    const [a, b] = transport.sent.slice(2);
+    // b fails (lost), which resets the pipeline; then a late success of a arrives.
+    b?.reject(new UnreachableError('b'));
+    await flush();
+    a?.resolve(ok(8));
+    await flush();
+    expect(matches).toEqual([4]);
+    expect(r.matchIndex).toBe(4);
+  });
+
+  it('a transport error backs off before probing again', async () => {
+    const { r, transport, clock } = await setup({ lastIndex: 3 });
+    r.start();
+    const probes = () => transport.sent.filter((s) => s.req.prevLogIndex === 3).length;
+    expect(probes()).toBe(1);
+    transport.sent[0]?.reject(new UnreachableError('b'));
+    await flush();
+    (clock as ManualClock).advance(5);
+    expect(probes()).toBe(1);
+    (clock as ManualClock).advance(10);
+    expect(probes()).toBe(2);
+  });
+
+  it('a response from a later term makes the leader step down', async () => {
+    const { r, transport, higher } = await setup({ lastIndex: 3 });
+    r.start();
+    transport.sent[0]?.resolve({ term: 9, success: false, lastLogIndex: 0 });
+    await flush();
+    expect(higher).toEqual([9]);
+  });
+
+  it('heartbeats at prevLogIndex = matchIndex, and a clock that reads a hair early does not spin the timer', async () => {
+    // Regression: with a drifting clock a timer could fire a hair before its deadline as read
+    // by now(); the heartbeat timer then re-armed itself with a near-zero delay, forever.
+    const inner = new ManualClock();
+    let armedTiny = 0;
+    const early: Clock = {
+      now: () => inner.now(),
+      setTimer: (fn: () => void, ms: number): TimerHandle => {
+        if (ms < 0.5) armedTiny++;
+        return inner.setTimer(fn, Math.max(0, ms - 1e-9));
+      },
+      clearTimer: (h: TimerHandle) => inner.clearTimer(h),
+    };
+    const { r, transport } = await setup({ lastIndex: 2, clock: early });
+    r.start();
+    transport.sent[0]?.resolve(ok(2));
+    await flush();
+    const sentBefore = transport.sent.length;
+    inner.advance(35);
+    const heartbeats = transport.sent.slice(sentBefore).map((s) => s.req);
+    expect(heartbeats.length).toBe(3);
+    for (const h of heartbeats) {
+      expect(h.entries).toEqual([]);
+      expect(h.prevLogIndex).toBe(2);
+    }
+    expect(armedTiny).toBe(0);
+    r.stop();
+  });
+});
