@@ -235,6 +235,9 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
    * Proposes `data` (leader only). Resolves once the entry is committed and applied here,
    * with its index, term and the state machine's result. Rejects with NOT_LEADER, BUSY,
    * TERM_MISMATCH, SHUTDOWN, ABORTED, TRANSFER_IN_PROGRESS or LEADER_STEPPED_DOWN.
+   *
+   * The node takes ownership of `data`: it goes into the log as it is, without a copy (a copy
+   * per proposal halved throughput in `pnpm bench`). Do not modify the buffer afterwards.
    */
   apply(data: Uint8Array, options: ApplyOptions = {}): Promise<ApplyResult<R>> {
     if (!(data instanceof Uint8Array)) {
@@ -244,7 +247,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     if (refusal) return Promise.reject(refusal);
     const term = this.currentTerm;
     const index = this.log.lastIndex + 1;
-    const entry: LogEntry = { index, term, type: EntryType.Data, data: data.slice() };
+    const entry: LogEntry = { index, term, type: EntryType.Data, data };
     this.log.appendLocal([entry]);
     this.scheduleReplicate();
     const signal = options.signal;

@@ -24,7 +24,7 @@ async function cluster(): Promise<{ leader: RaftNode; nodes: RaftNode[] }> {
         groupId: 'bench',
         peerId: id,
         initialConfiguration: { voters: ids },
-        electionTimeoutMs: 300,
+        electionTimeoutMs: 1000,
         transport: network.endpoint(id),
         logStorage: new MemoryLogStorage(),
         metaStorage: new MemoryMetaStorage(),
@@ -48,15 +48,26 @@ function percentile(sorted: Float64Array, p: number): number {
 
 async function level(inFlight: number) {
   const { leader, nodes } = await cluster();
-  const data = new Uint8Array(PAYLOAD).fill(7);
   const latencies: number[] = [];
   let running = true;
   let measuring = false;
   let completed = 0;
+  let failed = 0;
   const worker = async () => {
     while (running) {
+      // A fresh payload per proposal, as a real client produces one.
+      const data = new Uint8Array(PAYLOAD);
+      data[0] = completed & 0xff;
       const t0 = performance.now();
-      await leader.apply(data);
+      try {
+        await leader.apply(data);
+      } catch {
+        // A leadership change under load (an event-loop stall longer than the election
+        // timeout) is reported, not fatal.
+        failed++;
+        if (!leader.isLeader) return;
+        continue;
+      }
       if (measuring) {
         latencies.push(performance.now() - t0);
         completed++;
@@ -81,6 +92,7 @@ async function level(inFlight: number) {
     await new Promise((r) => setTimeout(r, 10));
   }
   const followersCaughtUp = nodes.every((n) => n.appliedIndex >= target);
+  const leaderKept = leader.isLeader;
   for (const n of nodes) await n.shutdown();
   return {
     inFlight,
@@ -91,6 +103,8 @@ async function level(inFlight: number) {
       max: Number((sorted[sorted.length - 1] ?? Number.NaN).toFixed(3)),
     },
     samples: completed,
+    failedProposals: failed,
+    leaderKept,
     followersCaughtUp,
   };
 }
