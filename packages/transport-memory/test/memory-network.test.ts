@@ -39,6 +39,15 @@ const ae = (i: number, to = 'b', from = 'a'): AppendEntriesRequest => ({
   leaderCommit: 0,
 });
 
+/** Polls `condition` until it holds; fails after 2 s. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 2 s');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 describe('MemoryNetwork', () => {
   it('delivers calls to one peer in the order issued, even with random delays', async () => {
     const net = new MemoryNetwork();
@@ -54,7 +63,10 @@ describe('MemoryNetwork', () => {
     const net = new MemoryNetwork({
       random: (() => {
         let x = 0;
-        return () => (x = (x * 9301 + 49297) % 233280) / 233280;
+        return () => {
+          x = (x * 9301 + 49297) % 233280;
+          return x / 233280;
+        };
       })(),
     });
     net.setReorder(true);
@@ -102,7 +114,7 @@ describe('MemoryNetwork', () => {
     const a = net.endpoint('a');
     net.setDuplicateRate(0.5);
     await a.call('appendEntries', ae(1));
-    for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setImmediate(r));
+    await until(() => seen.length >= 2);
     // The duplicate reaches the handler too; the caller sees one answer.
     expect(seen).toEqual([1, 1]);
     expect(net.stats.duplicated).toBeGreaterThan(0);
