@@ -14,6 +14,14 @@ type WriteOp =
   | { kind: 'truncatePrefix'; firstKept: number }
   | { kind: 'reset'; nextIndex: number };
 
+/** A durability wait ended because its entry was truncated away before it reached the disk. */
+export class TruncatedError extends InternalError {
+  constructor(index: number, lastKept: number) {
+    super(`entry ${index} was truncated (the log now ends at ${lastKept}) before it was durable`);
+    this.name = 'TruncatedError';
+  }
+}
+
 interface DurableWaiter {
   index: number;
   resolve: () => void;
@@ -58,6 +66,8 @@ export class LogManager {
   private mem: LogEntry[] = [];
   private memBase = 1;
   private head = 0;
+  /** Data bytes of the entries live in memory. */
+  private memBytes = 0;
 
   private readonly ops: WriteOp[] = [];
   private inFlight: WriteOp | undefined;
@@ -122,6 +132,10 @@ export class LogManager {
   }
   get durableIndex(): number {
     return this.durable;
+  }
+  /** Data bytes of the entries held in memory. */
+  get memoryBytes(): number {
+    return this.memBytes;
   }
   get lastLogTerm(): number {
     return this.termAt(this.last) ?? 0;
@@ -225,14 +239,27 @@ export class LogManager {
     this.terms.truncateSuffix(lastKept);
     this.configurations.truncateSuffix(lastKept);
     const keep = lastKept - this.memBase + 1;
+    for (let i = Math.max(keep, this.head); i < this.mem.length; i++) {
+      this.memBytes -= this.mem[i]?.data.byteLength ?? 0;
+    }
     if (keep <= this.head) {
       this.mem = [];
       this.memBase = lastKept + 1;
       this.head = 0;
+      this.memBytes = 0;
     } else {
       this.mem.length = keep;
     }
     if (this.durable > lastKept) this.durable = lastKept;
+    // Whoever waits for an entry that no longer exists would wait forever: tell them.
+    if (this.waiters.length > 0) {
+      const still: DurableWaiter[] = [];
+      for (const w of this.waiters) {
+        if (w.index > lastKept) w.reject(new TruncatedError(w.index, lastKept));
+        else still.push(w);
+      }
+      this.waiters = still;
+    }
     const cap = (op: WriteOp | undefined) => {
       if (op?.kind === 'append' && op.cap > lastKept) op.cap = lastKept;
     };
@@ -246,7 +273,9 @@ export class LogManager {
     const upTo = Math.min(index, this.durable);
     const memFirst = this.memBase + this.head;
     if (upTo < memFirst) return;
-    this.head = Math.min(upTo - this.memBase + 1, this.mem.length);
+    const newHead = Math.min(upTo - this.memBase + 1, this.mem.length);
+    for (let i = this.head; i < newHead; i++) this.memBytes -= this.mem[i]?.data.byteLength ?? 0;
+    this.head = newHead;
     if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
       this.mem = this.mem.slice(this.head);
       this.memBase += this.head;
@@ -258,6 +287,7 @@ export class LogManager {
   waitDurable(index: number): Promise<void> | undefined {
     if (this.durable >= index) return undefined;
     if (this.failed) return Promise.reject(this.failed);
+    if (index > this.last) return Promise.reject(new TruncatedError(index, this.last));
     return new Promise((resolve, reject) => {
       this.waiters.push({ index, resolve, reject });
     });
@@ -287,9 +317,11 @@ export class LogManager {
       this.mem = [];
       this.memBase = this.last + 1;
       this.head = 0;
+      this.memBytes = 0;
     }
     for (const e of entries) {
       this.mem.push(e);
+      this.memBytes += e.data.byteLength;
       this.terms.push(e.index, e.term);
       if (e.type === EntryType.Configuration) {
         this.configurations.add({

@@ -44,6 +44,10 @@ import { RaftTimer } from './timer.js';
 import type { RpcHandler } from './transport.js';
 import { type Configuration, EntryType, type LogEntry, type PeerId, type Role } from './types.js';
 
+/** How much of the log a leader keeps in memory for followers that lag behind. */
+const LOG_CACHE_ENTRIES = 65_536;
+const LOG_CACHE_BYTES = 64 * 1024 * 1024;
+
 export interface ApplyOptions {
   /** Fail with TERM_MISMATCH unless the leader is still in this term. */
   readonly expectedTerm?: number;
@@ -94,6 +98,7 @@ interface AppliedWaiter {
 interface Transfer {
   readonly target: PeerId;
   readonly timer: RaftTimer;
+  retry?: RaftTimer;
   sent: boolean;
   resolve(): void;
   reject(error: RaftError): void;
@@ -148,6 +153,17 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   private metaDirty = false;
   private metaChain: Promise<void> | undefined;
+
+  /**
+   * Events and state-machine callbacks raised during a state transition wait here until the
+   * transition is complete, so that user code never sees (or acts on) a half-changed node:
+   * e.g. a termChange listener must not find the node still leader in the new term.
+   */
+  private deferred: Array<() => void> = [];
+  private transitionDepth = 0;
+  private flushing = false;
+  /** Aborted by shutdown: ends the calls and waits of the node's own operations (reads). */
+  private readonly lifetime = new AbortController();
 
   private readonly electionTimer: RaftTimer;
   private readonly voteTimer: RaftTimer;
@@ -205,6 +221,8 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     if (this.log.latestConfiguration().voters.length === 0) {
       this.logger.info('no configuration yet: waiting to be contacted by a leader');
     }
+    // shutdown() may have been called while storage was loading: then stay stopped.
+    if (this.shutdownPromise) return;
     this.unserve = this.options.transport.serve(this.options.groupId, this.rpcHandler());
     this.started = true;
     this.armElectionTimer();
@@ -297,7 +315,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
         const response = await this.options.transport.call(
           'readIndex',
           { groupId: this.options.groupId, from: this.self, to: leader, term: this.currentTerm },
-          { timeoutMs },
+          { timeoutMs, signal: this.lifetime.signal },
         );
         if (!response.success)
           throw new NotLeaderError(this.leaderId, 'the leader refused the read index');
@@ -331,14 +349,18 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       return Promise.reject(new BadRequestError('no other voter to transfer to'));
     return new Promise<void>((resolve, reject) => {
       const timer = new RaftTimer(this.options.clock, () => {
-        if (this.transfer?.timer !== timer) return;
+        const t = this.transfer;
+        if (t?.timer !== timer) return;
         this.transfer = undefined;
-        if (this.roleValue === 'transferring') this.setRole('leader');
-        reject(new TimeoutError(`leadership transfer to ${chosen} timed out`));
+        t.retry?.stop();
+        this.transition(() => {
+          if (this.roleValue === 'transferring') this.setRole('leader');
+        });
+        reject(new TimeoutError(`leadership transfer to ${chosen} did not complete in time`));
       });
       this.transfer = { target: chosen, timer, sent: false, resolve, reject };
       timer.start(this.options.electionTimeoutMs);
-      this.setRole('transferring');
+      this.transition(() => this.setRole('transferring'));
       this.logger.info('transferring leadership', { target: chosen });
       this.maybeSendTimeoutNow();
     });
@@ -465,8 +487,16 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       this.fsm.setCommitted(newCommit);
     }
     if (this.metaChain) await this.metaChain;
+    if (this.currentTerm !== req.term) return this.rejectAppend();
     const durable = this.log.waitDurable(matched);
-    if (durable) await durable;
+    if (durable) {
+      try {
+        await durable;
+      } catch {
+        // The entries were truncated by a later leader before they reached the disk.
+        return this.rejectAppend();
+      }
+    }
     if (this.currentTerm !== req.term) return this.rejectAppend();
     return { term: this.currentTerm, success: true, lastLogIndex: this.log.lastIndex };
   }
@@ -485,9 +515,9 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     }
     // The leader hands over: elect ourselves at once, naming it as the disrupted leader so
     // that followers still in its lease vote for us anyway.
-    this.electSelf({ peerId: req.from, term });
+    const started = this.electSelf({ peerId: req.from, term });
     await this.metaChain;
-    return { term, success: true };
+    return { term, success: started };
   }
 
   async handleReadIndex(req: ReadIndexRequest): Promise<ReadIndexResponse> {
@@ -506,6 +536,10 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   // ---------------------------------------------------------------- election
 
   private handleElectionTimeout(): void {
+    this.transition(() => this.onElectionTimeout());
+  }
+
+  private onElectionTimeout(): void {
     if (this.roleValue !== 'follower') return;
     const now = this.options.clock.now();
     const since = Math.max(this.lastLeaderContact, this.lastElectionReset);
@@ -587,14 +621,19 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   /** Stands for election: term + 1, vote for self, persist both, then ask the peers. */
-  private electSelf(disruptedLeader?: DisruptedLeader): void {
+  private electSelf(disruptedLeader?: DisruptedLeader): boolean {
     const conf = this.log.latestConfiguration();
-    if (!isVoter(conf, this.self) || !this.isRunning()) return;
+    if (!isVoter(conf, this.self) || !this.isRunning()) return false;
+    this.transition(() => this.campaign(conf, disruptedLeader));
+    return true;
+  }
+
+  private campaign(conf: Configuration, disruptedLeader: DisruptedLeader | undefined): void {
     if (this.leaderId !== undefined) this.setLeader(undefined);
     this.electionTimer.stop();
     this.currentTerm++;
     this.votedFor = this.self;
-    this.emit('termChange', { term: this.currentTerm });
+    this.notify('termChange', { term: this.currentTerm });
     this.setRole('candidate');
     const term = this.currentTerm;
     const version = ++this.electionVersion;
@@ -645,6 +684,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
         .call('requestVote', request, { timeoutMs: this.options.rpcTimeoutMs })
         .then(
           (response) => {
+            if (version !== this.electionVersion) return;
             if (response.term > this.currentTerm) {
               this.stepDown(response.term, 'vote answered with a later term', undefined);
               return;
@@ -672,6 +712,10 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private becomeLeader(): void {
+    this.transition(() => this.takeLeadership());
+  }
+
+  private takeLeadership(): void {
     this.voteTimer.stop();
     this.electionTimer.stop();
     const term = this.currentTerm;
@@ -702,28 +746,26 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
    * known. A leader stops its replicators and fails its pending proposals.
    */
   private stepDown(term: number, reason: string, leader: PeerId | undefined): void {
-    const wasLeader = this.isLeaderRole();
-    this.electionVersion++;
-    if (wasLeader) {
-      this.logger.info('stepping down', { reason, term: this.currentTerm });
-      this.stopLeading(new LeaderSteppedDownError(`the leader stepped down: ${reason}`));
-    }
-    this.voteTimer.stop();
-    if (term > this.currentTerm) {
-      this.currentTerm = term;
-      this.votedFor = null;
-      void this.persistMeta();
-      this.emit('termChange', { term });
-    }
-    if (this.roleValue !== 'follower') this.setRole('follower');
-    if (leader !== this.leaderId) this.setLeader(leader);
-    if (!this.electionTimer.armed) this.armElectionTimer();
-    if (wasLeader && this.transfer) {
-      const t = this.transfer;
-      this.transfer = undefined;
-      t.timer.stop();
-      t.resolve();
-    }
+    // A late response must not bring a stopped node back to life.
+    if (!this.isRunning()) return;
+    this.transition(() => {
+      const wasLeader = this.isLeaderRole();
+      this.electionVersion++;
+      if (wasLeader) {
+        this.logger.info('stepping down', { reason, term: this.currentTerm });
+        this.stopLeading(new LeaderSteppedDownError(`the leader stepped down: ${reason}`));
+      }
+      this.voteTimer.stop();
+      if (term > this.currentTerm) {
+        this.currentTerm = term;
+        this.votedFor = null;
+        void this.persistMeta();
+        this.notify('termChange', { term });
+      }
+      if (this.roleValue !== 'follower') this.setRole('follower');
+      if (leader !== this.leaderId) this.setLeader(leader);
+      if (!this.electionTimer.armed) this.armElectionTimer();
+    });
   }
 
   private stopLeading(error: RaftError): void {
@@ -762,7 +804,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   private handleSnapshotTimeout(): void {
     if (!this.isRunning()) return;
-    this.emit('snapshotDue', { appliedIndex: this.fsm.appliedIndex });
+    this.notify('snapshotDue', { appliedIndex: this.fsm.appliedIndex });
     this.snapshotTimer.start(this.options.snapshotIntervalS * 1000);
   }
 
@@ -779,7 +821,9 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private onHigherTerm(term: number, from: PeerId): void {
-    if (term > this.currentTerm) this.stepDown(term, `${from} is in a later term`, undefined);
+    if (this.isRunning() && term > this.currentTerm) {
+      this.stepDown(term, `${from} is in a later term`, undefined);
+    }
   }
 
   private scheduleReplicate(): void {
@@ -826,9 +870,27 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     this.options.transport
       .call('timeoutNow', request, { timeoutMs: this.options.rpcTimeoutMs })
       .then(
-        (response) => this.onHigherTerm(response.term, t.target),
-        () => {},
+        (response) => {
+          if (response.success || response.term > this.currentTerm) {
+            this.onHigherTerm(response.term, t.target);
+            return;
+          }
+          this.retryTimeoutNow(t);
+        },
+        () => this.retryTimeoutNow(t),
       );
+  }
+
+  /** A lost or refused TimeoutNow is sent again after a heartbeat interval. */
+  private retryTimeoutNow(t: Transfer): void {
+    if (this.transfer !== t || this.roleValue !== 'transferring') return;
+    const retry = new RaftTimer(this.options.clock, () => {
+      if (this.transfer !== t) return;
+      t.sent = false;
+      this.maybeSendTimeoutNow();
+    });
+    t.retry = retry;
+    retry.start(this.options.heartbeatIntervalMs);
   }
 
   // ---------------------------------------------------------------- apply
@@ -890,11 +952,12 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       }
       this.appliedWaiters = still;
     }
-    // Keep in memory what a follower may still need; the rest is read from storage.
+    // Keep in memory what a follower may still need, within bounds; a follower further
+    // behind is fed from storage.
     let floor = applied;
-    if (this.isLeaderRole()) {
+    if (this.isLeaderRole() && this.log.memoryBytes <= LOG_CACHE_BYTES) {
       for (const r of this.replicators.values()) floor = Math.min(floor, r.matchIndex);
-      floor = Math.max(floor, applied - 65536);
+      floor = Math.max(floor, applied - LOG_CACHE_ENTRIES);
     }
     this.log.releaseMemory(floor);
   }
@@ -958,12 +1021,19 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
         done = true;
         this.options.clock.clearTimer(timer);
         signal?.removeEventListener('abort', onAbort);
+        this.lifetime.signal.removeEventListener('abort', onShutdown);
       };
       const onAbort = () => {
         if (done) return;
         finish();
         reject(new AbortedError());
       };
+      const onShutdown = () => {
+        if (done) return;
+        finish();
+        reject(new ShutdownError());
+      };
+      this.lifetime.signal.addEventListener('abort', onShutdown, { once: true });
       const timer = this.options.clock.setTimer(() => {
         if (done) return;
         finish();
@@ -990,8 +1060,10 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   private setRole(role: Role): void {
     const previous = this.roleValue;
     if (previous === role) return;
+    // Nothing leaves `shutdown`, and `error` leads only to `shutdown`.
+    if (previous === 'shutdown' || (previous === 'error' && role !== 'shutdown')) return;
     this.roleValue = role;
-    this.emit('roleChange', { role, previous, term: this.currentTerm });
+    this.notify('roleChange', { role, previous, term: this.currentTerm });
   }
 
   private setLeader(leader: PeerId | undefined): void {
@@ -1004,8 +1076,16 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     this.leaderId = leader;
     if (leader !== undefined && leader !== this.self) {
       this.callback(() => this.sm.onStartFollowing?.({ leaderId: leader, term }));
+      // A transfer is done once somebody else leads, not merely when this node stepped down.
+      const t = this.transfer;
+      if (t) {
+        this.transfer = undefined;
+        t.timer.stop();
+        t.retry?.stop();
+        this.callback(() => t.resolve());
+      }
     }
-    this.emit('leaderChange', { leaderId: leader, term });
+    this.notify('leaderChange', { leaderId: leader, term });
   }
 
   private isLeaderRole(): boolean {
@@ -1028,33 +1108,59 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     if (!this.metaChain) {
       const chain = this.flushMeta();
       this.metaChain = chain;
-      chain.then(
-        () => {
-          if (this.metaChain === chain) this.metaChain = undefined;
-        },
-        (error: unknown) => {
-          if (this.metaChain === chain) this.metaChain = undefined;
-          this.enterError(toRaftError(error, 'STORAGE'));
-        },
-      );
+      chain.catch((error: unknown) => this.enterError(toRaftError(error, 'STORAGE')));
     }
     return this.metaChain;
   }
 
   private async flushMeta(): Promise<void> {
-    // Yield once so that changes made in the same turn share this write.
-    await undefined;
-    while (this.metaDirty) {
-      this.metaDirty = false;
-      await this.options.metaStorage.save({ term: this.currentTerm, votedFor: this.votedFor });
+    try {
+      // Yield once so that changes made in the same turn share this write.
+      await undefined;
+      while (this.metaDirty) {
+        this.metaDirty = false;
+        await this.options.metaStorage.save({ term: this.currentTerm, votedFor: this.votedFor });
+      }
+    } finally {
+      // Cleared in the same turn as the last look at metaDirty: a change made after that
+      // starts a new chain instead of joining one that has already written its last value.
+      this.metaChain = undefined;
     }
   }
 
+  /** Runs `fn` (an event or a state-machine callback) once the current transition is done. */
   private callback(fn: () => void): void {
+    const guarded = () => {
+      try {
+        fn();
+      } catch (error) {
+        this.logger.error('state machine callback threw', { error: String(error) });
+      }
+    };
+    if (this.transitionDepth > 0) this.deferred.push(guarded);
+    else guarded();
+  }
+
+  private notify<K extends keyof NodeEvents>(name: K, event: NodeEvents[K]): void {
+    this.callback(() => this.emit(name, event));
+  }
+
+  /** Runs a state change; events and callbacks it raises are delivered when it is complete. */
+  private transition<T>(fn: () => T): T {
+    this.transitionDepth++;
     try {
-      fn();
-    } catch (error) {
-      this.logger.error('state machine callback threw', { error: String(error) });
+      return fn();
+    } finally {
+      this.transitionDepth--;
+      if (this.transitionDepth === 0 && !this.flushing) {
+        this.flushing = true;
+        try {
+          for (let i = 0; i < this.deferred.length; i++) this.deferred[i]?.();
+        } finally {
+          this.deferred = [];
+          this.flushing = false;
+        }
+      }
     }
   }
 
@@ -1069,6 +1175,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     this.snapshotTimer.stop();
     if (this.transfer) {
       this.transfer.timer.stop();
+      this.transfer.retry?.stop();
       this.transfer.reject(new ShutdownError());
       this.transfer = undefined;
     }
@@ -1076,29 +1183,36 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   private enterError(error: RaftError): void {
     if (this.roleValue === 'error' || this.roleValue === 'shutdown') return;
+    this.transition(() => this.stopOnError(error));
+  }
+
+  private stopOnError(error: RaftError): void {
     this.logger.error('node stopped on error', { code: error.code, message: error.message });
     this.electionVersion++;
     if (this.isLeaderRole()) this.stopLeading(error);
     this.stopTimers();
     this.setRole('error');
     this.callback(() => this.sm.onError?.(error));
-    this.emit('error', { error });
+    this.notify('error', { error });
   }
 
   private async doShutdown(): Promise<void> {
     const error = new ShutdownError();
-    this.electionVersion++;
-    if (this.isLeaderRole()) this.stopLeading(error);
-    this.stopTimers();
-    this.unserve?.();
-    this.unserve = undefined;
-    this.proposals.failAll(error);
-    this.failReads(error);
-    const waiters = this.appliedWaiters;
-    this.appliedWaiters = [];
-    for (const w of waiters) w.reject(error);
-    if (this.leaderId !== undefined && this.leaderId !== this.self) this.setLeader(undefined);
-    this.setRole('shutdown');
+    this.transition(() => {
+      this.electionVersion++;
+      if (this.isLeaderRole()) this.stopLeading(error);
+      this.stopTimers();
+      this.unserve?.();
+      this.unserve = undefined;
+      this.lifetime.abort();
+      this.proposals.failAll(error);
+      this.failReads(error);
+      const waiters = this.appliedWaiters;
+      this.appliedWaiters = [];
+      for (const w of waiters) w.reject(error);
+      if (this.leaderId !== undefined && this.leaderId !== this.self) this.setLeader(undefined);
+      this.setRole('shutdown');
+    });
     await this.fsm.stop();
     await this.log.whenIdle();
     if (this.metaChain) await this.metaChain.catch(() => {});

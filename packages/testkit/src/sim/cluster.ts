@@ -110,6 +110,8 @@ export class SimCluster {
   private readonly traceSize: number;
   private readonly logger: Logger = silentLogger;
   private stepCount = 0;
+  private readonly bootHooks: Array<(peer: string, group: string, node: RaftNode<string>) => void> =
+    [];
   private failure: unknown;
 
   constructor(options: SimClusterOptions) {
@@ -170,8 +172,9 @@ export class SimCluster {
       const inv = this.invariants.get(g) as GroupInvariants;
       const diskRng = this.rng.fork(`disk:${id}:${g}:${state.lives}`);
       const latency = this.options.diskLatencyMs ?? 2;
+      // A violation found on a disk write must fail the run, not just that node's write.
       const log = new SimLogStorage(disk.log, this.time, diskRng, latency, (entries, prevTerm) =>
-        inv.onDiskAppend(id, entries, prevTerm),
+        this.guard(() => inv.onDiskAppend(id, entries, prevTerm)),
       );
       const meta = new SimMetaStorage(disk.meta, this.time, diskRng.fork('meta'), latency);
       const life = state.lives;
@@ -196,6 +199,7 @@ export class SimCluster {
         logger: this.logger,
       });
       members.set(g, { node, log, meta, sm });
+      for (const hook of this.bootHooks) hook(id, g, node);
       await node.start();
     }
     this.record(`boot ${id} (life ${state.lives})`);
@@ -218,6 +222,29 @@ export class SimCluster {
     }
     void inc.transport.close();
     this.record(`crash ${id}`);
+  }
+
+  /** Calls `hook` for every node created from now on (before it starts). */
+  onBoot(hook: (peer: string, group: string, node: RaftNode<string>) => void): void {
+    this.bootHooks.push(hook);
+  }
+
+  /**
+   * Stops a peer the polite way (node.shutdown(), which lets queued writes finish) and boots
+   * it again once that is done. Runs as the simulation goes on.
+   */
+  async gracefulRestart(id: string): Promise<void> {
+    const state = this.state(id);
+    const inc = state.incarnation;
+    if (!inc) return;
+    this.record(`graceful shutdown ${id}`);
+    await Promise.all([...inc.members.values()].map((m) => m.node.shutdown()));
+    if (state.incarnation !== inc) return;
+    state.incarnation = undefined;
+    inc.clock.kill();
+    for (const m of inc.members.values()) m.sm.alive = false;
+    await inc.transport.close();
+    await this.boot(id);
   }
 
   async restart(id: string): Promise<void> {

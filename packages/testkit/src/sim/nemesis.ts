@@ -22,6 +22,7 @@ export type FaultKind =
   | 'crash-leader'
   | 'isolate-leader'
   | 'restart'
+  | 'shutdown'
   | 'drift'
   | 'transfer'
   | 'heal';
@@ -38,6 +39,7 @@ const KINDS: ReadonlyArray<[FaultKind, number]> = [
   ['crash-leader', 3],
   ['isolate-leader', 2],
   ['restart', 2],
+  ['shutdown', 1],
   ['drift', 1],
   ['transfer', 1],
   ['heal', 3],
@@ -226,6 +228,12 @@ export class Nemesis {
         const p = this.rng.pick(up);
         c.record(`nemesis: restart ${p}`);
         void c.restart(p);
+        break;
+      }
+      case 'shutdown': {
+        const up = peers.filter((p) => c.isUp(p));
+        if (up.length === 0) break;
+        void c.gracefulRestart(this.rng.pick(up));
         break;
       }
       case 'drift': {

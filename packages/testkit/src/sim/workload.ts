@@ -1,4 +1,4 @@
-import { ErrorCode, RaftError } from '@kontiki/core';
+import { ErrorCode, RaftError, type RaftNode } from '@kontiki/core';
 import type { SimCluster } from './cluster.js';
 import { InvariantViolation } from './invariants.js';
 import type { Rng } from './rng.js';
@@ -41,6 +41,16 @@ export class Workload {
   start(): void {
     this.active = true;
     this.schedule();
+    // Clients that react to events: a new leader gets a proposal the moment it is told.
+    this.cluster.onBoot((_peer, group, node) => {
+      if (group !== this.group) return;
+      node.on('roleChange', (e) => {
+        if (this.active && e.role === 'leader') this.proposeTo(node);
+      });
+      node.on('termChange', () => {
+        if (this.active && node.isLeader) this.proposeTo(node);
+      });
+    });
   }
 
   stop(): void {
@@ -72,7 +82,11 @@ export class Workload {
     // Mostly to the leader, sometimes to anyone (to see NOT_LEADER answered properly).
     const leader = c.leader(this.group);
     const node = leader && this.rng.chance(0.8) ? leader : c.node(this.rng.pick(up), this.group);
-    if (!node) return;
+    if (node) this.proposeTo(node);
+  }
+
+  private proposeTo(node: RaftNode<string>): void {
+    const c = this.cluster;
     const key = `${this.group}-p${this.next++}`;
     const peer = node.id;
     // A node that crashed meanwhile answers nobody: its client connection died with it.
