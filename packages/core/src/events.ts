@@ -1,5 +1,5 @@
 import type { RaftError } from './errors.js';
-import type { PeerId, Role } from './types.js';
+import type { PeerId, Role, SnapshotMeta } from './types.js';
 
 /** The events a node emits, by name. */
 export interface NodeEvents {
@@ -11,8 +11,10 @@ export interface NodeEvents {
   termChange: { readonly term: number };
   /** The node stopped on an error it cannot continue from. */
   error: { readonly error: RaftError };
-  /** The snapshot timer fired (the snapshot executor will act on it). */
-  snapshotDue: { readonly appliedIndex: number };
+  /** This node saved a snapshot and compacted its log. */
+  snapshotSaved: { readonly meta: SnapshotMeta };
+  /** This node installed a snapshot sent by its leader. */
+  snapshotInstalled: { readonly meta: SnapshotMeta };
 }
 
 type Listener<T> = (event: T) => void;

@@ -1,4 +1,4 @@
-import { type RaftError, toRaftError } from './errors.js';
+import { type RaftError, ShutdownError, toRaftError } from './errors.js';
 import type { LogManager } from './log-manager.js';
 import type { CommittedEntry, StateMachine } from './state-machine.js';
 import { EntryType, type LogEntry } from './types.js';
@@ -24,6 +24,8 @@ export class FSMCaller<R> {
   private scheduled = false;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
+  /** Work that must run between two batches with nothing applied meanwhile (snapshots). */
+  private exclusive: Array<{ run: () => Promise<void>; cancel: (error: RaftError) => void }> = [];
 
   constructor(
     private readonly log: LogManager,
@@ -49,6 +51,32 @@ export class FSMCaller<R> {
   setCommitted(index: number): void {
     if (index <= this.committed) return;
     this.committed = index;
+    this.schedule();
+  }
+
+  /**
+   * Runs `fn` in the apply queue: after the batch under way, before the next one, so that
+   * the state machine holds exactly what was applied up to `appliedIndex` while it runs
+   * (braft runs snapshot save and load on the FSMCaller's queue for the same reason).
+   */
+  runExclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.stopped) return Promise.reject(new ShutdownError('the state machine is stopped'));
+    return new Promise<T>((resolve, reject) => {
+      this.exclusive.push({
+        run: async () => {
+          try {
+            resolve(await fn());
+          } catch (error) {
+            reject(error);
+          }
+        },
+        cancel: reject,
+      });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
     if (!this.running && !this.scheduled && !this.stopped) {
       this.scheduled = true;
       queueMicrotask(() => {
@@ -61,6 +89,9 @@ export class FSMCaller<R> {
   /** Stops applying after the batch under way; resolves once it is done. */
   stop(): Promise<void> {
     this.stopped = true;
+    const jobs = this.exclusive;
+    this.exclusive = [];
+    for (const job of jobs) job.cancel(new ShutdownError('the state machine is stopped'));
     if (!this.running) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -69,7 +100,12 @@ export class FSMCaller<R> {
     if (this.running || this.stopped) return;
     this.running = true;
     try {
-      while (this.applied < this.committed && !this.stopped) {
+      while ((this.applied < this.committed || this.exclusive.length > 0) && !this.stopped) {
+        const job = this.exclusive.shift();
+        if (job) {
+          await job.run();
+          continue;
+        }
         const from = this.applied + 1;
         const to = Math.min(this.committed, this.applied + this.batchSize) + 1;
         const read = this.log.getEntries(from, to);

@@ -121,7 +121,75 @@ export class LogManager {
     this.memBase = last + 1;
     this.mem = [];
     this.head = 0;
+    this.memBytes = 0;
     this.durable = last;
+    if (snapshot) {
+      const { index, term } = snapshot;
+      const continues =
+        index === first - 1 ||
+        (index >= first && index <= last && this.terms.termAt(index) === term);
+      // A log that does not continue the snapshot (a crash between installing a leader's
+      // snapshot and resetting the log; a log that ends before it) restarts after it.
+      if (!continues) this.resetTo(index, term);
+    }
+  }
+
+  /** The index the latest snapshot covers (0 without one). */
+  get snapshotLastIndex(): number {
+    return this.snapshotIndex;
+  }
+
+  /**
+   * After a snapshot of everything up to `index`: the log may forget entries before
+   * `firstKept` (<= index + 1). Entries kept between them let lagging followers catch up
+   * without a snapshot.
+   */
+  compact(index: number, term: number, firstKept: number): void {
+    this.snapshotIndex = index;
+    this.snapshotTerm = term;
+    const keepFrom = Math.min(firstKept, index + 1, this.last + 1);
+    if (keepFrom <= this.first) return;
+    this.first = keepFrom;
+    this.terms.truncatePrefix(keepFrom);
+    const memFirst = this.memBase + this.head;
+    if (keepFrom > memFirst) {
+      const newHead = Math.min(keepFrom - this.memBase, this.mem.length);
+      for (let i = this.head; i < newHead; i++) this.memBytes -= this.mem[i]?.data.byteLength ?? 0;
+      this.head = newHead;
+    }
+    this.enqueue({ kind: 'truncatePrefix', firstKept: keepFrom });
+  }
+
+  /**
+   * Throws the whole log away: it now starts right after a snapshot of everything up to
+   * `index` (a follower installing its leader's snapshot).
+   */
+  resetTo(index: number, term: number): void {
+    this.snapshotIndex = index;
+    this.snapshotTerm = term;
+    this.first = index + 1;
+    this.last = index;
+    this.terms.clear();
+    this.configurations.truncateSuffix(index);
+    this.mem = [];
+    this.memBase = index + 1;
+    this.head = 0;
+    this.memBytes = 0;
+    // The snapshot holds everything up to `index` durably; queued appends write entries that
+    // the reset removes.
+    this.durable = index;
+    const cap = (op: WriteOp | undefined) => {
+      if (op?.kind === 'append' && op.cap > index) op.cap = index;
+    };
+    cap(this.inFlight);
+    for (const op of this.ops) cap(op);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) {
+      if (w.index > index) w.reject(new TruncatedError(w.index, index));
+      else w.resolve();
+    }
+    this.enqueue({ kind: 'reset', nextIndex: index + 1 });
   }
 
   get firstIndex(): number {
@@ -144,7 +212,6 @@ export class LogManager {
   /** The term of the entry at `index`; the snapshot's term at its index; 0 at index 0. */
   termAt(index: number): number | undefined {
     if (index === this.snapshotIndex) return this.snapshotTerm;
-    if (index === 0) return 0;
     if (index < this.first || index > this.last) return undefined;
     return this.terms.termAt(index);
   }

@@ -31,6 +31,8 @@ export interface NodeOptions<R = unknown> {
   rpcTimeoutMs?: number;
   /** Seconds between snapshots; 0 turns the timer off (default 3600). */
   snapshotIntervalS?: number;
+  /** Entries kept in the log behind a snapshot, so that followers a little behind need no snapshot (default 1000). */
+  snapshotLogMargin?: number;
   /** Most entries in one AppendEntries (default 1024). */
   maxEntriesPerRpc?: number;
   /** Most data bytes in one AppendEntries (default 1 MiB; a larger single entry still goes alone). */
@@ -64,6 +66,7 @@ export interface ResolvedOptions<R> {
   readonly heartbeatIntervalMs: number;
   readonly rpcTimeoutMs: number;
   readonly snapshotIntervalS: number;
+  readonly snapshotLogMargin: number;
   readonly maxEntriesPerRpc: number;
   readonly maxBytesPerRpc: number;
   readonly maxInflightRpcs: number;
@@ -194,6 +197,7 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     heartbeatIntervalMs,
     rpcTimeoutMs,
     snapshotIntervalS: nonNegativeInt('snapshotIntervalS', options.snapshotIntervalS, 3600),
+    snapshotLogMargin: nonNegativeInt('snapshotLogMargin', options.snapshotLogMargin, 1000),
     maxEntriesPerRpc: positiveInt('maxEntriesPerRpc', options.maxEntriesPerRpc, 1024),
     maxBytesPerRpc: positiveInt('maxBytesPerRpc', options.maxBytesPerRpc, 1024 * 1024),
     maxInflightRpcs: positiveInt('maxInflightRpcs', options.maxInflightRpcs, 64),

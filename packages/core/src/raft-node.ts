@@ -40,9 +40,18 @@ import type {
 import { type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type ApplyResult, ProposalQueue } from './proposals.js';
 import { Replicator, type ReplicatorHost, type ReplicatorStatus } from './replicator.js';
+import { type InstallOutcome, SnapshotExecutor } from './snapshot-executor.js';
+import type { StateMachine } from './state-machine.js';
 import { RaftTimer } from './timer.js';
 import type { RpcHandler } from './transport.js';
-import { type Configuration, EntryType, type LogEntry, type PeerId, type Role } from './types.js';
+import {
+  type Configuration,
+  EntryType,
+  type LogEntry,
+  type PeerId,
+  type Role,
+  type SnapshotMeta,
+} from './types.js';
 
 /** How much of the log a leader keeps in memory for followers that lag behind. */
 const LOG_CACHE_ENTRIES = 65_536;
@@ -72,6 +81,8 @@ export interface NodeStatus {
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly firstLogIndex: number;
+  /** The index the latest snapshot covers (0 without one). */
+  readonly snapshotIndex: number;
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
   readonly durableIndex: number;
@@ -172,6 +183,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   private unserve: (() => void) | undefined;
   /** What the replicators see of this node. */
   private readonly host: ReplicatorHost;
+  private readonly snapshots: SnapshotExecutor;
 
   constructor(options: NodeOptions<R>) {
     super();
@@ -194,6 +206,14 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       onConfigurationApplied: (entry) => this.onConfigurationApplied(entry),
       onError: (error) => this.enterError(error),
     });
+    this.snapshots = new SnapshotExecutor({
+      storage: resolved.snapshotStorage,
+      stateMachine: this.sm as StateMachine<unknown>,
+      log: this.log,
+      fsm: this.fsm as FSMCaller<unknown>,
+      logger: this.logger,
+      logMargin: resolved.snapshotLogMargin,
+    });
     this.host = {
       options: this.options,
       log: this.log,
@@ -201,6 +221,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       onMatch: (peer) => this.onMatch(peer),
       onAck: () => this.onAck(),
       onHigherTerm: (term, from) => this.onHigherTerm(term, from),
+      openSnapshot: () => this.snapshots.openLatest(),
     };
     const clock = resolved.clock;
     this.electionTimer = new RaftTimer(clock, () => this.handleElectionTimeout());
@@ -217,7 +238,20 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     const meta = await this.options.metaStorage.load();
     this.currentTerm = meta.term;
     this.votedFor = meta.votedFor;
-    await this.log.load();
+    // The latest snapshot first (it becomes the state machine's state), then the log after it.
+    const snapshot = await this.snapshots.load();
+    await this.log.load(
+      snapshot ? { index: snapshot.lastIncludedIndex, term: snapshot.lastIncludedTerm } : undefined,
+    );
+    if (snapshot) {
+      this.log.configurations.setSnapshot({
+        index: snapshot.lastIncludedIndex,
+        term: snapshot.lastIncludedTerm,
+        configuration: snapshot.configuration,
+      });
+      this.fsm.resetApplied(snapshot.lastIncludedIndex);
+      this.commit = snapshot.lastIncludedIndex;
+    }
     if (this.log.latestConfiguration().voters.length === 0) {
       this.logger.info('no configuration yet: waiting to be contacted by a leader');
     }
@@ -377,6 +411,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       commitIndex: this.commit,
       appliedIndex: this.fsm.appliedIndex,
       firstLogIndex: this.log.firstIndex,
+      snapshotIndex: this.log.snapshotLastIndex,
       lastLogIndex: this.log.lastIndex,
       lastLogTerm: this.log.lastLogTerm,
       durableIndex: this.log.durableIndex,
@@ -469,8 +504,14 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     }
     this.lastLeaderContact = this.options.clock.now();
     const prevTerm = this.log.termAt(req.prevLogIndex);
-    if (prevTerm === undefined) return this.rejectAppend();
-    if (prevTerm !== req.prevLogTerm) {
+    // An index inside our snapshot, at or below our commit index, holds what every leader
+    // holds there (leader completeness): it matches without a term to compare.
+    const inSnapshot =
+      prevTerm === undefined &&
+      req.prevLogIndex < this.log.firstIndex &&
+      req.prevLogIndex <= this.commit;
+    if (prevTerm === undefined && !inSnapshot) return this.rejectAppend();
+    if (prevTerm !== undefined && prevTerm !== req.prevLogTerm) {
       return this.rejectAppend(prevTerm, this.log.firstIndexOfTerm(prevTerm));
     }
     try {
@@ -503,8 +544,51 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   async handleInstallSnapshot(req: InstallSnapshotRequest): Promise<InstallSnapshotResponse> {
     this.checkRunning();
-    this.logger.warn('InstallSnapshot is not supported by this node yet', { from: req.from });
-    return { term: this.currentTerm, success: false };
+    if (req.term < this.currentTerm) return { term: this.currentTerm, success: false };
+    if (this.isLeaderRole() && req.term === this.currentTerm) {
+      this.logger.error('InstallSnapshot from another leader of my term', { from: req.from });
+      return { term: this.currentTerm, success: false };
+    }
+    if (
+      req.term > this.currentTerm ||
+      this.roleValue !== 'follower' ||
+      this.leaderId !== req.from
+    ) {
+      this.stepDown(req.term, 'InstallSnapshot from the leader', req.from);
+    }
+    this.lastLeaderContact = this.options.clock.now();
+    if (this.metaChain) await this.metaChain;
+    const term = this.currentTerm;
+    let outcome: InstallOutcome;
+    try {
+      outcome = await this.snapshots.receive(req, this.commit);
+    } catch (error) {
+      this.logger.error('installing a snapshot failed', { error: String(error) });
+      return { term: this.currentTerm, success: false };
+    }
+    if (outcome.kind === 'rejected') {
+      this.logger.warn('snapshot chunk refused', { reason: outcome.reason, from: req.from });
+      return { term: this.currentTerm, success: false };
+    }
+    if (outcome.kind === 'installed') {
+      const index = outcome.meta.lastIncludedIndex;
+      if (index > this.commit) this.commit = index;
+      this.fsm.setCommitted(this.commit);
+      this.notify('snapshotInstalled', { meta: outcome.meta });
+    }
+    return { term, success: this.currentTerm === term };
+  }
+
+  /**
+   * Saves a snapshot of the state machine now and compacts the log behind it. Resolves with
+   * the snapshot's meta, or undefined when nothing was applied since the last snapshot.
+   * Needs `snapshotStorage` and a state machine with onSnapshotSave and onSnapshotLoad.
+   */
+  async snapshot(): Promise<SnapshotMeta | undefined> {
+    this.checkRunning();
+    const meta = await this.snapshots.save();
+    if (meta) this.notify('snapshotSaved', { meta });
+    return meta;
   }
 
   async handleTimeoutNow(req: TimeoutNowRequest): Promise<TimeoutNowResponse> {
@@ -804,8 +888,11 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   private handleSnapshotTimeout(): void {
     if (!this.isRunning()) return;
-    this.notify('snapshotDue', { appliedIndex: this.fsm.appliedIndex });
     this.snapshotTimer.start(this.options.snapshotIntervalS * 1000);
+    if (!this.snapshots.enabled) return;
+    this.snapshot().catch((error: unknown) => {
+      this.logger.error('periodic snapshot failed', { error: String(error) });
+    });
   }
 
   // ---------------------------------------------------------------- replication
@@ -1214,6 +1301,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       this.setRole('shutdown');
     });
     await this.fsm.stop();
+    await this.snapshots.abortReceiving();
     await this.log.whenIdle();
     if (this.metaChain) await this.metaChain.catch(() => {});
     this.log.close(error);

@@ -2,6 +2,7 @@ import type { LogManager } from './log-manager.js';
 import type { Logger } from './logger.js';
 import type { AppendEntriesRequest, AppendEntriesResponse } from './messages.js';
 import type { ResolvedOptions } from './options.js';
+import type { SnapshotReader } from './storage.js';
 import { RaftTimer } from './timer.js';
 import type { LogEntry, PeerId } from './types.js';
 
@@ -16,10 +17,15 @@ export interface ReplicatorHost {
   onAck(peer: PeerId): void;
   /** The follower is in a later term: the leader must step down. */
   onHigherTerm(term: number, from: PeerId): void;
+  /** The latest snapshot, to send to a follower that needs compacted entries. */
+  openSnapshot(): Promise<SnapshotReader | null>;
 }
 
-/** `probe`: one AppendEntries at a time until the logs match; `replicate`: pipelined. */
-export type ReplicatorState = 'probe' | 'replicate';
+/**
+ * `probe`: one AppendEntries at a time until the logs match; `replicate`: pipelined;
+ * `snapshot`: sending the latest snapshot, because the entries the follower needs are gone.
+ */
+export type ReplicatorState = 'probe' | 'replicate' | 'snapshot';
 
 export interface ReplicatorStatus {
   readonly peerId: PeerId;
@@ -99,7 +105,7 @@ export class Replicator {
 
   /** New entries or a new commit index: send what the window allows. */
   kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.state === 'snapshot') return;
     if (this.state === 'replicate') this.pump();
     else if (!this.probeOutstanding && !this.backoffTimer.armed && !this.reading) this.sendProbe();
   }
@@ -134,7 +140,7 @@ export class Replicator {
   }
 
   private sendProbe(): void {
-    if (this.stopped || this.probeOutstanding || this.reading) return;
+    if (this.stopped || this.probeOutstanding || this.reading || this.state === 'snapshot') return;
     this.state = 'probe';
     this.sendEntries();
   }
@@ -147,26 +153,33 @@ export class Replicator {
     const prevTerm = log.termAt(prev);
     if (prevTerm === undefined) {
       // The entry the follower needs was compacted away: it needs a snapshot.
-      this.logger.warn('entry needed by follower is not in the log', {
-        prev,
-        first: log.firstIndex,
-      });
-      this.resetPipeline();
-      this.scheduleBackoff();
+      this.sendSnapshot();
       return false;
     }
     const got = log.getEntries(this.next, this.next + o.maxEntriesPerRpc, o.maxBytesPerRpc);
     if (Array.isArray(got)) {
+      if (got.length === 0 && this.next <= log.lastIndex) {
+        // Behind the compacted prefix after all.
+        this.sendSnapshot();
+        return false;
+      }
       this.send(prev, prevTerm, got);
       return true;
     }
     this.reading = true;
     const version = this.version;
+    const from = this.next;
     got.then(
       (entries) => {
         this.reading = false;
         if (this.stopped || version !== this.version) {
           this.kick();
+          return;
+        }
+        if (entries.length === 0 || entries[0]?.index !== from) {
+          // Compacted while being read: start over (which will send a snapshot).
+          this.resetPipeline();
+          this.sendProbe();
           return;
         }
         this.send(prev, prevTerm, entries);
@@ -306,10 +319,89 @@ export class Replicator {
     }
   }
 
+  /** Streams the latest snapshot to the follower, chunk after chunk, then probes after it. */
+  private sendSnapshot(): void {
+    if (this.state === 'snapshot' || this.stopped) return;
+    this.resetPipeline();
+    this.state = 'snapshot';
+    const version = this.version;
+    this.streamSnapshot(version).then(
+      (ok) => {
+        if (this.stopped || version !== this.version) return;
+        this.state = 'probe';
+        if (ok) {
+          this.backoffMs = 0;
+          this.sendProbe();
+        } else {
+          this.scheduleBackoff();
+        }
+      },
+      (error: unknown) => {
+        if (this.stopped || version !== this.version) return;
+        this.logger.warn('sending a snapshot failed', { error: String(error) });
+        this.state = 'probe';
+        this.scheduleBackoff();
+      },
+    );
+  }
+
+  private async streamSnapshot(version: number): Promise<boolean> {
+    const o = this.host.options;
+    const reader = await this.host.openSnapshot();
+    if (!reader) {
+      this.logger.error('a follower needs compacted entries but there is no snapshot');
+      return false;
+    }
+    try {
+      const meta = reader.meta;
+      let offset = 0;
+      for (let guard = 0; guard < 10_000_000; guard++) {
+        if (this.stopped || version !== this.version) return false;
+        const data = await reader.read(offset, o.maxBytesPerRpc);
+        const done = offset + data.byteLength >= reader.size;
+        const sentAt = o.clock.now();
+        this.lastSendAt = sentAt;
+        const response = await o.transport.call(
+          'installSnapshot',
+          {
+            groupId: o.groupId,
+            from: o.peerId,
+            to: this.peer,
+            term: this.term,
+            meta,
+            offset,
+            data,
+            done,
+          },
+          { timeoutMs: o.rpcTimeoutMs },
+        );
+        if (this.stopped || !this.checkTerm(response.term, sentAt) || version !== this.version) {
+          return false;
+        }
+        if (!response.success) return false;
+        offset += data.byteLength;
+        if (done) break;
+        if (data.byteLength === 0) return false;
+      }
+      const matched = meta.lastIncludedIndex;
+      this.next = matched + 1;
+      if (matched > this.match) {
+        this.match = matched;
+        this.host.onMatch(this.peer, matched);
+      }
+      return true;
+    } finally {
+      await reader.close();
+    }
+  }
+
   private sendHeartbeat(): void {
     const o = this.host.options;
-    const prev = this.match;
-    const prevTerm = this.host.log.termAt(prev);
+    // matchIndex may sit before the compacted prefix: then use the snapshot's index, which the
+    // follower may lack; the answer still counts as a heartbeat (term and lease).
+    const log = this.host.log;
+    const prev = log.termAt(this.match) !== undefined ? this.match : log.snapshotLastIndex;
+    const prevTerm = log.termAt(prev);
     if (prevTerm === undefined) return;
     const sentAt = o.clock.now();
     this.lastSendAt = sentAt;

@@ -85,6 +85,7 @@ async function setup(opts: {
     onMatch: (_p, m) => matches.push(m),
     onAck: () => {},
     onHigherTerm: (t) => higher.push(t),
+    openSnapshot: async () => null,
   };
   const r = new Replicator(host, 'b', 2);
   return { r, transport, matches, higher, clock, log };

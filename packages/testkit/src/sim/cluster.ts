@@ -178,7 +178,11 @@ export class SimCluster {
       );
       const meta = new SimMetaStorage(disk.meta, this.time, diskRng.fork('meta'), latency);
       const life = state.lives;
-      const sm = new SimStateMachine((entry) => this.guard(() => inv.onApply(id, life, entry)));
+      const sm = new SimStateMachine({
+        onApplied: (entry) => this.guard(() => inv.onApply(id, life, entry)),
+        onSnapshotLoaded: (index, records) =>
+          this.guard(() => inv.onSnapshotLoad(id, life, index, records)),
+      });
       const node = new RaftNode<string>({
         electionTimeoutMs: this.electionTimeoutMs,
         ...(this.options.heartbeatIntervalMs
@@ -193,6 +197,7 @@ export class SimCluster {
         transport,
         logStorage: this.options.wrapLogStorage?.(id, g, log) ?? log,
         metaStorage: meta,
+        snapshotStorage: disk.snapshots,
         stateMachine: this.options.wrapStateMachine?.(id, g, sm) ?? sm,
         clock,
         random: this.rng.fork(`random:${id}:${g}:${state.lives}`).asSource(),
@@ -441,8 +446,13 @@ export class SimCluster {
         }
         const s = n.status();
         lines.push(
-          `  ${g}/${id}: ${s.role} term=${s.term} leader=${s.leaderId ?? '-'} commit=${s.commitIndex} applied=${s.appliedIndex} last=${s.lastLogIndex}@${s.lastLogTerm} durable=${s.durableIndex}`,
+          `  ${g}/${id}: ${s.role} term=${s.term} leader=${s.leaderId ?? '-'} commit=${s.commitIndex} applied=${s.appliedIndex} log=${s.firstLogIndex}..${s.lastLogIndex}@${s.lastLogTerm} durable=${s.durableIndex} snapshot=${s.snapshotIndex}`,
         );
+        for (const p of s.peers) {
+          lines.push(
+            `      -> ${p.peerId}: ${p.state} next=${p.nextIndex} match=${p.matchIndex} inflight=${p.inflightRpcs} ack=${p.lastAckAt?.toFixed(1) ?? '-'}`,
+          );
+        }
       }
     }
     return lines.join('\n');

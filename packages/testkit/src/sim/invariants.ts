@@ -34,8 +34,9 @@ export class GroupInvariants {
   private readonly leaders = new Map<number, string>();
   private readonly entries = new Map<string, { key: string; prevTerm: number }>();
   /** Per committed index: its term, and the lowest term in which it was seen committed. */
-  private readonly committedTerm: number[] = [0];
-  private readonly committedIn: number[] = [0];
+  private readonly committedTerm = new Map<number, number>();
+  private readonly committedIn = new Map<number, number>();
+  private maxCommitted = 0;
   private readonly appliedAt = new Map<number, { term: number; key: string }>();
   private readonly indexOfKey = new Map<string, number>();
   private readonly tracks = new Map<string, NodeTrack>();
@@ -45,23 +46,30 @@ export class GroupInvariants {
   constructor(readonly group: string) {}
 
   get committedIndex(): number {
-    return this.committedTerm.length - 1;
+    return this.maxCommitted;
   }
 
   /** Called for every batch that reaches a node's disk. */
-  onDiskAppend(node: string, entries: readonly LogEntry[], prevTerm: number): void {
+  onDiskAppend(node: string, entries: readonly LogEntry[], prevTerm: number | undefined): void {
+    // `prevTerm` is unknown for the first entry written after a snapshot reset.
     let prev = prevTerm;
     for (const e of entries) {
       const id = `${e.index}:${e.term}`;
       const key = entryKey(e);
       const seen = this.entries.get(id);
       if (seen === undefined) {
-        this.entries.set(id, { key, prevTerm: prev });
-      } else if (seen.key !== key || seen.prevTerm !== prev) {
+        if (prev !== undefined) this.entries.set(id, { key, prevTerm: prev });
+        else this.entries.set(id, { key, prevTerm: -1 });
+      } else if (
+        seen.key !== key ||
+        (prev !== undefined && seen.prevTerm !== -1 && seen.prevTerm !== prev)
+      ) {
         throw new InvariantViolation(
           'log matching',
-          `${node} wrote ${JSON.stringify(key)} (prev term ${prev}) at index ${e.index} term ${e.term}, where another log has ${JSON.stringify(seen.key)} (prev term ${seen.prevTerm})`,
+          `${node} wrote ${JSON.stringify(key)} (prev term ${prev ?? '?'}) at index ${e.index} term ${e.term}, where another log has ${JSON.stringify(seen.key)} (prev term ${seen.prevTerm})`,
         );
+      } else if (seen.prevTerm === -1 && prev !== undefined) {
+        seen.prevTerm = prev;
       }
       prev = e.term;
     }
@@ -98,6 +106,37 @@ export class GroupInvariants {
         `payload ${entry.key} applied at ${at} and at ${entry.index}`,
       );
     }
+  }
+
+  /**
+   * Called when a node's state machine loads a snapshot: what it restores must be what was
+   * applied everywhere, and its next entry must come after the snapshot.
+   */
+  onSnapshotLoad(
+    node: string,
+    incarnation: number,
+    lastIncludedIndex: number,
+    records: ReadonlyArray<{ index: number; term: number; key: string }>,
+  ): void {
+    for (const r of records) {
+      const seen = this.appliedAt.get(r.index);
+      if (seen === undefined) {
+        this.appliedAt.set(r.index, { term: r.term, key: r.key });
+      } else if (seen.term !== r.term || seen.key !== r.key) {
+        throw new InvariantViolation(
+          'state machine safety',
+          `${node} restored ${r.key}@${r.term} at index ${r.index} from a snapshot, another node applied ${seen.key}@${seen.term}`,
+        );
+      }
+    }
+    const t = this.track(node, incarnation);
+    if (lastIncludedIndex < t.smIndex) {
+      throw new InvariantViolation(
+        'state machine safety',
+        `${node} loaded a snapshot at ${lastIncludedIndex} after applying up to ${t.smIndex}`,
+      );
+    }
+    t.smIndex = lastIncludedIndex;
   }
 
   /** Called after every step with every live node of the group. */
@@ -155,20 +194,14 @@ export class GroupInvariants {
   private currentLeaders: Array<RaftNode<string>> = [];
 
   private recordCommitted(id: string, node: RaftNode<string>, from: number, to: number): void {
-    for (let i = from; i <= to; i++) {
+    for (let i = Math.max(from, node.log.firstIndex); i <= to; i++) {
       const term = node.log.termAt(i);
       if (term === undefined) continue; // compacted into a snapshot
-      const known = this.committedTerm[i];
+      const known = this.committedTerm.get(i);
       if (known === undefined) {
-        if (i !== this.committedTerm.length) {
-          // Commit indexes grow one by one across the group; fill in order.
-          throw new InvariantViolation(
-            'commit',
-            `${id} committed ${i} before anyone committed ${this.committedTerm.length}`,
-          );
-        }
-        this.committedTerm.push(term);
-        this.committedIn.push(node.term);
+        this.committedTerm.set(i, term);
+        this.committedIn.set(i, node.term);
+        if (i > this.maxCommitted) this.maxCommitted = i;
         for (const leader of this.currentLeaders) {
           if (leader.term > node.term) this.checkLeaderCompleteness(leader.id, leader, i, i);
         }
@@ -179,7 +212,7 @@ export class GroupInvariants {
             `${id} committed term ${term} at index ${i}, which was committed with term ${known}`,
           );
         }
-        if (node.term < (this.committedIn[i] ?? 0)) this.committedIn[i] = node.term;
+        if (node.term < (this.committedIn.get(i) ?? 0)) this.committedIn.set(i, node.term);
       }
     }
   }
@@ -190,13 +223,16 @@ export class GroupInvariants {
     from: number,
     to: number,
   ): void {
+    // Below the leader's own snapshot the entries are gone from its log, but they are in the
+    // snapshot it applied, which state-machine safety covers.
     for (let i = Math.max(from, node.log.firstIndex); i <= to; i++) {
-      if ((this.committedIn[i] ?? Number.POSITIVE_INFINITY) >= node.term) continue;
+      const committedIn = this.committedIn.get(i);
+      if (committedIn === undefined || committedIn >= node.term) continue;
       const term = node.log.termAt(i);
-      if (term !== this.committedTerm[i]) {
+      if (term !== this.committedTerm.get(i)) {
         throw new InvariantViolation(
           'leader completeness',
-          `leader ${id} of term ${node.term} has term ${term ?? 'nothing'} at index ${i}, committed with term ${this.committedTerm[i]} in term ${this.committedIn[i]}`,
+          `leader ${id} of term ${node.term} has term ${term ?? 'nothing'} at index ${i}, committed with term ${this.committedTerm.get(i)} in term ${committedIn}`,
         );
       }
     }

@@ -25,6 +25,7 @@ export type FaultKind =
   | 'shutdown'
   | 'drift'
   | 'transfer'
+  | 'snapshot'
   | 'heal';
 
 const KINDS: ReadonlyArray<[FaultKind, number]> = [
@@ -42,6 +43,7 @@ const KINDS: ReadonlyArray<[FaultKind, number]> = [
   ['shutdown', 1],
   ['drift', 1],
   ['transfer', 1],
+  ['snapshot', 6],
   ['heal', 3],
 ];
 
@@ -249,6 +251,17 @@ export class Nemesis {
         if (!leader) break;
         c.record(`nemesis: transfer leadership from ${leader.id}`);
         leader.transferLeadership().catch(() => {});
+        break;
+      }
+      case 'snapshot': {
+        const up = peers.filter((p) => c.isUp(p));
+        if (up.length === 0) break;
+        const p = this.rng.pick(up);
+        c.record(`nemesis: snapshot on ${p}`);
+        void c
+          .node(p)
+          ?.snapshot()
+          .catch(() => {});
         break;
       }
       case 'heal': {

@@ -1,5 +1,9 @@
 import type { LogEntry, LogStorage, MetaStorage, RaftMeta } from '@kontiki/core';
-import { MemoryLogStorage, MemoryMetaStorage } from '@kontiki/storage-memory';
+import {
+  MemoryLogStorage,
+  MemoryMetaStorage,
+  MemorySnapshotStorage,
+} from '@kontiki/storage-memory';
 import type { Rng } from './rng.js';
 import type { VirtualTime } from './virtual-clock.js';
 
@@ -7,11 +11,18 @@ import type { VirtualTime } from './virtual-clock.js';
 export class SimDisk {
   readonly log = new MemoryLogStorage();
   readonly meta = new MemoryMetaStorage();
+  /** Snapshots publish atomically: a crash before commit loses the writer, nothing else. */
+  readonly snapshots = new MemorySnapshotStorage();
 }
 
 /** Observes every write that reaches a disk (the invariant checker's hook). */
 export interface DiskObserver {
-  onAppend(node: string, group: string, entries: readonly LogEntry[], prevTerm: number): void;
+  onAppend(
+    node: string,
+    group: string,
+    entries: readonly LogEntry[],
+    prevTerm: number | undefined,
+  ): void;
 }
 
 /**
@@ -62,7 +73,7 @@ export class SimLogStorage implements LogStorage {
     time: VirtualTime,
     rng: Rng,
     maxLatencyMs: number,
-    private readonly observe: (entries: readonly LogEntry[], prevTerm: number) => void,
+    private readonly observe: (entries: readonly LogEntry[], prevTerm: number | undefined) => void,
   ) {
     this.queue = new DiskQueue(time, rng, maxLatencyMs);
   }
@@ -83,7 +94,12 @@ export class SimLogStorage implements LogStorage {
     const copy = entries.slice();
     return this.queue.write(async () => {
       const first = copy[0];
-      const prevTerm = first ? ((await this.disk.term(first.index - 1)) ?? 0) : 0;
+      // Unknown after a reset or compaction: the entry before is inside a snapshot.
+      const prevTerm = first
+        ? first.index === 1
+          ? 0
+          : await this.disk.term(first.index - 1)
+        : undefined;
       await this.disk.append(copy);
       this.observe(copy, prevTerm);
     });

@@ -35,6 +35,8 @@ export interface SimulationResult {
   readonly committed: number;
   readonly invariantChecks: number;
   readonly faults: Record<string, number>;
+  readonly snapshotsSaved: number;
+  readonly snapshotsInstalled: number;
 }
 
 /**
@@ -57,6 +59,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       maxEntriesPerRpc: shape.pick([1, 3, 16, 1024]),
       maxInflightRpcs: shape.pick([1, 2, 8, 64]),
       applyBatchSize: shape.pick([1, 7, 512]),
+      maxBytesPerRpc: shape.pick([512, 8192, 1 << 20]),
+      snapshotLogMargin: shape.pick([0, 0, 3, 50, 1000]),
     },
     ...options.cluster,
   });
@@ -72,6 +76,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       new Workload(cluster, cluster.rng.fork(`workload:${g}`), g, options.proposalIntervalMs ?? 3),
   );
   const steps = options.steps ?? 2000;
+  let snapshotsSaved = 0;
+  let snapshotsInstalled = 0;
+  cluster.onBoot((_peer, _group, node) => {
+    node.on('snapshotSaved', () => snapshotsSaved++);
+    node.on('snapshotInstalled', () => snapshotsInstalled++);
+  });
   await cluster.start();
   for (const w of workloads) w.start();
   if (nemesisOn) nemesis.start();
@@ -155,6 +165,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     committed,
     invariantChecks,
     faults: Object.fromEntries(nemesis.counts),
+    snapshotsSaved,
+    snapshotsInstalled,
   };
   await cluster.stop();
   return result;
