@@ -73,8 +73,12 @@ export function validateConfiguration(conf: Configuration, what = 'configuration
   check(conf.oldVoters, 'oldVoters');
   check(conf.learners, 'learners');
   if (conf.voters.length === 0) throw new BadRequestError(`${what}.voters must not be empty`);
+  // A learner may be an old voter of a joint configuration (a voter being demoted), but
+  // never a voter of the configuration being moved to.
   for (const l of conf.learners ?? []) {
-    if (isVoter(conf, l)) throw new BadRequestError(`${what}: ${l} is both a voter and a learner`);
+    if (conf.voters.includes(l)) {
+      throw new BadRequestError(`${what}: ${l} is both a voter and a learner`);
+    }
   }
 }
 

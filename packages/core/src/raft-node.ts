@@ -3,9 +3,13 @@ import {
   allPeers,
   encodeConfiguration,
   hasQuorum,
+  isJoint,
   isVoter,
   quorumMatchIndex,
+  sameConfiguration,
+  validateConfiguration,
 } from './configuration.js';
+import { type ConfigurationChange, votersChanged } from './configuration-change.js';
 import {
   AbortedError,
   BadRequestError,
@@ -158,6 +162,9 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   private leaderStarted = false;
   private replicateScheduled = false;
   private transfer: Transfer | undefined;
+  private change: ConfigurationChange | undefined;
+  /** The joint configuration entry for which this leader already appended C(new). */
+  private stableAppendedFor = -1;
   private pendingReads: PendingRead[] = [];
   private readsAwaitingLeaderStart: Array<() => void> = [];
   private appliedWaiters: AppliedWaiter[] = [];
@@ -814,12 +821,8 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     this.log.appendLocal([
       { index, term, type: EntryType.Configuration, data: encodeConfiguration(conf) },
     ]);
-    for (const peer of allPeers(conf)) {
-      if (peer === this.self) continue;
-      const r = new Replicator(this.host, peer, term);
-      this.replicators.set(peer, r);
-    }
-    for (const r of this.replicators.values()) r.start();
+    this.stableAppendedFor = -1;
+    this.syncReplicators();
     this.stepdownTimer.start(this.options.electionTimeoutMs);
     this.logger.info('became leader', { term, index });
     this.updateCommit();
@@ -854,6 +857,12 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   private stopLeading(error: RaftError): void {
     this.stepdownTimer.stop();
+    const change = this.change;
+    if (change) {
+      this.change = undefined;
+      change.timer.stop();
+      change.reject(error);
+    }
     for (const r of this.replicators.values()) r.stop();
     this.replicators.clear();
     this.leaderStartIndex = Number.POSITIVE_INFINITY;
@@ -899,6 +908,9 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   private onMatch(peer: PeerId): void {
     this.updateCommit();
+    if (this.change?.stage === 'catching-up' && this.change.newPeers.includes(peer)) {
+      this.advanceChange();
+    }
     if (this.transfer && !this.transfer.sent && this.transfer.target === peer)
       this.maybeSendTimeoutNow();
   }
@@ -935,6 +947,164 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     if (q > this.commit && q >= this.leaderStartIndex) {
       this.commit = q;
       this.fsm.setCommitted(q);
+      this.onLeaderCommit();
+    }
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * Changes the group's membership to `target` (leader only) by joint consensus: new voters
+   * first catch up as learners, then C(old,new) is committed, then C(new). Resolves once
+   * C(new) is committed. One change at a time (BUSY otherwise). A leader that is not in
+   * `target` leads until C(new) commits, then steps down. If leadership is lost meanwhile the
+   * promise fails with LEADER_STEPPED_DOWN and the next leader completes a joint
+   * configuration it finds in its log.
+   */
+  changeConfiguration(target: Configuration, options: { timeoutMs?: number } = {}): Promise<void> {
+    if (!this.started || this.shutdownPromise) return Promise.reject(new ShutdownError());
+    if (this.roleValue === 'transferring') return Promise.reject(new TransferInProgressError());
+    if (this.roleValue !== 'leader') return Promise.reject(new NotLeaderError(this.leaderId));
+    try {
+      validateConfiguration(target, 'target configuration');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (isJoint(target)) {
+      return Promise.reject(
+        new BadRequestError('give the configuration to reach, not a joint one'),
+      );
+    }
+    const latest = this.log.configurations.latest();
+    if (this.change || isJoint(latest.configuration) || latest.index > this.commit) {
+      return Promise.reject(
+        new BusyError('a configuration change is in progress; retry once it is done'),
+      );
+    }
+    const from = latest.configuration;
+    const target2: Configuration = {
+      voters: [...target.voters],
+      ...(target.learners && target.learners.length > 0 ? { learners: [...target.learners] } : {}),
+    };
+    if (sameConfiguration(from, target2)) return Promise.resolve();
+    const known = new Set(allPeers(from));
+    const newPeers = allPeers(target2).filter((p) => !known.has(p) && p !== this.self);
+    const timeoutMs = options.timeoutMs ?? 20 * this.options.electionTimeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const timer = new RaftTimer(this.options.clock, () => {
+        const c = this.change;
+        if (!c || c.timer !== timer) return;
+        if (c.stage !== 'catching-up') return; // past the point of no return: let it finish
+        this.change = undefined;
+        this.syncReplicators();
+        reject(new TimeoutError('new peers did not catch up in time; membership unchanged'));
+      });
+      this.change = {
+        from,
+        target: target2,
+        newPeers,
+        stage: 'catching-up',
+        waitIndex: 0,
+        timer,
+        resolve,
+        reject,
+      };
+      timer.start(timeoutMs);
+      this.logger.info('membership change', { from, target: target2 });
+      this.syncReplicators();
+      this.advanceChange();
+    });
+  }
+
+  /** Moves a change on from catching-up once every new voter is nearly current. */
+  private advanceChange(): void {
+    const c = this.change;
+    if (!c || c.stage !== 'catching-up' || !this.isLeaderRole()) return;
+    const near = this.log.lastIndex - this.options.maxEntriesPerRpc;
+    for (const p of c.newPeers) {
+      if (!c.target.voters.includes(p)) continue; // learners need not catch up first
+      if ((this.replicators.get(p)?.matchIndex ?? 0) < Math.max(near, this.commit > 0 ? 1 : 0))
+        return;
+    }
+    if (votersChanged(c.from, c.target)) {
+      c.stage = 'joint';
+      c.waitIndex = this.appendConfiguration({ ...c.target, oldVoters: c.from.voters });
+    } else {
+      c.stage = 'stable';
+      c.waitIndex = this.appendConfiguration(c.target);
+    }
+  }
+
+  /** After the commit index moved: finish joint configurations and changes. */
+  private onLeaderCommit(): void {
+    const latest = this.log.configurations.latest();
+    if (
+      isJoint(latest.configuration) &&
+      latest.index <= this.commit &&
+      this.stableAppendedFor !== latest.index &&
+      this.roleValue === 'leader'
+    ) {
+      // C(old,new) is committed: now C(new). A new leader that inherited a joint
+      // configuration completes it the same way.
+      this.stableAppendedFor = latest.index;
+      const { oldVoters: _old, ...stable } = latest.configuration;
+      const index = this.appendConfiguration(stable);
+      if (this.change?.stage === 'joint') {
+        this.change.stage = 'stable';
+        this.change.waitIndex = index;
+      }
+      return;
+    }
+    const c = this.change;
+    if (c?.stage === 'stable' && c.waitIndex <= this.commit) {
+      this.change = undefined;
+      c.timer.stop();
+      this.syncReplicators();
+      c.resolve();
+    }
+    if (
+      !isJoint(latest.configuration) &&
+      latest.index <= this.commit &&
+      !isVoter(latest.configuration, this.self)
+    ) {
+      // Removed from the group: leading it any longer would only disrupt it.
+      this.stepDown(this.currentTerm, 'removed from the configuration', undefined);
+    }
+  }
+
+  /** Appends a configuration entry of the current term; returns its index. */
+  private appendConfiguration(conf: Configuration): number {
+    const index = this.log.lastIndex + 1;
+    this.log.appendLocal([
+      {
+        index,
+        term: this.currentTerm,
+        type: EntryType.Configuration,
+        data: encodeConfiguration(conf),
+      },
+    ]);
+    this.syncReplicators();
+    this.scheduleReplicate();
+    return index;
+  }
+
+  /** One replicator per peer of the latest configuration (and per peer catching up). */
+  private syncReplicators(): void {
+    if (!this.isLeaderRole()) return;
+    const wanted = new Set(allPeers(this.log.latestConfiguration()));
+    for (const p of this.change?.newPeers ?? []) wanted.add(p);
+    wanted.delete(this.self);
+    for (const [peer, r] of this.replicators) {
+      if (!wanted.has(peer)) {
+        r.stop();
+        this.replicators.delete(peer);
+      }
+    }
+    for (const peer of wanted) {
+      if (this.replicators.has(peer)) continue;
+      const r = new Replicator(this.host, peer, this.currentTerm);
+      this.replicators.set(peer, r);
+      r.start();
     }
   }
 

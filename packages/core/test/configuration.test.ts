@@ -80,3 +80,14 @@ describe('configuration entries', () => {
     expect(mgr.latest().configuration.voters).toEqual(['a']);
   });
 });
+
+describe('joint configurations that demote a voter', () => {
+  it('accept the demoted voter as a learner of the new half (found by the simulator, seed 13)', () => {
+    const joint = { voters: ['a', 'b', 'c'], oldVoters: ['a', 'b', 'c', 'd'], learners: ['d'] };
+    expect(() => validateConfiguration(joint)).not.toThrow();
+    expect(decodeConfiguration(encodeConfiguration(joint))).toEqual(joint);
+    expect(() => validateConfiguration({ voters: ['a', 'd'], learners: ['d'] })).toThrow(
+      BadRequestError,
+    );
+  });
+});

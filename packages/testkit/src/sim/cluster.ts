@@ -19,6 +19,8 @@ export interface SimClusterOptions {
   seed: number;
   /** Peer ids, or how many (named n1, n2, ...). Default 3. */
   peers?: number | readonly string[];
+  /** The voters every node starts with; peers left out wait to be added. Default: all peers. */
+  initialVoters?: readonly string[];
   /** Raft groups hosted by every peer (multi-raft on one endpoint). Default ['g'].*/
   groups?: readonly string[];
   electionTimeoutMs?: number;
@@ -193,7 +195,7 @@ export class SimCluster {
         ...this.options.nodeOptions,
         groupId: g,
         peerId: id,
-        initialConfiguration: { voters: this.peers },
+        initialConfiguration: { voters: this.options.initialVoters ?? this.peers },
         transport,
         logStorage: this.options.wrapLogStorage?.(id, g, log) ?? log,
         metaStorage: meta,
@@ -204,6 +206,9 @@ export class SimCluster {
         logger: this.logger,
       });
       members.set(g, { node, log, meta, sm });
+      node.on('error', (e) =>
+        this.record(`${g}/${id} stopped on ${e.error.code}: ${e.error.message}`),
+      );
       for (const hook of this.bootHooks) hook(id, g, node);
       await node.start();
     }
@@ -456,6 +461,11 @@ export class SimCluster {
       }
     }
     return lines.join('\n');
+  }
+
+  /** The last lines of the trace. */
+  recentTrace(): string[] {
+    return [...this.trace];
   }
 
   /** Appends a line to the trace kept for failure reports. */

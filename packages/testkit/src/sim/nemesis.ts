@@ -26,6 +26,7 @@ export type FaultKind =
   | 'drift'
   | 'transfer'
   | 'snapshot'
+  | 'reconfigure'
   | 'heal';
 
 const KINDS: ReadonlyArray<[FaultKind, number]> = [
@@ -44,6 +45,7 @@ const KINDS: ReadonlyArray<[FaultKind, number]> = [
   ['drift', 1],
   ['transfer', 1],
   ['snapshot', 6],
+  ['reconfigure', 2],
   ['heal', 3],
 ];
 
@@ -261,6 +263,22 @@ export class Nemesis {
         void c
           .node(p)
           ?.snapshot()
+          .catch(() => {});
+        break;
+      }
+      case 'reconfigure': {
+        const leader = c.leader();
+        if (!leader) break;
+        // A random membership of 1..N voters, sometimes with learners.
+        const shuffled = this.rng.sample(peers, peers.length);
+        const n = this.rng.int(Math.min(3, peers.length), peers.length);
+        const voters = shuffled.slice(0, n);
+        const learners = this.rng.chance(0.3) ? shuffled.slice(n, n + 1) : [];
+        c.record(
+          `nemesis: change membership to ${voters.join(',')}${learners.length ? ` + learner ${learners[0]}` : ''}`,
+        );
+        leader
+          .changeConfiguration({ voters, ...(learners.length > 0 ? { learners } : {}) })
           .catch(() => {});
         break;
       }

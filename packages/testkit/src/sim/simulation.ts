@@ -1,4 +1,10 @@
-import { SimCluster, type SimClusterOptions, SimulationFailure } from './cluster.js';
+import { allPeers } from '@kontiki/core';
+import {
+  SimCluster,
+  type SimClusterOptions,
+  type SimMember,
+  SimulationFailure,
+} from './cluster.js';
 import { InvariantViolation } from './invariants.js';
 import { Nemesis, type NemesisOptions } from './nemesis.js';
 import { Rng } from './rng.js';
@@ -101,19 +107,31 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   if (options.liveness !== false) {
     const budget = (options.livenessTimeouts ?? 60) * cluster.electionTimeoutMs;
     for (const g of groups) {
+      let members: SimMember[] = [];
       try {
         await cluster.waitForLeader(g, budget);
         // One more entry of the leader's term makes everything before it committed.
         await proposeWithRetry(cluster, g, budget);
         const leader = cluster.leader(g);
         const target = leader?.commitIndex ?? 0;
+        // Everyone in the final membership (voters and learners) must apply everything. The
+        // membership is read again at every step: a change may still be completing, or be
+        // rolled back with an uncommitted entry.
+        const current = () => {
+          const l = cluster.leader(g);
+          const inGroup = new Set(l ? allPeers(l.status().configuration) : cluster.peers);
+          const live = cluster.members(g).filter((m) => inGroup.has(m.peer));
+          return { live, complete: live.length === inGroup.size };
+        };
         await cluster.runUntil(
-          () =>
-            cluster.members(g).length === cluster.peers.length &&
-            cluster.members(g).every((m) => m.node.appliedIndex >= target),
-          `every peer of ${g} to apply up to ${target}`,
+          () => {
+            const { live, complete } = current();
+            return complete && live.every((m) => m.node.appliedIndex >= target);
+          },
+          `every member of ${g} to apply up to ${target}`,
           budget,
         );
+        members = current().live;
       } catch (error) {
         if (error instanceof SimulationFailure) throw error;
         throw new SimulationFailure(
@@ -123,12 +141,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
             'liveness',
             String(error instanceof Error ? error.message : error),
           ),
-          [cluster.describe()],
+          [...cluster.recentTrace(), cluster.describe()],
         );
       }
       checkWorkloads();
       const workload = workloads[groups.indexOf(g)] as Workload;
-      for (const m of cluster.members(g)) {
+      for (const m of members) {
         const byIndex = new Map(m.sm.applied.map((a) => [a.index, a.key]));
         for (const ack of workload.acknowledged) {
           const got = byIndex.get(ack.index);
