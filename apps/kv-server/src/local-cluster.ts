@@ -25,6 +25,15 @@ export interface LocalClusterOptions {
   /** Children's stderr: passed through, or collected and shown when a node fails. */
   readonly stderr?: 'inherit' | 'collect';
   readonly onEvent?: (event: ServerEvent) => void;
+  /**
+   * Called when a node exits other than by `kill` or `stop` (it crashed, or someone else
+   * killed it); the node stays down.
+   */
+  readonly onUnexpectedExit?: (
+    id: string,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ) => void;
   /** How long a node may take to listen and to start. Default 20 s. */
   readonly startTimeoutMs?: number;
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -60,6 +69,8 @@ export class LocalCluster {
   private readonly slots: Slot[] = [];
   private readonly token = randomBytes(16).toString('hex');
   private stopped = false;
+  /** Nodes being killed or restarted on purpose: their exit is expected. */
+  private readonly expectedExits = new Set<string>();
 
   private constructor(private readonly options: LocalClusterOptions) {}
 
@@ -132,6 +143,7 @@ export class LocalCluster {
 
   /** Sends `signal` to a node (SIGKILL by default) and resolves once it has exited. */
   async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.expectedExits.add(id);
     await this.slot(id).process.kill(signal);
   }
 
@@ -144,6 +156,7 @@ export class LocalCluster {
     if (slot.process.running) throw new Error(`${id} is still running`);
     let lastError: unknown;
     for (let attempt = 0; attempt < RESTART_ATTEMPTS; attempt++) {
+      this.expectedExits.delete(id);
       slot.process = this.spawn(id, slot.raft, slot.http);
       try {
         await slot.process.waitForEvent(
@@ -156,6 +169,7 @@ export class LocalCluster {
         return;
       } catch (error) {
         lastError = error;
+        this.expectedExits.add(id);
         await slot.process.kill();
         if (!String(error).includes('EADDRINUSE')) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -229,6 +243,10 @@ export class LocalCluster {
       env: { ...process.env, ...o.env, KONTIKI_TOKEN: this.token },
       stderr: o.stderr ?? 'collect',
       ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      onExit: (code, signal) => {
+        if (this.stopped || this.expectedExits.has(id)) return;
+        o.onUnexpectedExit?.(id, code, signal);
+      },
     });
   }
 }

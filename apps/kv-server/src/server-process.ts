@@ -10,6 +10,8 @@ export interface SpawnOptions {
   /** Each line of the child's stderr: passed through, or kept (the last lines) for errors. */
   readonly stderr: 'inherit' | 'collect';
   readonly onEvent?: (event: ServerEvent) => void;
+  /** Called when the child exits, whatever the reason. */
+  readonly onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 const STDERR_LINES_KEPT = 40;
@@ -31,11 +33,15 @@ export class ServerProcess {
     this.child = spawn(process.execPath, [options.script, ...options.args], {
       env: { ...options.env },
       stdio: ['pipe', 'pipe', options.stderr === 'inherit' ? 'inherit' : 'pipe'],
+      // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which
+      // stops the nodes in order. (Should the launcher die, stdin closing stops them.)
+      detached: true,
     });
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
         this.notify();
+        options.onExit?.(code, signal);
         resolve({ code, signal });
       });
     });

@@ -1,11 +1,6 @@
 import type { CommittedEntry } from '@kontiki/core';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeCommand,
-  encodeCommand,
-  type KvCommand,
-  paddedPutCommand,
-} from '../src/commands.js';
+import { decodeCommand, encodeCommand, type KvCommand, paddedPutCommand } from '../src/commands.js';
 import { KvStateMachine } from '../src/kv-state-machine.js';
 
 function entries(...commands: Array<KvCommand | Uint8Array>): CommittedEntry[] {

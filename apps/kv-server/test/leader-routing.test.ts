@@ -54,11 +54,9 @@ describe('three nodes: writes go to the leader, any node reads', () => {
   it('transfers leadership on request, to a named peer', async () => {
     const leader = await waitForLeader(cluster.endpoints, { timeoutMs: 10_000 });
     const target = (['n1', 'n2', 'n3'] as const).find((id) => id !== leader.id) as string;
-    const res = await requestJson(
-      'POST',
-      `http://${cluster.endpoints[0]}/admin/transfer-leader`,
-      { body: { peer: target } },
-    );
+    const res = await requestJson('POST', `http://${cluster.endpoints[0]}/admin/transfer-leader`, {
+      body: { peer: target },
+    });
     // Sent to a follower, the request is redirected like a write.
     const answered =
       res.status === 307
