@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { Script } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, StatusBody } from '../src/api-types.js';
 import { waitForLeader } from '../src/cluster-observer.js';
@@ -166,6 +167,10 @@ describe('the HTTP API of a single node', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toContain('text/html');
     expect(res.text).toContain('/status');
+    // Its script at least compiles (it runs in a browser, which these tests do not have).
+    const script = /<script>([\s\S]*)<\/script>/.exec(res.text)?.[1];
+    expect(script).toBeDefined();
+    expect(() => new Script(script as string)).not.toThrow();
   });
 });
 

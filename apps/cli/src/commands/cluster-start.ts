@@ -100,7 +100,8 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
       io.out('');
       io.out(`live page:  http://${leader.http}/`);
       io.out(`cluster file: ${clusterFilePath(dataDir)} (other kontiki commands read it)`);
-      io.out(`try:        kontiki put greeting hello && kontiki get greeting && kontiki status`);
+      const where = args.string('data-dir') === undefined ? '' : ` --data-dir ${dataDir}`;
+      io.out(`try:        kontiki put greeting hello${where} && kontiki get greeting${where}`);
       io.out('Ctrl-C stops the cluster.');
       await signal;
     }
