@@ -1,8 +1,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isAlive, pidsIn, runCli } from './support/cli.js';
+import { CliProcess, isAlive, pidsIn, runCli } from './support/cli.js';
 import { tempDir } from './support/temp-dir.js';
+import { waitUntil } from './support/wait-until.js';
 
 describe('kontiki demo', () => {
   it.each([
@@ -49,6 +50,22 @@ describe('kontiki demo', () => {
     },
     60_000,
   );
+
+  it('on Ctrl-C stops its nodes, removes its data and exits 1', async () => {
+    const demo = new CliProcess(['demo', '--storage', 'memory']);
+    try {
+      await waitUntil('the first election', () => /election: n\d/.test(demo.stdout), 30_000);
+      demo.signal('SIGINT');
+      expect(await demo.exited).toBe(1);
+    } finally {
+      await demo.kill();
+    }
+    expect(demo.stderr).toBe('kontiki demo: interrupted (SIGINT)\n');
+    expect(demo.stdout).toContain('stopped every node');
+    const data = /^data: (\S+) \(temporary\)$/m.exec(demo.stdout)?.[1];
+    expect(existsSync(data as string)).toBe(false);
+    expect([...new Set(pidsIn(demo.stdout))].filter(isAlive)).toEqual([]);
+  });
 
   const scratch = tempDir('cli-demo');
   afterAll(() => scratch.remove());

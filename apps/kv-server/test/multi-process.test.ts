@@ -95,6 +95,7 @@ describe.each(['grpc', 'ws'] as const)(
         writers: 4,
         readers: 4,
         maxOpsPerWorker: 50_000,
+        maxDurationMs: 60_000,
       });
       const w = workload;
       await waitUntil('the workload to make progress', () => w.acks >= 40, 10_000);

@@ -12,20 +12,8 @@ import {
 } from '../cluster-file.js';
 import type { Output } from '../output.js';
 import { SERVER_SCRIPT } from '../server-script.js';
+import { untilSignal } from '../signals.js';
 import { statusRows, table } from './status.js';
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
 
 /**
  * `kontiki cluster start`: runs a local cluster of kv-server processes in the foreground,

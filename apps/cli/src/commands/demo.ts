@@ -12,6 +12,7 @@ import {
 import { CommandError, parse, positionals } from '../args.js';
 import type { Output } from '../output.js';
 import { SERVER_SCRIPT } from '../server-script.js';
+import { untilSignal } from '../signals.js';
 
 /** The whole demo must end within this, or it stops the cluster and fails. */
 const DEADLINE_MS = 55_000;
@@ -99,9 +100,15 @@ export async function demoCommand(argv: readonly string[], io: Output): Promise<
     );
   });
   overdue.catch(() => {});
+  // Ctrl-C stops the nodes and removes the temporary data before exiting.
+  const interrupted = untilSignal().then((signal) => {
+    throw new CommandError(`interrupted (${signal})`);
+  });
+  interrupted.catch(() => {});
   try {
     await Promise.race([
       overdue,
+      interrupted,
       (async () => {
         const startedAt = performance.now();
         const c = await LocalCluster.start({

@@ -17,8 +17,9 @@ export interface WorkloadOptions {
   readonly endpoints: readonly string[];
   readonly writers: number;
   readonly readers: number;
-  /** Upper bound on each worker's operations (the loops are bounded however long it runs). */
+  /** Upper bounds on each worker's operations and on the run's time, whatever `stop` does. */
   readonly maxOpsPerWorker: number;
+  readonly maxDurationMs: number;
 }
 
 export interface WorkloadReport {
@@ -34,6 +35,7 @@ export interface WorkloadReport {
 
 export class RegisterWorkload {
   private stopping = false;
+  private readonly deadline: number;
   private readonly ackedMax: number[];
   private readonly issuedMax: number[];
   private readonly violations: string[] = [];
@@ -46,6 +48,7 @@ export class RegisterWorkload {
   private readonly running: Promise<void>;
 
   constructor(private readonly options: WorkloadOptions) {
+    this.deadline = Date.now() + options.maxDurationMs;
     this.ackedMax = Array.from({ length: options.writers }, () => 0);
     this.issuedMax = Array.from({ length: options.writers }, () => 0);
     const workers: Array<Promise<void>> = [];
@@ -83,6 +86,10 @@ export class RegisterWorkload {
     };
   }
 
+  private done(): boolean {
+    return this.stopping || Date.now() > this.deadline;
+  }
+
   /** A client that tries the endpoints starting at `first` (spreads readers over nodes). */
   private client(first: number): KvClient {
     const e = this.options.endpoints;
@@ -95,7 +102,7 @@ export class RegisterWorkload {
   private async writer(w: number): Promise<void> {
     const client = this.client(w);
     const key = this.keyOf(w);
-    for (let op = 0; op < this.options.maxOpsPerWorker && !this.stopping; op++) {
+    for (let op = 0; op < this.options.maxOpsPerWorker && !this.done(); op++) {
       const value = (this.issuedMax[w] as number) + 1;
       this.issuedMax[w] = value;
       try {
@@ -113,7 +120,7 @@ export class RegisterWorkload {
   private async reader(r: number): Promise<void> {
     const client = this.client(r);
     const lastSeen = Array.from({ length: this.options.writers }, () => 0);
-    for (let op = 0; op < this.options.maxOpsPerWorker && !this.stopping; op++) {
+    for (let op = 0; op < this.options.maxOpsPerWorker && !this.done(); op++) {
       const w = op % this.options.writers;
       const key = this.keyOf(w);
       const ackedBefore = this.ackedMax[w] as number;
