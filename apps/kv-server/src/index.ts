@@ -43,5 +43,10 @@ export { requestJson, TransportFailure } from './http-json.js';
 export { KvClient, type KvClientOptions, KvError } from './kv-client.js';
 export { KvServer, type ServerEvent } from './kv-server.js';
 export { type KvDigest, KvStateMachine } from './kv-state-machine.js';
-export { type ClusterMember, LocalCluster, type LocalClusterOptions } from './local-cluster.js';
+export {
+  type ClusterMember,
+  LocalCluster,
+  type LocalClusterOptions,
+  type ReadyEvent,
+} from './local-cluster.js';
 export { runServerProcess } from './server-process-main.js';

@@ -49,6 +49,9 @@ export interface ClusterMember {
   readonly pid: number | undefined;
 }
 
+/** What a node reports once it runs: its term and the last index of the log it loaded. */
+export type ReadyEvent = Extract<ServerEvent, { event: 'ready' }>;
+
 interface Slot {
   readonly id: string;
   raft: string;
@@ -149,9 +152,9 @@ export class LocalCluster {
 
   /**
    * Starts a stopped node again on its previous ports and data directory; resolves once it
-   * runs. A port can be briefly unavailable right after a kill: retried, bounded.
+   * runs, with its `ready` event (what its log held at start). A port can be briefly unavailable right after a kill: retried, bounded.
    */
-  async restart(id: string): Promise<void> {
+  async restart(id: string): Promise<ReadyEvent> {
     const slot = this.slot(id);
     if (slot.process.running) throw new Error(`${id} is still running`);
     let lastError: unknown;
@@ -165,8 +168,7 @@ export class LocalCluster {
           this.startTimeoutMs,
         );
         slot.process.send(this.peersLine());
-        await this.waitReady(slot);
-        return;
+        return await this.waitReady(slot);
       } catch (error) {
         lastError = error;
         this.expectedExits.add(id);
@@ -198,10 +200,10 @@ export class LocalCluster {
     return slot;
   }
 
-  private waitReady(slot: Slot): Promise<unknown> {
+  private waitReady(slot: Slot): Promise<ReadyEvent> {
     return slot.process.waitForEvent(
       `${slot.id} ready`,
-      (e): e is Extract<ServerEvent, { event: 'ready' }> => e.event === 'ready',
+      (e): e is ReadyEvent => e.event === 'ready',
       this.startTimeoutMs,
     );
   }

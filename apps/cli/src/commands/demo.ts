@@ -170,15 +170,15 @@ export async function demoCommand(argv: readonly string[], io: Output): Promise<
 
         // 6. Restart the killed node; it catches up from the leader.
         t = performance.now();
-        await c.restart(victim.id);
+        const ready = await c.restart(victim.id);
         const restartedPid = c.member(victim.id).pid;
         story.say(
-          `restarted ${victim.id} (pid ${restartedPid}) on its ${storage === 'sqlite' ? 'SQLite file' : 'empty memory storage'}`,
+          `restarted ${victim.id} (pid ${restartedPid}): ${ready.lastLogIndex === 0 ? 'an empty log (memory storage forgets everything)' : `${ready.lastLogIndex} entries in its log (read back from its SQLite file)`}`,
         );
         const caughtUp = await waitForConvergence(endpoints, 20_000);
         const applied = caughtUp[0]?.appliedIndex;
         story.say(
-          `${victim.id} caught up in ${seconds(performance.now() - t)}: ${(applied ?? 0) - (settled[0]?.appliedIndex ?? 0)} entries it missed; applied index ${applied} on every node`,
+          `${victim.id} caught up in ${seconds(performance.now() - t)}: it received the ${(applied ?? 0) - ready.lastLogIndex} entries it lacked; applied index ${applied} on every node`,
         );
 
         // 7. Read everything back from every node.
