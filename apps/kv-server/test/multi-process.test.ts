@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DigestBody } from '../src/api-types.js';
 import { type LeaderInfo, waitForConvergence, waitForLeader } from '../src/cluster-observer.js';
 import { KvClient, KvError } from '../src/kv-client.js';
 import { LocalCluster } from '../src/local-cluster.js';
 import { RegisterWorkload } from './support/register-workload.js';
-import { SERVER_SCRIPT } from './support/server-build.js';
 import { tempDir } from './support/temp-dir.js';
 import { waitUntil } from './support/wait-until.js';
 
@@ -52,7 +51,7 @@ describe.each(['grpc', 'ws'] as const)(
 
     beforeAll(async () => {
       cluster = await LocalCluster.start({
-        serverScript: SERVER_SCRIPT,
+        serverScript: inject('serverScript'),
         transport,
         storage: 'sqlite',
         dataDir: data.dir,

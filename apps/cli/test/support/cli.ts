@@ -1,8 +1,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 /** The built CLI (made by the global setup from the current sources). */
-export const BIN = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
+const BIN = inject('cliBin');
 
 export interface CliResult {
   readonly code: number | null;
