@@ -1,0 +1,93 @@
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CommandError, type Parsed } from './args.js';
+
+/** Where `kontiki cluster start` keeps its nodes' data and the cluster file, by default. */
+export const DEFAULT_DATA_DIR = '.kontiki-data';
+
+/**
+ * What `kontiki cluster start` writes to `<data-dir>/cluster.json` while the cluster runs,
+ * so that the other commands find the nodes without `--endpoints`.
+ */
+export interface ClusterFile {
+  /** The `kontiki cluster start` process. */
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly transport: string;
+  readonly storage: string;
+  readonly nodes: ReadonlyArray<{
+    readonly id: string;
+    readonly http: string;
+    readonly raft: string;
+    readonly pid: number | undefined;
+  }>;
+}
+
+export function clusterFilePath(dataDir: string): string {
+  return join(dataDir, 'cluster.json');
+}
+
+export function writeClusterFile(dataDir: string, file: ClusterFile): void {
+  const path = clusterFilePath(dataDir);
+  // Written whole then renamed: a reader never sees half a file.
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+export function removeClusterFile(dataDir: string): void {
+  rmSync(clusterFilePath(dataDir), { force: true });
+}
+
+export function readClusterFile(dataDir: string): ClusterFile | undefined {
+  const path = clusterFilePath(dataDir);
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as ClusterFile;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+function split(list: string): string[] {
+  return list
+    .split(',')
+    .map((s) =>
+      s
+        .trim()
+        .replace(/^https?:\/\//, '')
+        .replace(/\/+$/, ''),
+    )
+    .filter((s) => s !== '');
+}
+
+/**
+ * The HTTP endpoints to talk to: `--endpoints`, else `KONTIKI_ENDPOINTS`, else the cluster
+ * file of a running `kontiki cluster start` in `--data-dir` (default `.kontiki-data`).
+ */
+export function resolveEndpoints(parsed: Parsed): string[] {
+  const flag = parsed.string('endpoints');
+  if (flag !== undefined) {
+    const list = split(flag);
+    if (list.length > 0) return list;
+  }
+  const env = process.env.KONTIKI_ENDPOINTS;
+  if (env !== undefined && split(env).length > 0) return split(env);
+  const dataDir = parsed.string('data-dir') ?? DEFAULT_DATA_DIR;
+  const file = readClusterFile(dataDir);
+  if (file === undefined) {
+    throw new CommandError(
+      `no endpoints: pass --endpoints HOST:PORT,... (or set KONTIKI_ENDPOINTS), or start a cluster with \`kontiki cluster start\` (no ${clusterFilePath(dataDir)} found)`,
+    );
+  }
+  return file.nodes.map((n) => n.http);
+}

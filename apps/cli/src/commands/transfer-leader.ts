@@ -1,0 +1,29 @@
+import { KvClient, KvError, waitForLeader } from '@kontiki/kv-server';
+import { CommandError, parse, positionals } from '../args.js';
+import { resolveEndpoints } from '../cluster-file.js';
+import type { Output } from '../output.js';
+import { CLIENT_OPTIONS } from './kv.js';
+
+/**
+ * `kontiki transfer-leader [PEER]`: asks the leader to hand leadership to PEER (or to the
+ * most up-to-date follower) and reports the new leader once a majority agrees on it.
+ */
+export async function transferLeaderCommand(argv: readonly string[], io: Output): Promise<number> {
+  const args = parse(argv, CLIENT_OPTIONS);
+  const [peer] = positionals(args, ['peer'], 1);
+  const endpoints = resolveEndpoints(args);
+  const client = new KvClient(endpoints);
+  try {
+    const before = await waitForLeader(endpoints, { timeoutMs: 10_000 });
+    const r = await client.transferLeader(peer);
+    const after = await waitForLeader(endpoints, { timeoutMs: 10_000, afterTerm: before.term });
+    if (args.flag('json')) io.out(JSON.stringify({ ...r, leaderId: after.id, term: after.term }));
+    else io.out(`leadership moved from ${r.from} to ${after.id} (term ${after.term})`);
+    return 0;
+  } catch (error) {
+    if (error instanceof KvError) throw new CommandError(`${error.code}: ${error.message}`);
+    throw error;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  // `kv-server.js` is the server that `kontiki cluster start` and `kontiki demo` run as
+  // child processes.
+  entry: { bin: 'src/bin.ts', 'kv-server': 'src/kv-server.ts' },
+  format: ['esm'],
+  dts: false,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  banner: { js: '#!/usr/bin/env node' },
+  // @kontiki/kv-server is private: its code is bundled in, from source (so the CLI never
+  // ships a stale copy); the public packages it uses stay dependencies of the CLI.
+  noExternal: ['@kontiki/kv-server'],
+  esbuildOptions(options) {
+    options.alias = {
+      '@kontiki/kv-server': fileURLToPath(new URL('../kv-server/src/index.ts', import.meta.url)),
+    };
+  },
+});

@@ -1,0 +1,270 @@
+import { parseArgs } from 'node:util';
+
+export type TransportKind = 'grpc' | 'ws';
+export type StorageKind = 'sqlite' | 'memory';
+
+/** Where a member of the group listens: its Raft endpoint, and its HTTP API when known. */
+export interface PeerAddress {
+  readonly raft: string;
+  readonly http?: string;
+}
+
+/** Everything a kv-server process needs, from flags and environment variables. */
+export interface ServerConfig {
+  /** This node's peer id (e.g. "n1"). */
+  readonly id: string;
+  /** "host:port" of the Raft transport; port 0 picks a free one. */
+  readonly raftListen: string;
+  /** "host:port" of the HTTP API; port 0 picks a free one. */
+  readonly httpListen: string;
+  /**
+   * Every voter of the group, this node included, by id; or 'stdin': the process prints
+   * where it listens and then reads the members from one JSON line on stdin (how the
+   * local-cluster launcher starts nodes on ports chosen by the system).
+   */
+  readonly peers: ReadonlyMap<string, PeerAddress> | 'stdin';
+  readonly transport: TransportKind;
+  readonly storage: StorageKind;
+  /** This node's own data directory (SQLite); required with `storage: 'sqlite'`. */
+  readonly dataDir: string | undefined;
+  /** SQLite durability: 'full' fsyncs every commit; 'normal' survives a process kill only. */
+  readonly sqliteSync: 'full' | 'normal';
+  readonly electionTimeoutMs: number;
+  /** Shared secret of the WebSocket transport (every node needs the same one). */
+  readonly token: string | undefined;
+  readonly groupId: string;
+  /** Largest value accepted, in bytes of UTF-8. */
+  readonly maxValueBytes: number;
+  /** Largest key accepted, in bytes of UTF-8. */
+  readonly maxKeyBytes: number;
+  /** How long a write waits to be applied before answering 504 (outcome unknown). */
+  readonly writeTimeoutMs: number;
+  /** Serve POST /admin/bench (runs proposal loops on the leader; for benchmarks only). */
+  readonly enableBench: boolean;
+  /** Shut down when stdin closes: a launcher's children die with it. */
+  readonly exitOnStdinClose: boolean;
+}
+
+export const USAGE = `kontiki-kv-server: a replicated key-value server (Kontiki Raft)
+
+Flags (environment variable in brackets):
+  --id ID                     this node's id                          [KONTIKI_ID]
+  --raft HOST:PORT            Raft transport address (port 0: any)    [KONTIKI_RAFT]
+  --http HOST:PORT            HTTP API address (port 0: any)          [KONTIKI_HTTP]
+  --peers ID=HOST:PORT,...    every voter's Raft address, self too;   [KONTIKI_PEERS]
+                              "stdin": read them as one JSON line
+                              {"peers":{"n1":{"raft":"h:p","http":"h:p"},...}}
+  --peer-http ID=HOST:PORT,...  every voter's HTTP address (for       [KONTIKI_PEER_HTTP]
+                              redirects and the status page)
+  --transport grpc|ws         default grpc                            [KONTIKI_TRANSPORT]
+  --storage sqlite|memory     default sqlite                          [KONTIKI_STORAGE]
+  --data-dir DIR              this node's data directory (sqlite)     [KONTIKI_DATA_DIR]
+  --sqlite-sync full|normal   default full                            [KONTIKI_SQLITE_SYNC]
+  --election-timeout-ms N     default 1000                            [KONTIKI_ELECTION_TIMEOUT_MS]
+  --token SECRET              WebSocket transport's shared secret     [KONTIKI_TOKEN]
+  --group ID                  Raft group id, default "kv"             [KONTIKI_GROUP]
+  --max-value-bytes N         default 65536                           [KONTIKI_MAX_VALUE_BYTES]
+  --write-timeout-ms N        default 5000                            [KONTIKI_WRITE_TIMEOUT_MS]
+  --enable-bench              serve POST /admin/bench                 [KONTIKI_ENABLE_BENCH=1]
+  --exit-on-stdin-close       shut down when stdin closes
+  --help
+`;
+
+/** A configuration problem, reported to the user with the usage text. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const ADDRESS = /^[^\s:]+:\d{1,5}$/;
+
+function address(name: string, value: string): string {
+  if (!ADDRESS.test(value)) throw new ConfigError(`${name}: expected HOST:PORT, got "${value}"`);
+  const port = Number(value.slice(value.lastIndexOf(':') + 1));
+  if (port > 65535) throw new ConfigError(`${name}: port ${port} is out of range`);
+  return value;
+}
+
+function integer(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}: expected an integer from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(name: string, value: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) {
+    throw new ConfigError(`${name}: expected one of ${choices.join(', ')}, got "${value}"`);
+  }
+  return found;
+}
+
+/** Parses "n1=host:port,n2=host:port". */
+function addressList(name: string, value: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of value.split(',')) {
+    const trimmed = item.trim();
+    if (trimmed === '') continue;
+    const eq = trimmed.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`${name}: expected ID=HOST:PORT, got "${trimmed}"`);
+    const id = trimmed.slice(0, eq);
+    if (out.has(id)) throw new ConfigError(`${name}: ${id} is listed twice`);
+    out.set(id, address(`${name} ${id}`, trimmed.slice(eq + 1)));
+  }
+  return out;
+}
+
+/** Checks a members list received on stdin (or built from flags): ids, addresses, self. */
+export function checkPeers(
+  id: string,
+  peers: ReadonlyMap<string, PeerAddress>,
+): ReadonlyMap<string, PeerAddress> {
+  if (!peers.has(id)) throw new ConfigError(`peers: this node (${id}) is not among the peers`);
+  for (const [peer, where] of peers) {
+    address(`peers ${peer}`, where.raft);
+    if (where.http !== undefined) address(`peer-http ${peer}`, where.http);
+  }
+  return peers;
+}
+
+/** Parses the JSON line a launcher writes to a node's stdin: {"peers":{id:{raft,http}}}. */
+export function parsePeersLine(id: string, line: string): ReadonlyMap<string, PeerAddress> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw new ConfigError('peers on stdin: not JSON');
+  }
+  const peers = (parsed as { peers?: unknown } | null)?.peers;
+  if (typeof peers !== 'object' || peers === null) {
+    throw new ConfigError('peers on stdin: expected {"peers":{...}}');
+  }
+  const out = new Map<string, PeerAddress>();
+  for (const [peer, value] of Object.entries(peers)) {
+    const v = value as { raft?: unknown; http?: unknown } | null;
+    if (typeof v?.raft !== 'string') throw new ConfigError(`peers on stdin: ${peer} has no raft`);
+    out.set(peer, typeof v.http === 'string' ? { raft: v.raft, http: v.http } : { raft: v.raft });
+  }
+  return checkPeers(id, out);
+}
+
+/** Reads the configuration from command-line flags, falling back on environment variables. */
+export function parseConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ServerConfig | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        id: { type: 'string' },
+        raft: { type: 'string' },
+        http: { type: 'string' },
+        peers: { type: 'string' },
+        'peer-http': { type: 'string' },
+        transport: { type: 'string' },
+        storage: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'sqlite-sync': { type: 'string' },
+        'election-timeout-ms': { type: 'string' },
+        token: { type: 'string' },
+        group: { type: 'string' },
+        'max-value-bytes': { type: 'string' },
+        'write-timeout-ms': { type: 'string' },
+        'enable-bench': { type: 'boolean' },
+        'exit-on-stdin-close': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help === true) return 'help';
+  const str = (flag: string, envName: string): string | undefined => {
+    const v = values[flag];
+    return typeof v === 'string' ? v : env[envName];
+  };
+
+  const id = str('id', 'KONTIKI_ID');
+  if (id === undefined || id === '') throw new ConfigError('--id is required');
+  const raftListen = address('--raft', str('raft', 'KONTIKI_RAFT') ?? '127.0.0.1:7001');
+  const httpListen = address('--http', str('http', 'KONTIKI_HTTP') ?? '127.0.0.1:8001');
+  const transport = oneOf('--transport', str('transport', 'KONTIKI_TRANSPORT') ?? 'grpc', [
+    'grpc',
+    'ws',
+  ] as const);
+  const storage = oneOf('--storage', str('storage', 'KONTIKI_STORAGE') ?? 'sqlite', [
+    'sqlite',
+    'memory',
+  ] as const);
+  const dataDir = str('data-dir', 'KONTIKI_DATA_DIR');
+  if (storage === 'sqlite' && (dataDir === undefined || dataDir === '')) {
+    throw new ConfigError('--data-dir is required with --storage sqlite');
+  }
+  const sqliteSync = oneOf('--sqlite-sync', str('sqlite-sync', 'KONTIKI_SQLITE_SYNC') ?? 'full', [
+    'full',
+    'normal',
+  ] as const);
+
+  const peersValue = str('peers', 'KONTIKI_PEERS');
+  if (peersValue === undefined || peersValue === '') {
+    throw new ConfigError('--peers is required (ID=HOST:PORT,... or "stdin")');
+  }
+  let peers: ReadonlyMap<string, PeerAddress> | 'stdin';
+  if (peersValue === 'stdin') {
+    peers = 'stdin';
+  } else {
+    const raft = addressList('--peers', peersValue);
+    const http = addressList('--peer-http', str('peer-http', 'KONTIKI_PEER_HTTP') ?? '');
+    for (const peer of http.keys()) {
+      if (!raft.has(peer)) throw new ConfigError(`--peer-http: ${peer} is not in --peers`);
+    }
+    const merged = new Map<string, PeerAddress>();
+    for (const [peer, r] of raft) {
+      const h = http.get(peer);
+      merged.set(peer, h === undefined ? { raft: r } : { raft: r, http: h });
+    }
+    peers = checkPeers(id, merged);
+  }
+
+  return {
+    id,
+    raftListen,
+    httpListen,
+    peers,
+    transport,
+    storage,
+    dataDir,
+    sqliteSync,
+    electionTimeoutMs: integer(
+      '--election-timeout-ms',
+      str('election-timeout-ms', 'KONTIKI_ELECTION_TIMEOUT_MS') ?? '1000',
+      20,
+      600_000,
+    ),
+    token: str('token', 'KONTIKI_TOKEN'),
+    groupId: str('group', 'KONTIKI_GROUP') ?? 'kv',
+    maxValueBytes: integer(
+      '--max-value-bytes',
+      str('max-value-bytes', 'KONTIKI_MAX_VALUE_BYTES') ?? '65536',
+      1,
+      16 * 1024 * 1024,
+    ),
+    maxKeyBytes: 1024,
+    writeTimeoutMs: integer(
+      '--write-timeout-ms',
+      str('write-timeout-ms', 'KONTIKI_WRITE_TIMEOUT_MS') ?? '5000',
+      1,
+      600_000,
+    ),
+    enableBench: values['enable-bench'] === true || env.KONTIKI_ENABLE_BENCH === '1',
+    exitOnStdinClose: values['exit-on-stdin-close'] === true,
+  };
+}

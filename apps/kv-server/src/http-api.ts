@@ -1,0 +1,474 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { NotLeaderError, type RaftNode } from '@kontiki/core';
+import type { DigestBody, StatusBody } from './api-types.js';
+import { ApplyLoopError, runApplyLoops } from './apply-loops.js';
+import { encodeCommand, type KvCommand, type KvResult, paddedPutCommand } from './commands.js';
+import type { PeerAddress, ServerConfig } from './config.js';
+import { type ErrorContext, httpErrorOf } from './error-mapping.js';
+import { HttpError, parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
+import type { KvStateMachine } from './kv-state-machine.js';
+import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
+import type { ServerMetrics } from './server-metrics.js';
+import { STATUS_PAGE } from './status-page.js';
+
+/** What the HTTP API serves from. The node exists once the server has its members. */
+export interface KvApiContext {
+  readonly config: ServerConfig;
+  readonly stateMachine: KvStateMachine;
+  readonly metrics: ServerMetrics;
+  readonly startedAt: number;
+  node(): RaftNode<KvResult> | undefined;
+  peers(): ReadonlyMap<string, PeerAddress>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, rest: string) => Promise<void> | void;
+
+interface Route {
+  /** Label in metrics: the path template. */
+  readonly name: string;
+  readonly prefix: string;
+  /** The prefix is the whole path (no key after it). */
+  readonly exact: boolean;
+  readonly methods: Readonly<Record<string, Handler>>;
+}
+
+const encoder = new TextEncoder();
+
+function byteLength(s: string): number {
+  return encoder.encode(s).byteLength;
+}
+
+/**
+ * The HTTP API of a kv-server node (documented in the app's README):
+ * GET/PUT/DELETE /kv/{key}, POST /cas/{key}, GET /status, /metrics, /digest, /,
+ * POST /admin/transfer-leader and (when enabled) POST /admin/bench.
+ */
+export class KvHttpApi {
+  private readonly routes: readonly Route[];
+
+  constructor(private readonly ctx: KvApiContext) {
+    this.routes = [
+      { name: '/', prefix: '/', exact: true, methods: { GET: (_q, s) => this.page(s) } },
+      {
+        name: '/status',
+        prefix: '/status',
+        exact: true,
+        methods: { GET: (_q, s) => this.status(s) },
+      },
+      {
+        name: '/metrics',
+        prefix: '/metrics',
+        exact: true,
+        methods: { GET: (_q, s) => this.metricsText(s) },
+      },
+      {
+        name: '/digest',
+        prefix: '/digest',
+        exact: true,
+        methods: { GET: (_q, s) => this.digest(s) },
+      },
+      {
+        name: '/kv/:key',
+        prefix: '/kv/',
+        exact: false,
+        methods: {
+          GET: (q, s, key) => this.get(q, s, key),
+          PUT: (q, s, key) => this.put(q, s, key),
+          DELETE: (q, s, key) => this.delete(q, s, key),
+        },
+      },
+      {
+        name: '/cas/:key',
+        prefix: '/cas/',
+        exact: false,
+        methods: { POST: (q, s, key) => this.cas(q, s, key) },
+      },
+      {
+        name: '/admin/transfer-leader',
+        prefix: '/admin/transfer-leader',
+        exact: true,
+        methods: { POST: (q, s) => this.transferLeader(q, s) },
+      },
+      ...(ctx.config.enableBench
+        ? [
+            {
+              name: '/admin/bench',
+              prefix: '/admin/bench',
+              exact: true,
+              methods: { POST: (q: IncomingMessage, s: ServerResponse) => this.bench(q, s) },
+            },
+          ]
+        : []),
+    ];
+  }
+
+  /** Serves one request; never throws (every failure becomes a JSON error answer). */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const path = url.split('?', 1)[0] ?? '/';
+    const method = req.method ?? 'GET';
+    let routeName = 'unknown';
+    try {
+      const route = this.routes.find((r) =>
+        r.exact ? path === r.prefix : path.startsWith(r.prefix),
+      );
+      if (route === undefined) {
+        req.resume();
+        throw new HttpError(404, 'NO_ROUTE', `no such route: ${method} ${path}`);
+      }
+      routeName = route.name;
+      const handler = route.methods[method];
+      if (handler === undefined) {
+        req.resume();
+        const allow = Object.keys(route.methods).join(', ');
+        throw new HttpError(
+          405,
+          'METHOD_NOT_ALLOWED',
+          `${method} is not allowed on ${route.name}; allowed: ${allow}`,
+          {},
+          { allow },
+        );
+      }
+      await handler(req, res, path.slice(route.prefix.length));
+    } catch (error) {
+      if (!res.headersSent) {
+        sendError(res, httpErrorOf(error, this.errorContext('read', url)));
+      } else {
+        res.destroy();
+      }
+    } finally {
+      const labels = { route: routeName, method, code: String(res.statusCode) };
+      this.ctx.metrics.httpRequests.inc(labels);
+      this.ctx.metrics.httpDuration.observe(
+        { route: routeName },
+        (performance.now() - started) / 1000,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- observation
+
+  private page(res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': Buffer.byteLength(STATUS_PAGE),
+    });
+    res.end(STATUS_PAGE);
+  }
+
+  /** The status document; also what the page polls on every member (hence CORS). */
+  statusBody(): StatusBody {
+    const { config } = this.ctx;
+    const node = this.ctx.node();
+    const s = node?.status();
+    const leaderId = s?.leaderId;
+    return {
+      id: config.id,
+      groupId: config.groupId,
+      role: s?.role ?? 'starting',
+      term: s?.term ?? 0,
+      leaderId: leaderId ?? null,
+      leaderHttp: leaderId === undefined ? null : (this.httpOf(leaderId) ?? null),
+      commitIndex: s?.commitIndex ?? 0,
+      appliedIndex: s?.appliedIndex ?? 0,
+      lastLogIndex: s?.lastLogIndex ?? 0,
+      lastLogTerm: s?.lastLogTerm ?? 0,
+      durableIndex: s?.durableIndex ?? 0,
+      pendingProposals: s?.pendingProposals ?? 0,
+      voters: s?.configuration.voters ?? [],
+      peers: [...this.ctx.peers()].map(([id, a]) => ({ id, raft: a.raft, http: a.http ?? null })),
+      replication: (s?.peers ?? []).map((p) => ({
+        peer: p.peerId,
+        state: p.state,
+        matchIndex: p.matchIndex,
+        nextIndex: p.nextIndex,
+      })),
+      keys: this.ctx.stateMachine.size,
+      transport: config.transport,
+      storage: config.storage,
+      electionTimeoutMs: config.electionTimeoutMs,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.ctx.startedAt) / 1000),
+    };
+  }
+
+  private status(res: ServerResponse): void {
+    sendJson(res, 200, this.statusBody(), {
+      'access-control-allow-origin': '*',
+      'cache-control': 'no-store',
+    });
+  }
+
+  private metricsText(res: ServerResponse): void {
+    const text = this.ctx.metrics.render();
+    res.writeHead(200, {
+      'content-type': PROMETHEUS_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  }
+
+  /** The state's digest and the applied index it belongs to, taken in the same turn. */
+  private digest(res: ServerResponse): void {
+    const node = this.requireNode();
+    const s = node.status();
+    const d = this.ctx.stateMachine.digest();
+    const body: DigestBody = {
+      id: this.ctx.config.id,
+      appliedIndex: s.appliedIndex,
+      commitIndex: s.commitIndex,
+      lastLogIndex: s.lastLogIndex,
+      lastLogTerm: s.lastLogTerm,
+      keys: d.keys,
+      sha256: d.sha256,
+    };
+    sendJson(res, 200, body);
+  }
+
+  // ---------------------------------------------------------------- key-value
+
+  private async get(req: IncomingMessage, res: ServerResponse, rawKey: string): Promise<void> {
+    req.resume();
+    const key = this.key(rawKey);
+    const node = this.requireNode();
+    let index: number;
+    try {
+      // ReadIndex: the leader confirms it still leads, and this node (leader or follower)
+      // has applied everything committed before the read began. Then the local map is
+      // linearizable.
+      index = await node.readIndex();
+    } catch (error) {
+      this.ctx.metrics.reads.inc({ code: 'error' });
+      throw httpErrorOf(error, this.errorContext('read', req.url ?? ''));
+    }
+    this.ctx.metrics.reads.inc({ code: 'ok' });
+    const value = this.ctx.stateMachine.get(key);
+    if (value === undefined) {
+      throw new HttpError(404, 'KEY_NOT_FOUND', `no key ${JSON.stringify(key)}`, {
+        key,
+        index,
+      });
+    }
+    sendJson(res, 200, { key, value, index });
+  }
+
+  private async put(req: IncomingMessage, res: ServerResponse, rawKey: string): Promise<void> {
+    const key = this.key(rawKey);
+    const body = await this.jsonBody(req);
+    const value = this.value(body, 'value');
+    const r = await this.write(req, { op: 'put', key, value });
+    const result = this.resultOf(r.result, 'put');
+    sendJson(res, 200, { key, prev: result.prev, index: r.index, term: r.term });
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, rawKey: string): Promise<void> {
+    req.resume();
+    const key = this.key(rawKey);
+    const r = await this.write(req, { op: 'delete', key });
+    const result = this.resultOf(r.result, 'delete');
+    sendJson(res, 200, {
+      key,
+      deleted: result.prev !== null,
+      prev: result.prev,
+      index: r.index,
+      term: r.term,
+    });
+  }
+
+  private async cas(req: IncomingMessage, res: ServerResponse, rawKey: string): Promise<void> {
+    const key = this.key(rawKey);
+    const body = await this.jsonBody(req);
+    if (!('expected' in body)) {
+      throw new HttpError(400, 'BAD_REQUEST', '"expected" is required (a string, or null)');
+    }
+    const expected = body.expected === null ? null : this.value(body, 'expected');
+    const value = this.value(body, 'value');
+    const r = await this.write(req, { op: 'cas', key, expected, value });
+    const result = this.resultOf(r.result, 'cas');
+    // A failed compare is an answer, not an error: 412 with what the key holds.
+    sendJson(res, result.succeeded ? 200 : 412, {
+      key,
+      succeeded: result.succeeded,
+      prev: result.prev,
+      index: r.index,
+      term: r.term,
+    });
+  }
+
+  // ---------------------------------------------------------------- admin
+
+  private async transferLeader(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await this.jsonBody(req);
+    const peer = body.peer;
+    if (peer !== undefined && peer !== null && typeof peer !== 'string') {
+      throw new HttpError(400, 'BAD_REQUEST', '"peer" must be a peer id (a string)');
+    }
+    const node = this.requireNode();
+    const from = node.id;
+    try {
+      await node.transferLeadership(typeof peer === 'string' ? peer : undefined);
+    } catch (error) {
+      throw httpErrorOf(error, this.errorContext('read', req.url ?? ''));
+    }
+    // The transfer resolves once this node stepped down; wait (bounded) for the new leader
+    // to make itself known, so that the answer can name it.
+    const leaderId = await this.nextLeader(node, 2 * this.ctx.config.electionTimeoutMs);
+    sendJson(res, 200, {
+      from,
+      requested: typeof peer === 'string' ? peer : null,
+      leaderId: leaderId ?? null,
+      term: node.term,
+    });
+  }
+
+  private nextLeader(node: RaftNode<KvResult>, timeoutMs: number): Promise<string | undefined> {
+    const known = (): string | undefined =>
+      node.leader !== undefined && node.leader !== node.id ? node.leader : undefined;
+    const now = known();
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const off = node.on('leaderChange', () => {
+        const l = known();
+        if (l === undefined) return;
+        clearTimeout(timer);
+        off();
+        resolve(l);
+      });
+      const timer = setTimeout(() => {
+        off();
+        resolve(undefined);
+      }, timeoutMs);
+    });
+  }
+
+  private async bench(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await this.jsonBody(req);
+    const int = (name: string, fallback: number, min: number, max: number): number => {
+      const v = body[name] ?? fallback;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+        throw new HttpError(400, 'BAD_REQUEST', `"${name}" must be an integer in [${min}, ${max}]`);
+      }
+      return v;
+    };
+    const concurrency = int('concurrency', 1, 1, 4096);
+    const durationMs = int('durationMs', 2000, 1, 60_000);
+    const warmupMs = int('warmupMs', 500, 0, 60_000);
+    const payloadBytes = int('payloadBytes', 100, 32, 1024 * 1024);
+    const node = this.requireNode();
+    if (!node.isLeader) {
+      throw httpErrorOf(new NotLeaderError(node.leader), this.errorContext('write', req.url ?? ''));
+    }
+    const payload = paddedPutCommand('bench', payloadBytes);
+    try {
+      const result = await runApplyLoops((data) => node.apply(data), {
+        concurrency,
+        durationMs,
+        warmupMs,
+        payload,
+      });
+      sendJson(res, 200, result);
+    } catch (error) {
+      if (error instanceof ApplyLoopError)
+        throw httpErrorOf(error.cause, this.errorContext('write', ''));
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private requireNode(): RaftNode<KvResult> {
+    const node = this.ctx.node();
+    if (node === undefined) {
+      throw new HttpError(
+        503,
+        'STARTING',
+        'the node has not started yet',
+        { outcome: 'not-applied' },
+        { 'retry-after': '1' },
+      );
+    }
+    return node;
+  }
+
+  private httpOf(peerId: string): string | undefined {
+    return this.ctx.peers().get(peerId)?.http;
+  }
+
+  private errorContext(kind: 'read' | 'write', url: string): ErrorContext {
+    return { kind, url, httpOf: (peer) => this.httpOf(peer) };
+  }
+
+  private key(raw: string): string {
+    let key: string;
+    try {
+      key = decodeURIComponent(raw);
+    } catch {
+      throw new HttpError(400, 'BAD_REQUEST', 'the key is not valid percent-encoding');
+    }
+    if (key === '') throw new HttpError(400, 'BAD_REQUEST', 'the key is empty');
+    const max = this.ctx.config.maxKeyBytes;
+    if (byteLength(key) > max) {
+      throw new HttpError(400, 'KEY_TOO_LONG', `the key exceeds ${max} bytes`, { limit: max });
+    }
+    return key;
+  }
+
+  private value(body: Record<string, unknown>, field: string): string {
+    const v = body[field];
+    if (typeof v !== 'string') {
+      throw new HttpError(400, 'BAD_REQUEST', `"${field}" is required and must be a string`);
+    }
+    const max = this.ctx.config.maxValueBytes;
+    if (byteLength(v) > max) {
+      throw new HttpError(413, 'VALUE_TOO_LARGE', `"${field}" exceeds ${max} bytes`, {
+        limit: max,
+      });
+    }
+    return v;
+  }
+
+  private async jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+    // JSON escapes can take 6 bytes per value byte (\\u0000); the value's own limit is
+    // checked exactly once parsed.
+    const limit = 6 * this.ctx.config.maxValueBytes + 4096;
+    return parseJsonObject(await readBody(req, limit));
+  }
+
+  private async write(
+    req: IncomingMessage,
+    command: KvCommand,
+  ): Promise<{ index: number; term: number; result: KvResult | undefined }> {
+    const node = this.requireNode();
+    const started = performance.now();
+    try {
+      const r = await node.apply(encodeCommand(command), {
+        signal: AbortSignal.timeout(this.ctx.config.writeTimeoutMs),
+      });
+      this.ctx.metrics.proposals.inc({ op: command.op, code: 'ok' });
+      this.ctx.metrics.proposalDuration.observe(
+        { op: command.op },
+        (performance.now() - started) / 1000,
+      );
+      return r;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      this.ctx.metrics.proposals.inc({
+        op: command.op,
+        code: typeof code === 'string' ? code : 'INTERNAL',
+      });
+      throw httpErrorOf(error, this.errorContext('write', req.url ?? ''));
+    }
+  }
+
+  private resultOf<O extends KvResult['op']>(
+    result: KvResult | undefined,
+    op: O,
+  ): Extract<KvResult, { op: O }> {
+    if (result === undefined || result.op !== op) {
+      throw new HttpError(500, 'INTERNAL', `the state machine answered ${JSON.stringify(result)}`);
+    }
+    return result as Extract<KvResult, { op: O }>;
+  }
+}

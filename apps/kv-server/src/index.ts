@@ -1,0 +1,52 @@
+/**
+ * Kontiki's demo application: a replicated key-value server over HTTP built only from the
+ * public packages, and what drives it from outside (a launcher for local clusters of
+ * kv-server processes, an HTTP client, cluster observers). The process entry is `main.js`.
+ *
+ * @example
+ * ```ts
+ * import { KvClient, LocalCluster, waitForLeader } from '@kontiki/kv-server';
+ *
+ * const cluster = await LocalCluster.start({ serverScript, dataDir: '/tmp/kv' });
+ * const leader = await waitForLeader(cluster.httpEndpoints(), { timeoutMs: 10_000 });
+ * const client = new KvClient(cluster.httpEndpoints());
+ * await client.put('greeting', 'hello');
+ * await cluster.stop();
+ * ```
+ *
+ * @packageDocumentation
+ */
+export type * from './api-types.js';
+export { type ApplyLoopOptions, type ApplyLoopResult, runApplyLoops } from './apply-loops.js';
+export {
+  fetchStatus,
+  type LeaderInfo,
+  waitForConvergence,
+  waitForLeader,
+} from './cluster-observer.js';
+export {
+  decodeCommand,
+  encodeCommand,
+  type KvCommand,
+  type KvResult,
+  paddedPutCommand,
+} from './commands.js';
+export {
+  ConfigError,
+  type PeerAddress,
+  parseConfig,
+  type ServerConfig,
+  type StorageKind,
+  type TransportKind,
+} from './config.js';
+export { requestJson, TransportFailure } from './http-json.js';
+export { KvClient, type KvClientOptions, KvError } from './kv-client.js';
+export { KvServer, type ServerEvent } from './kv-server.js';
+export { type KvDigest, KvStateMachine } from './kv-state-machine.js';
+export {
+  type ClusterMember,
+  LocalCluster,
+  type LocalClusterOptions,
+  type ReadyEvent,
+} from './local-cluster.js';
+export { runServerProcess } from './server-process-main.js';

@@ -1,0 +1,229 @@
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type LogStorage, type MetaStorage, RaftNode, type Transport } from '@kontiki/core';
+import { MemoryLogStorage, MemoryMetaStorage } from '@kontiki/storage-memory';
+import { SqliteStore } from '@kontiki/storage-sqlite';
+import { grpcTransport } from '@kontiki/transport-grpc';
+import { wsTransport } from '@kontiki/transport-ws';
+import type { KvResult } from './commands.js';
+import { type PeerAddress, parsePeersLine, type ServerConfig } from './config.js';
+import { KvHttpApi } from './http-api.js';
+import { KvStateMachine } from './kv-state-machine.js';
+import { ServerMetrics } from './server-metrics.js';
+
+/** A line a server reports about itself (the process prints them as JSON on stdout). */
+export type ServerEvent =
+  | {
+      readonly event: 'listening';
+      readonly id: string;
+      readonly raft: string;
+      readonly http: string;
+    }
+  | {
+      readonly event: 'ready';
+      readonly id: string;
+      readonly term: number;
+      readonly lastLogIndex: number;
+    }
+  | { readonly event: 'role'; readonly id: string; readonly role: string; readonly term: number }
+  | {
+      readonly event: 'leader';
+      readonly id: string;
+      readonly leaderId: string | null;
+      readonly term: number;
+    }
+  | { readonly event: 'stopped'; readonly id: string };
+
+export interface StartOptions {
+  /** Called with each event (the process prints them). */
+  readonly announce?: (event: ServerEvent) => void;
+  /** With `peers: 'stdin'`: resolves with the line that lists the members. */
+  readonly readPeersLine?: () => Promise<string>;
+}
+
+interface Storage {
+  readonly log: LogStorage;
+  readonly meta: MetaStorage;
+  close(): Promise<void>;
+}
+
+function openStorage(config: ServerConfig): Storage {
+  if (config.storage === 'memory') {
+    return { log: new MemoryLogStorage(), meta: new MemoryMetaStorage(), close: async () => {} };
+  }
+  const dir = config.dataDir;
+  if (dir === undefined) throw new Error('--data-dir is required with --storage sqlite');
+  mkdirSync(dir, { recursive: true });
+  const store = SqliteStore.open(dir, { synchronous: config.sqliteSync });
+  return {
+    log: store.logStorage(config.groupId),
+    meta: store.metaStorage(config.groupId),
+    close: () => store.close(),
+  };
+}
+
+async function openTransport(
+  config: ServerConfig,
+  peers: ReadonlyMap<string, PeerAddress>,
+): Promise<Transport & { readonly address: string | undefined }> {
+  // Resolvers read the members map when a call is made: with `peers: 'stdin'` the map is
+  // filled only after the endpoint listens (its port is what the launcher waits for).
+  if (config.transport === 'ws') {
+    return wsTransport({
+      listen: config.raftListen,
+      token: config.token,
+      peers: (id) => {
+        const raft = peers.get(id)?.raft;
+        return raft === undefined ? undefined : `ws://${raft}/kontiki`;
+      },
+    });
+  }
+  return grpcTransport({ listen: config.raftListen, peers: (id) => peers.get(id)?.raft });
+}
+
+function listen(server: Server, address: string): Promise<string> {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon);
+  const port = Number(address.slice(colon + 1));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      const info = server.address() as AddressInfo;
+      resolve(`${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`);
+    });
+  });
+}
+
+/**
+ * A kv-server node: a RaftNode (the key-value state machine, SQLite or memory storage,
+ * gRPC or WebSocket transport) behind an HTTP API. `start` opens storage, listens on both
+ * addresses, learns the members (from the configuration or stdin) and starts the node.
+ */
+export class KvServer {
+  private node: RaftNode<KvResult> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: ServerConfig,
+    readonly raftAddress: string,
+    readonly httpAddress: string,
+    private readonly storage: Storage,
+    private readonly transport: Transport,
+    private readonly http: Server,
+    private readonly peers: Map<string, PeerAddress>,
+    private readonly announce: (event: ServerEvent) => void,
+  ) {}
+
+  static async start(config: ServerConfig, options: StartOptions = {}): Promise<KvServer> {
+    const announce = options.announce ?? (() => {});
+    const peers = new Map<string, PeerAddress>(config.peers === 'stdin' ? [] : config.peers);
+    const cleanups: Array<() => Promise<void>> = [];
+    try {
+      const storage = openStorage(config);
+      cleanups.push(() => storage.close());
+      const transport = await openTransport(config, peers);
+      cleanups.push(() => transport.close());
+
+      let server: KvServer | undefined;
+      const stateMachine = new KvStateMachine();
+      const metrics = new ServerMetrics({
+        id: config.id,
+        status: () => server?.node?.status(),
+        keys: () => stateMachine.size,
+      });
+      const api = new KvHttpApi({
+        config,
+        stateMachine,
+        metrics,
+        startedAt: Date.now(),
+        node: () => server?.node,
+        peers: () => peers,
+      });
+      const http = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+        void api.handle(req, res);
+      });
+      http.keepAliveTimeout = 10_000;
+      const httpAddress = await listen(http, config.httpListen);
+      cleanups.push(() => closeHttp(http));
+      const raftAddress = transport.address ?? config.raftListen;
+      server = new KvServer(
+        config,
+        raftAddress,
+        httpAddress,
+        storage,
+        transport,
+        http,
+        peers,
+        announce,
+      );
+      announce({ event: 'listening', id: config.id, raft: raftAddress, http: httpAddress });
+
+      if (config.peers === 'stdin') {
+        if (options.readPeersLine === undefined) throw new Error('no way to read the peers');
+        for (const [id, a] of parsePeersLine(config.id, await options.readPeersLine())) {
+          peers.set(id, a);
+        }
+      }
+      await server.startNode(stateMachine, metrics);
+      return server;
+    } catch (error) {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+      throw error;
+    }
+  }
+
+  private async startNode(stateMachine: KvStateMachine, metrics: ServerMetrics): Promise<void> {
+    const { config } = this;
+    const node = new RaftNode<KvResult>({
+      groupId: config.groupId,
+      peerId: config.id,
+      initialConfiguration: { voters: [...this.peers.keys()] },
+      transport: this.transport,
+      logStorage: this.storage.log,
+      metaStorage: this.storage.meta,
+      stateMachine,
+      electionTimeoutMs: config.electionTimeoutMs,
+    });
+    const id = config.id;
+    node.on('roleChange', ({ role, term }) => this.announce({ event: 'role', id, role, term }));
+    node.on('leaderChange', ({ leaderId, term }) => {
+      metrics.leaderChanges.inc({ node: id });
+      this.announce({ event: 'leader', id, leaderId: leaderId ?? null, term });
+    });
+    await node.start();
+    this.node = node;
+    this.announce({
+      event: 'ready',
+      id,
+      term: node.term,
+      lastLogIndex: node.status().lastLogIndex,
+    });
+  }
+
+  /** The Raft node (undefined before it started). */
+  get raftNode(): RaftNode<KvResult> | undefined {
+    return this.node;
+  }
+
+  /** Stops serving HTTP, shuts the node down, closes the transport and the storage. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await closeHttp(this.http);
+      await this.node?.shutdown();
+      await this.transport.close();
+      await this.storage.close();
+      this.announce({ event: 'stopped', id: this.config.id });
+    })();
+    return this.stopping;
+  }
+}
+
+function closeHttp(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Idle keep-alive connections would hold close() open; requests in progress are cut.
+    server.closeAllConnections();
+  });
+}
