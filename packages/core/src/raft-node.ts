@@ -70,6 +70,13 @@ export interface ApplyOptions {
 
 export interface ReadOptions {
   readonly signal?: AbortSignal;
+  /**
+   * `safe` (default): the leader confirms its leadership with a round of heartbeats.
+   * `lease`: no round while a quorum acknowledged the leader within the last
+   * electionTimeout - maxClockDrift (the followers' lease keeps any other leader out for
+   * that long); relies on clocks drifting less than maxClockDriftMs per election timeout.
+   */
+  readonly mode?: 'safe' | 'lease';
   /** Give up after this many ms with TIMEOUT (default: the election timeout). */
   readonly timeoutMs?: number;
 }
@@ -348,7 +355,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     return this.withDeadline(timeoutMs, options.signal, async () => {
       let index: number;
       if (this.isLeaderRole()) {
-        index = await this.leaderReadIndex();
+        index = await this.leaderReadIndex(options.mode ?? 'safe');
       } else {
         const leader = this.leaderId;
         if (leader === undefined)
@@ -617,7 +624,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       return { term: this.currentTerm, success: false, readIndex: 0 };
     }
     try {
-      const readIndex = await this.leaderReadIndex();
+      const readIndex = await this.leaderReadIndex('safe');
       return { term: this.currentTerm, success: true, readIndex };
     } catch {
       return { term: this.currentTerm, success: false, readIndex: 0 };
@@ -1221,7 +1228,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   // ---------------------------------------------------------------- reads
 
-  private async leaderReadIndex(): Promise<number> {
+  private async leaderReadIndex(mode: 'safe' | 'lease'): Promise<number> {
     if (!this.leaderStarted) {
       // The commit index is only known to be current once an entry of this term committed.
       await new Promise<void>((resolve) => this.readsAwaitingLeaderStart.push(resolve));
@@ -1230,12 +1237,27 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     const readIndex = this.commit;
     const conf = this.log.latestConfiguration();
     if (hasQuorum(conf, (p) => p === this.self)) return readIndex;
+    if (mode === 'lease' && this.roleValue === 'leader' && this.leaseValid(conf)) return readIndex;
     const since = this.options.clock.now();
     const confirmed = new Promise<number>((resolve, reject) => {
       this.pendingReads.push({ readIndex, since, resolve, reject });
     });
     for (const r of this.replicators.values()) r.heartbeatNow();
     return confirmed;
+  }
+
+  /**
+   * Whether a quorum acknowledged RPCs sent within electionTimeout - maxClockDrift: until
+   * then no follower of that quorum grants a vote, so no other leader can exist. Not while
+   * transferring leadership: the target is told to skip the lease.
+   */
+  private leaseValid(conf: Configuration): boolean {
+    const since =
+      this.options.clock.now() - (this.options.electionTimeoutMs - this.options.maxClockDriftMs);
+    return hasQuorum(
+      conf,
+      (p) => p === this.self || (this.replicators.get(p)?.lastAckSentTime ?? -1) >= since,
+    );
   }
 
   private confirmReads(): void {

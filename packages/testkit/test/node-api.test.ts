@@ -291,6 +291,38 @@ describe('reads (ReadIndex)', () => {
   });
 });
 
+describe('lease reads', () => {
+  it('a leader inside its lease answers a lease read without a round of messages', async () => {
+    const { c, leader } = await started(53);
+    const w = await c.propose('w');
+    await c.runFor(2 * T);
+    const before = c.network.stats.requests;
+    const read = watch(leader.readIndex({ mode: 'lease' }));
+    // Let the promises settle without running any event (virtual time stands still).
+    await new Promise((r) => setImmediate(r));
+    expect(read.settled).toBe(true);
+    expect(read.value).toBeGreaterThanOrEqual(w.index);
+    expect(c.network.stats.requests).toBe(before);
+    const safe = watch(leader.readIndex({ mode: 'safe' }));
+    await c.runUntil(() => safe.settled, 'the safe read');
+    expect(c.network.stats.requests).toBeGreaterThan(before);
+    await c.stop();
+  });
+
+  it('an isolated leader stops answering lease reads once its lease has run out', async () => {
+    const { c, leader } = await started(54);
+    await c.propose('w');
+    c.network.isolate(leader.id, c.peers);
+    // Wait past electionTimeout - maxClockDrift since the last acknowledgement.
+    await c.runFor(T);
+    const read = watch(leader.readIndex({ mode: 'lease', timeoutMs: T / 2 }));
+    await c.runUntil(() => read.settled, 'the read to end', 2 * T);
+    expect(read.value).toBeUndefined();
+    expect(RaftError.is(read.error)).toBe(true);
+    await c.stop();
+  });
+});
+
 describe('leadership transfer (TimeoutNow, DisruptedLeader)', () => {
   it('hands leadership to the named peer, which is elected despite its peers leases', async () => {
     const { c, leader, followers } = await started(61);

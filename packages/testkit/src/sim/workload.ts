@@ -29,6 +29,10 @@ export class Workload {
   private next = 0;
   readonly acknowledged: Acknowledged[] = [];
   failed = 0;
+  /** Highest index of a write whose acknowledgement a client has seen. */
+  private ackedMax = 0;
+  reads = 0;
+  readsFailed = 0;
   problem: Error | undefined;
 
   constructor(
@@ -82,7 +86,49 @@ export class Workload {
     // Mostly to the leader, sometimes to anyone (to see NOT_LEADER answered properly).
     const leader = c.leader(this.group);
     const node = leader && this.rng.chance(0.8) ? leader : c.node(this.rng.pick(up), this.group);
-    if (node) this.proposeTo(node);
+    if (!node) return;
+    if (this.rng.chance(0.2)) this.readFrom(node);
+    else this.proposeTo(node);
+  }
+
+  /**
+   * A linearizable read: its index must cover every write acknowledged before it started
+   * (otherwise a client could read a state older than one it already saw confirmed).
+   */
+  private readFrom(node: RaftNode<string>): void {
+    const c = this.cluster;
+    const floor = this.ackedMax;
+    const mode = this.rng.chance(0.5) ? 'lease' : 'safe';
+    const peer = node.id;
+    const live = () => c.node(peer, this.group) === node;
+    this.reads++;
+    node.readIndex({ mode, timeoutMs: c.electionTimeoutMs }).then(
+      (index) => {
+        if (!live()) return;
+        if (index < floor) {
+          this.problem ??= new InvariantViolation(
+            'linearizable reads',
+            `a ${mode} read on ${peer} returned index ${index}, but a write at ${floor} was acknowledged before it began`,
+          );
+        }
+        if (node.appliedIndex < index) {
+          this.problem ??= new InvariantViolation(
+            'linearizable reads',
+            `a read on ${peer} resolved at ${index} before applying it (applied ${node.appliedIndex})`,
+          );
+        }
+      },
+      (error: unknown) => {
+        if (!live()) return;
+        this.readsFailed++;
+        if (!RaftError.is(error)) {
+          this.problem ??= new InvariantViolation(
+            'typed errors',
+            `a read failed with ${String(error)}`,
+          );
+        }
+      },
+    );
   }
 
   private proposeTo(node: RaftNode<string>): void {
@@ -101,6 +147,7 @@ export class Workload {
           );
         }
         this.acknowledged.push({ key, index: r.index, term: r.term });
+        if (r.index > this.ackedMax) this.ackedMax = r.index;
       },
       (error: unknown) => {
         if (!live()) return;
