@@ -187,8 +187,8 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   private deferred: Array<() => void> = [];
   private transitionDepth = 0;
   private flushing = false;
-  /** Aborted by shutdown: ends the calls and waits of the node's own operations (reads). */
-  private readonly lifetime = new AbortController();
+  /** Reads in progress: shutdown ends each (no listener per read on a shared signal). */
+  private readonly activeReads = new Set<() => void>();
 
   private readonly electionTimer: RaftTimer;
   private readonly voteTimer: RaftTimer;
@@ -352,7 +352,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   async readIndex(options: ReadOptions = {}): Promise<number> {
     this.checkRunning();
     const timeoutMs = options.timeoutMs ?? this.options.electionTimeoutMs;
-    return this.withDeadline(timeoutMs, options.signal, async () => {
+    return this.withDeadline(timeoutMs, options.signal, async (call) => {
       let index: number;
       if (this.isLeaderRole()) {
         index = await this.leaderReadIndex(options.mode ?? 'safe');
@@ -363,7 +363,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
         const response = await this.options.transport.call(
           'readIndex',
           { groupId: this.options.groupId, from: this.self, to: leader, term: this.currentTerm },
-          { timeoutMs, signal: this.lifetime.signal },
+          { timeoutMs, signal: call },
         );
         if (!response.success)
           throw new NotLeaderError(this.leaderId, 'the leader refused the read index');
@@ -1288,19 +1288,25 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     return new Promise((resolve, reject) => this.appliedWaiters.push({ index, resolve, reject }));
   }
 
+  /**
+   * Runs a read with a deadline, the caller's AbortSignal and the node's shutdown; `run`
+   * gets a signal that ends whatever call it makes when any of them fires.
+   */
   private withDeadline<T>(
     timeoutMs: number,
     signal: AbortSignal | undefined,
-    run: () => Promise<T>,
+    run: (call: AbortSignal) => Promise<T>,
   ): Promise<T> {
     if (signal?.aborted) return Promise.reject(new AbortedError());
     return new Promise<T>((resolve, reject) => {
       let done = false;
+      const call = new AbortController();
       const finish = () => {
         done = true;
         this.options.clock.clearTimer(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.lifetime.signal.removeEventListener('abort', onShutdown);
+        this.activeReads.delete(onShutdown);
+        call.abort();
       };
       const onAbort = () => {
         if (done) return;
@@ -1312,14 +1318,14 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
         finish();
         reject(new ShutdownError());
       };
-      this.lifetime.signal.addEventListener('abort', onShutdown, { once: true });
+      this.activeReads.add(onShutdown);
       const timer = this.options.clock.setTimer(() => {
         if (done) return;
         finish();
         reject(new TimeoutError(`read timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      run().then(
+      run(call.signal).then(
         (v) => {
           if (done) return;
           finish();
@@ -1483,7 +1489,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       this.stopTimers();
       this.unserve?.();
       this.unserve = undefined;
-      this.lifetime.abort();
+      for (const end of [...this.activeReads]) end();
       this.proposals.failAll(error);
       this.failReads(error);
       const waiters = this.appliedWaiters;
