@@ -14,6 +14,12 @@ const SEEDS: ReadonlyArray<{ seed: number; steps: number; found: string }> = [
   },
   { seed: 55, steps: 10_000, found: 'same as 47, another shape (5 nodes)' },
   { seed: 70, steps: 10_000, found: 'same as 47, with leadership transfers' },
+  {
+    seed: 10_499,
+    steps: 20_000,
+    found:
+      'the harness took a leader whose whole log was compacted into a snapshot for one that had not committed an entry of its term',
+  },
 ];
 
 describe('regression seeds', () => {

@@ -78,6 +78,16 @@ describe('snapshots (Raft paper section 7)', () => {
     await c.stop();
   });
 
+  it('a leader whose whole log went into a snapshot still counts as a working leader', async () => {
+    const { c, leader } = await cluster(107, { snapshotLogMargin: 0 });
+    await c.propose('only');
+    await c.settle(leader.snapshot());
+    const s = leader.status();
+    expect(s.firstLogIndex).toBe(s.lastLogIndex + 1);
+    expect(c.stableLeader()).toBe(leader);
+    await c.stop();
+  });
+
   it('the snapshot timer takes snapshots on its own', async () => {
     const { c, leader } = await cluster(104, { snapshotIntervalS: 1, snapshotLogMargin: 0 });
     let saved = 0;

@@ -401,8 +401,13 @@ export class SimCluster {
   stableLeader(group = this.groups[0] as string): RaftNode<string> | undefined {
     const l = this.leader(group);
     if (!l) return undefined;
+    // Its first entry of the term is committed: in the log, or already inside a snapshot
+    // (a leader whose whole log was compacted, seed 10499).
+    if (l.log.termAt(l.log.snapshotLastIndex) === l.term) return l;
     const start = l.log.firstIndexOfTerm(l.term);
-    return start !== undefined && l.commitIndex >= start ? l : undefined;
+    return start !== undefined && start <= l.log.lastIndex && l.commitIndex >= start
+      ? l
+      : undefined;
   }
 
   /**
