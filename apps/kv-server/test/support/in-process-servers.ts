@@ -16,13 +16,15 @@ export interface InProcessServers {
 export async function startInProcessServers(
   count: number,
   overrides: Partial<ServerConfig> = {},
+  firstId = 'n1',
 ): Promise<InProcessServers> {
   const listening = new Map<string, { raft: string; http: string }>();
   let release: (line: string) => void = () => {};
   const peersLine = new Promise<string>((resolve) => {
     release = resolve;
   });
-  const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
+  const first = Number(firstId.slice(1));
+  const ids = Array.from({ length: count }, (_, i) => `n${first + i}`);
   const started = ids.map((id) =>
     KvServer.start(
       {
