@@ -284,7 +284,9 @@ export class KvClient {
     const e = (res.body as ErrorBody | undefined)?.error;
     const code = e?.code ?? `HTTP_${res.status}`;
     const message = e?.message ?? (res.text.slice(0, 200) || `HTTP ${res.status}`);
-    const outcome = kind === 'write' ? (e?.outcome ?? 'unknown') : undefined;
+    // A 4xx refusal happens before anything is proposed: certainly not applied.
+    const refused = res.status >= 400 && res.status < 500 ? 'not-applied' : 'unknown';
+    const outcome = kind === 'write' ? (e?.outcome ?? refused) : undefined;
     return new KvError(code, message, res.status, outcome);
   }
 }

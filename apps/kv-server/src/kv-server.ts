@@ -270,7 +270,7 @@ export class KvServer {
     });
   }
 
-  /** Where the members listen, by id: what the log recorded, else what this node was told. */
+  /** Where the members listen, by id: what this node was told, else what the log recorded. */
   knownPeers(): ReadonlyMap<string, PeerAddress> {
     return knownPeers(this.stateMachine, this.peers);
   }
@@ -294,15 +294,17 @@ export class KvServer {
 }
 
 /**
- * A member's addresses: those recorded through the log win (they are the group's latest
- * word, and the only source for nodes added later), then those this node was started with.
+ * A member's addresses: those this node was given at start (flags or the launcher's line)
+ * win, because they describe this run (a launcher restarting a cluster gives every node
+ * its current ports); the addresses recorded through the log fill in the members it was
+ * not told about, i.e. nodes added later.
  */
 function addressOf(
   stateMachine: KvStateMachine,
   given: ReadonlyMap<string, PeerAddress>,
   id: string,
 ): PeerAddress | undefined {
-  return stateMachine.peers.get(id) ?? given.get(id);
+  return given.get(id) ?? stateMachine.peers.get(id);
 }
 
 function knownPeers(
@@ -310,8 +312,8 @@ function knownPeers(
   given: ReadonlyMap<string, PeerAddress>,
 ): ReadonlyMap<string, PeerAddress> {
   if (stateMachine.peers.size === 0) return given;
-  const all = new Map(given);
-  for (const [id, a] of stateMachine.peers) all.set(id, a);
+  const all = new Map(stateMachine.peers);
+  for (const [id, a] of given) all.set(id, a);
   return all;
 }
 
