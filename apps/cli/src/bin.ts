@@ -1,8 +1,11 @@
 // `kontiki`: the Kontiki command line (the shebang comes from the build's banner).
 import { CommandError, UsageError } from './args.js';
+import { clusterAddNodeCommand, clusterRemoveNodeCommand } from './commands/cluster-nodes.js';
 import { clusterStartCommand } from './commands/cluster-start.js';
 import { demoCommand } from './commands/demo.js';
 import { casCommand, deleteCommand, getCommand, putCommand } from './commands/kv.js';
+import { membersCommand, membersSetCommand } from './commands/members.js';
+import { snapshotCommand } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
 import { transferLeaderCommand } from './commands/transfer-leader.js';
 import { type Output, processOutput } from './output.js';
@@ -13,12 +16,17 @@ type Command = (argv: readonly string[], io: Output) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   'cluster start': clusterStartCommand,
+  'cluster add-node': clusterAddNodeCommand,
+  'cluster remove-node': clusterRemoveNodeCommand,
   get: getCommand,
   put: putCommand,
   delete: deleteCommand,
   cas: casCommand,
   status: statusCommand,
   'transfer-leader': transferLeaderCommand,
+  snapshot: snapshotCommand,
+  members: membersCommand,
+  'members set': membersSetCommand,
 };
 
 async function main(argv: readonly string[], io: Output): Promise<number> {

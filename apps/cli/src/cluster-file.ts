@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, type Parsed } from './args.js';
+import type { ControlAddress } from './cluster-control.js';
 
 /** Where `kontiki cluster start` keeps its nodes' data and the cluster file, by default. */
 export const DEFAULT_DATA_DIR = '.kontiki-data';
@@ -20,7 +21,20 @@ export interface ClusterFile {
     readonly http: string;
     readonly raft: string;
     readonly pid: number | undefined;
+    /** Added to the group after it was formed (started with --join). */
+    readonly joined?: boolean;
   }>;
+  /** Where `kontiki cluster add-node` and `remove-node` ask the running cluster. */
+  readonly control?: ControlAddress;
+}
+
+/**
+ * The nodes of a cluster kept in `<data-dir>/nodes.json` across runs (SQLite storage): a
+ * later `kontiki cluster start` on the same directory starts these, the ones added later
+ * with --join, whatever `--nodes` says.
+ */
+export interface NodesFile {
+  readonly nodes: ReadonlyArray<{ readonly id: string; readonly joined: boolean }>;
 }
 
 export function clusterFilePath(dataDir: string): string {
@@ -29,9 +43,38 @@ export function clusterFilePath(dataDir: string): string {
 
 export function writeClusterFile(dataDir: string, file: ClusterFile): void {
   const path = clusterFilePath(dataDir);
-  // Written whole then renamed: a reader never sees half a file.
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+  writeWhole(path, file);
+}
+
+/** Written whole then renamed: a reader never sees half a file. Owner-only: it holds a token. */
+function writeWhole(path: string, content: unknown): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
   renameSync(`${path}.tmp`, path);
+}
+
+export function nodesFilePath(dataDir: string): string {
+  return join(dataDir, 'nodes.json');
+}
+
+export function writeNodesFile(dataDir: string, file: NodesFile): void {
+  writeWhole(nodesFilePath(dataDir), file);
+}
+
+/** The nodes of an earlier run, or undefined (none, or a file that does not parse). */
+export function readNodesFile(dataDir: string): NodesFile | undefined {
+  const path = nodesFilePath(dataDir);
+  if (!existsSync(path)) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { nodes?: unknown };
+    if (!Array.isArray(parsed.nodes)) return undefined;
+    const nodes = parsed.nodes.flatMap((n: unknown) => {
+      const v = n as { id?: unknown; joined?: unknown } | null;
+      return typeof v?.id === 'string' ? [{ id: v.id, joined: v.joined === true }] : [];
+    });
+    return nodes.length > 0 ? { nodes } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function removeClusterFile(dataDir: string): void {

@@ -1,5 +1,19 @@
 /** The JSON bodies of the HTTP API, shared by the server and its clients (CLI, tests). */
 
+/** A group's membership, as core reports it (`oldVoters` only while joint). */
+export interface ConfigurationBody {
+  readonly voters: readonly string[];
+  readonly oldVoters?: readonly string[];
+  readonly learners?: readonly string[];
+}
+
+/** What a snapshot covers (core's SnapshotMeta). */
+export interface SnapshotMetaBody {
+  readonly lastIncludedIndex: number;
+  readonly lastIncludedTerm: number;
+  readonly configuration: ConfigurationBody;
+}
+
 export interface StatusBody {
   readonly id: string;
   readonly groupId: string;
@@ -13,8 +27,16 @@ export interface StatusBody {
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
   readonly durableIndex: number;
+  /** The index the latest snapshot covers (0: none). */
+  readonly snapshotIndex: number;
+  /** The first entry the log still holds (entries before it were compacted into a snapshot). */
+  readonly firstLogIndex: number;
   readonly pendingProposals: number;
+  /** The latest configuration's voters (`configuration.voters`). */
   readonly voters: readonly string[];
+  /** The latest configuration this node knows (it takes effect once in the log). */
+  readonly configuration: ConfigurationBody;
+  /** Every member's addresses this node knows: given at start, or recorded through the log. */
   readonly peers: ReadonlyArray<{
     readonly id: string;
     readonly raft: string;
@@ -81,6 +103,28 @@ export interface TransferBody {
   readonly requested: string | null;
   /** The new leader, if it made itself known within two election timeouts. */
   readonly leaderId: string | null;
+  readonly term: number;
+}
+
+/** The answer of `POST /admin/snapshot` (the node asked takes a snapshot of its own state). */
+export interface SnapshotBody {
+  readonly id: string;
+  /** False when nothing was applied since the latest snapshot (then `meta` is null). */
+  readonly taken: boolean;
+  readonly meta: SnapshotMetaBody | null;
+  readonly snapshotIndex: number;
+  readonly firstLogIndex: number;
+  readonly lastLogIndex: number;
+}
+
+/** The answer of `POST /admin/membership`, once C(new) is committed. */
+export interface MembershipBody {
+  readonly previous: ConfigurationBody;
+  readonly configuration: ConfigurationBody;
+  /** The addresses recorded through the log first (members the group did not know yet). */
+  readonly recorded: readonly string[];
+  /** The leader that made the change; it stepped down if it is no longer a voter. */
+  readonly leaderId: string;
   readonly term: number;
 }
 

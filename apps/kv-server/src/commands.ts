@@ -1,9 +1,16 @@
+import type { PeerAddress } from './config.js';
+
 /**
  * The commands the key-value state machine applies, and their encoding in log entries:
  * compact JSON (`{"op":"put","k":"a","v":"1"}`), UTF-8. JSON keeps the log readable with
  * any SQLite browser and costs little next to a Raft round trip.
  */
 export type KvCommand =
+  /**
+   * Records where members listen (Raft and HTTP), by peer id, for every node: how a node
+   * that joins later becomes reachable by the others. Merged into what is known.
+   */
+  | { readonly op: 'peers'; readonly peers: Readonly<Record<string, PeerAddress>> }
   | { readonly op: 'put'; readonly key: string; readonly value: string }
   | { readonly op: 'delete'; readonly key: string }
   /** Sets `value` if the key's current value is `expected` (`null`: the key must be absent). */
@@ -16,6 +23,7 @@ export type KvCommand =
 
 /** What applying a command returns to its proposer. `prev` is the value before the command. */
 export type KvResult =
+  | { readonly op: 'peers' }
   | { readonly op: 'put'; readonly prev: string | null }
   | { readonly op: 'delete'; readonly prev: string | null }
   | { readonly op: 'cas'; readonly succeeded: boolean; readonly prev: string | null }
@@ -27,6 +35,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Wire shape of a command in the log: short field names, nothing optional left undefined. */
 type Encoded =
+  | { op: 'peers'; p: Record<string, { r: string; h?: string }> }
   | { op: 'put'; k: string; v: string }
   | { op: 'delete'; k: string }
   | { op: 'cas'; k: string; e: string | null; v: string };
@@ -34,6 +43,14 @@ type Encoded =
 export function encodeCommand(command: KvCommand): Uint8Array {
   let wire: Encoded;
   switch (command.op) {
+    case 'peers': {
+      const p: Record<string, { r: string; h?: string }> = {};
+      for (const [id, a] of Object.entries(command.peers)) {
+        p[id] = a.http === undefined ? { r: a.raft } : { r: a.raft, h: a.http };
+      }
+      wire = { op: 'peers', p };
+      break;
+    }
     case 'put':
       wire = { op: 'put', k: command.key, v: command.value };
       break;
@@ -57,6 +74,7 @@ export function decodeCommand(data: Uint8Array): KvCommand | string {
   }
   if (typeof parsed !== 'object' || parsed === null) return 'not an object';
   const o = parsed as Record<string, unknown>;
+  if (o.op === 'peers') return decodePeers(o.p);
   if (typeof o.k !== 'string') return 'no key';
   switch (o.op) {
     case 'put':
@@ -70,6 +88,19 @@ export function decodeCommand(data: Uint8Array): KvCommand | string {
     default:
       return `unknown op ${JSON.stringify(o.op)}`;
   }
+}
+
+function decodePeers(p: unknown): KvCommand | string {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return 'peers without a map';
+  const peers: Record<string, PeerAddress> = {};
+  for (const [id, value] of Object.entries(p)) {
+    const v = value as { r?: unknown; h?: unknown } | null;
+    if (typeof v?.r !== 'string') return `peer ${JSON.stringify(id)} without a Raft address`;
+    if (v.h !== undefined && typeof v.h !== 'string')
+      return `peer ${JSON.stringify(id)}: bad HTTP address`;
+    peers[id] = typeof v.h === 'string' ? { raft: v.r, http: v.h } : { raft: v.r };
+  }
+  return { op: 'peers', peers };
 }
 
 /**

@@ -23,6 +23,12 @@ export interface ServerConfig {
    * local-cluster launcher starts nodes on ports chosen by the system).
    */
   readonly peers: ReadonlyMap<string, PeerAddress> | 'stdin';
+  /**
+   * Join an existing group: start with no initial configuration and wait to be contacted
+   * by its leader (after `POST /admin/membership` on the leader adds this node). The peers
+   * are then only addresses, not the group's voters.
+   */
+  readonly join: boolean;
   readonly transport: TransportKind;
   readonly storage: StorageKind;
   /** This node's own data directory (SQLite); required with `storage: 'sqlite'`. */
@@ -30,6 +36,10 @@ export interface ServerConfig {
   /** SQLite durability: 'full' fsyncs every commit; 'normal' survives a process kill only. */
   readonly sqliteSync: 'full' | 'normal';
   readonly electionTimeoutMs: number;
+  /** Seconds between automatic snapshots; 0: only on demand (POST /admin/snapshot). */
+  readonly snapshotIntervalS: number;
+  /** Entries kept in the log behind a snapshot, for followers a little behind. */
+  readonly snapshotLogMargin: number;
   /** Shared secret of the WebSocket transport (every node needs the same one). */
   readonly token: string | undefined;
   readonly groupId: string;
@@ -56,11 +66,16 @@ Flags (environment variable in brackets):
                               {"peers":{"n1":{"raft":"h:p","http":"h:p"},...}}
   --peer-http ID=HOST:PORT,...  every voter's HTTP address (for       [KONTIKI_PEER_HTTP]
                               redirects and the status page)
+  --join                      join an existing group: no initial      [KONTIKI_JOIN=1]
+                              configuration, wait for its leader to add
+                              this node; --peers is then optional
   --transport grpc|ws         default grpc                            [KONTIKI_TRANSPORT]
   --storage sqlite|memory     default sqlite                          [KONTIKI_STORAGE]
   --data-dir DIR              this node's data directory (sqlite)     [KONTIKI_DATA_DIR]
   --sqlite-sync full|normal   default full                            [KONTIKI_SQLITE_SYNC]
   --election-timeout-ms N     default 1000                            [KONTIKI_ELECTION_TIMEOUT_MS]
+  --snapshot-interval-s N     default 3600; 0: only POST /admin/snapshot [KONTIKI_SNAPSHOT_INTERVAL_S]
+  --snapshot-log-margin N     entries kept behind a snapshot, default 1000 [KONTIKI_SNAPSHOT_LOG_MARGIN]
   --token SECRET              WebSocket transport's shared secret     [KONTIKI_TOKEN]
   --group ID                  Raft group id, default "kv"             [KONTIKI_GROUP]
   --max-value-bytes N         default 65536                           [KONTIKI_MAX_VALUE_BYTES]
@@ -79,6 +94,11 @@ export class ConfigError extends Error {
 }
 
 const ADDRESS = /^[^\s:]+:\d{1,5}$/;
+
+/** Whether `value` is a "HOST:PORT" this server accepts. */
+export function isAddress(value: string): boolean {
+  return ADDRESS.test(value) && Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535;
+}
 
 function address(name: string, value: string): string {
   if (!ADDRESS.test(value)) throw new ConfigError(`${name}: expected HOST:PORT, got "${value}"`);
@@ -131,8 +151,18 @@ export function checkPeers(
   return peers;
 }
 
-/** Parses the JSON line a launcher writes to a node's stdin: {"peers":{id:{raft,http}}}. */
-export function parsePeersLine(id: string, line: string): ReadonlyMap<string, PeerAddress> {
+/** What a launcher writes to a node's stdin. */
+export interface PeersLine {
+  readonly peers: ReadonlyMap<string, PeerAddress>;
+  /** The group's first voters, when not every peer listed is one (nodes added later). */
+  readonly voters: readonly string[] | undefined;
+}
+
+/**
+ * Parses the JSON line a launcher writes to a node's stdin:
+ * {"peers":{id:{raft,http}},"voters"?:[id,...]}.
+ */
+export function parsePeersLine(id: string, line: string): PeersLine {
   let parsed: unknown;
   try {
     parsed = JSON.parse(line);
@@ -149,7 +179,17 @@ export function parsePeersLine(id: string, line: string): ReadonlyMap<string, Pe
     if (typeof v?.raft !== 'string') throw new ConfigError(`peers on stdin: ${peer} has no raft`);
     out.set(peer, typeof v.http === 'string' ? { raft: v.raft, http: v.http } : { raft: v.raft });
   }
-  return checkPeers(id, out);
+  const voters = (parsed as { voters?: unknown }).voters;
+  if (voters !== undefined) {
+    if (
+      !Array.isArray(voters) ||
+      voters.length === 0 ||
+      voters.some((v) => typeof v !== 'string')
+    ) {
+      throw new ConfigError('peers on stdin: "voters" must be a non-empty list of peer ids');
+    }
+  }
+  return { peers: checkPeers(id, out), voters: voters as string[] | undefined };
 }
 
 /** Reads the configuration from command-line flags, falling back on environment variables. */
@@ -174,6 +214,9 @@ export function parseConfig(
         'data-dir': { type: 'string' },
         'sqlite-sync': { type: 'string' },
         'election-timeout-ms': { type: 'string' },
+        'snapshot-interval-s': { type: 'string' },
+        'snapshot-log-margin': { type: 'string' },
+        join: { type: 'boolean' },
         token: { type: 'string' },
         group: { type: 'string' },
         'max-value-bytes': { type: 'string' },
@@ -213,12 +256,17 @@ export function parseConfig(
     'normal',
   ] as const);
 
+  const join = values.join === true || env.KONTIKI_JOIN === '1';
   const peersValue = str('peers', 'KONTIKI_PEERS');
-  if (peersValue === undefined || peersValue === '') {
-    throw new ConfigError('--peers is required (ID=HOST:PORT,... or "stdin")');
-  }
   let peers: ReadonlyMap<string, PeerAddress> | 'stdin';
-  if (peersValue === 'stdin') {
+  if (peersValue === undefined || peersValue === '') {
+    if (!join) throw new ConfigError('--peers is required (ID=HOST:PORT,... or "stdin")');
+    // A joining node learns the others' addresses from the log; it only needs its own.
+    if (str('peer-http', 'KONTIKI_PEER_HTTP')) {
+      throw new ConfigError('--peer-http needs --peers');
+    }
+    peers = new Map([[id, { raft: raftListen, http: httpListen }]]);
+  } else if (peersValue === 'stdin') {
     peers = 'stdin';
   } else {
     const raft = addressList('--peers', peersValue);
@@ -239,6 +287,7 @@ export function parseConfig(
     raftListen,
     httpListen,
     peers,
+    join,
     transport,
     storage,
     dataDir,
@@ -248,6 +297,18 @@ export function parseConfig(
       str('election-timeout-ms', 'KONTIKI_ELECTION_TIMEOUT_MS') ?? '1000',
       20,
       600_000,
+    ),
+    snapshotIntervalS: integer(
+      '--snapshot-interval-s',
+      str('snapshot-interval-s', 'KONTIKI_SNAPSHOT_INTERVAL_S') ?? '3600',
+      0,
+      10 * 365 * 24 * 3600,
+    ),
+    snapshotLogMargin: integer(
+      '--snapshot-log-margin',
+      str('snapshot-log-margin', 'KONTIKI_SNAPSHOT_LOG_MARGIN') ?? '1000',
+      0,
+      1_000_000_000,
     ),
     token: str('token', 'KONTIKI_TOKEN'),
     groupId: str('group', 'KONTIKI_GROUP') ?? 'kv',

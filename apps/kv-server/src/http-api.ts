@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { NotLeaderError, type RaftNode } from '@kontiki/core';
-import type { DigestBody, StatusBody } from './api-types.js';
+import { ErrorCode, NotLeaderError, RaftError, type RaftNode } from '@kontiki/core';
+import type { DigestBody, MembershipBody, SnapshotBody, StatusBody } from './api-types.js';
 import { ApplyLoopError, runApplyLoops } from './apply-loops.js';
 import { encodeCommand, type KvCommand, type KvResult, paddedPutCommand } from './commands.js';
-import type { PeerAddress, ServerConfig } from './config.js';
+import { isAddress, type PeerAddress, type ServerConfig } from './config.js';
 import { type ErrorContext, httpErrorOf } from './error-mapping.js';
 import { HttpError, parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
 import type { KvStateMachine } from './kv-state-machine.js';
@@ -42,7 +42,8 @@ function byteLength(s: string): number {
 /**
  * The HTTP API of a kv-server node (documented in the app's README):
  * GET/PUT/DELETE /kv/{key}, POST /cas/{key}, GET /status, /metrics, /digest, /,
- * POST /admin/transfer-leader and (when enabled) POST /admin/bench.
+ * POST /admin/transfer-leader, /admin/snapshot, /admin/membership and (when enabled)
+ * POST /admin/bench.
  */
 export class KvHttpApi {
   private readonly routes: readonly Route[];
@@ -89,6 +90,18 @@ export class KvHttpApi {
         prefix: '/admin/transfer-leader',
         exact: true,
         methods: { POST: (q, s) => this.transferLeader(q, s) },
+      },
+      {
+        name: '/admin/snapshot',
+        prefix: '/admin/snapshot',
+        exact: true,
+        methods: { POST: (q, s) => this.snapshot(q, s) },
+      },
+      {
+        name: '/admin/membership',
+        prefix: '/admin/membership',
+        exact: true,
+        methods: { POST: (q, s) => this.membership(q, s) },
       },
       ...(ctx.config.enableBench
         ? [
@@ -176,8 +189,11 @@ export class KvHttpApi {
       lastLogIndex: s?.lastLogIndex ?? 0,
       lastLogTerm: s?.lastLogTerm ?? 0,
       durableIndex: s?.durableIndex ?? 0,
+      snapshotIndex: s?.snapshotIndex ?? 0,
+      firstLogIndex: s?.firstLogIndex ?? 1,
       pendingProposals: s?.pendingProposals ?? 0,
       voters: s?.configuration.voters ?? [],
+      configuration: s?.configuration ?? { voters: [] },
       peers: [...this.ctx.peers()].map(([id, a]) => ({ id, raft: a.raft, http: a.http ?? null })),
       replication: (s?.peers ?? []).map((p) => ({
         peer: p.peerId,
@@ -343,6 +359,106 @@ export class KvHttpApi {
     });
   }
 
+  /** Takes a snapshot of this node's state now (any node: each one snapshots itself). */
+  private async snapshot(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    req.resume();
+    const node = this.requireNode();
+    let meta: Awaited<ReturnType<RaftNode<KvResult>['snapshot']>>;
+    try {
+      meta = await node.snapshot();
+    } catch (error) {
+      throw httpErrorOf(error, this.errorContext('read', req.url ?? ''));
+    }
+    const s = node.status();
+    const body: SnapshotBody = {
+      id: node.id,
+      taken: meta !== undefined,
+      meta: meta ?? null,
+      snapshotIndex: s.snapshotIndex,
+      firstLogIndex: s.firstLogIndex,
+      lastLogIndex: s.lastLogIndex,
+    };
+    sendJson(res, 200, body);
+  }
+
+  /**
+   * Changes the group's membership (leader only; a follower redirects like any write).
+   * Members whose addresses the log does not hold yet (nodes being added) are first
+   * recorded through the log, so that every node, and every later leader, can reach them;
+   * then core's joint-consensus change runs, and the answer comes once C(new) is committed.
+   */
+  private async membership(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await this.jsonBody(req);
+    const voters = idList(body.voters, 'voters');
+    if (voters === undefined || voters.length === 0) {
+      throw new HttpError(400, 'BAD_REQUEST', '"voters" must be a non-empty list of peer ids');
+    }
+    const learners = idList(body.learners, 'learners') ?? [];
+    const given = peerMap(body.peers);
+    const members = [...voters, ...learners];
+    for (const id of given.keys()) {
+      if (!members.includes(id)) {
+        throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} is neither a voter nor a learner`);
+      }
+    }
+    const timeout = body.timeoutMs;
+    if (
+      timeout !== undefined &&
+      (typeof timeout !== 'number' ||
+        !Number.isInteger(timeout) ||
+        timeout < 1 ||
+        timeout > 600_000)
+    ) {
+      throw new HttpError(400, 'BAD_REQUEST', '"timeoutMs" must be an integer in [1, 600000]');
+    }
+    const node = this.requireNode();
+    if (!node.isLeader) {
+      throw httpErrorOf(new NotLeaderError(node.leader), this.errorContext('write', req.url ?? ''));
+    }
+    const known = this.ctx.peers();
+    const missing = members.filter((id) => !given.has(id) && !known.has(id));
+    if (missing.length > 0) {
+      throw new HttpError(
+        400,
+        'UNKNOWN_PEER',
+        `no address is known for ${missing.join(', ')}: give it in "peers" ({"${missing[0]}":{"raft":"HOST:PORT","http":"HOST:PORT"}})`,
+        { peers: missing },
+      );
+    }
+    const previous = node.status().configuration;
+    // Every member's addresses, recorded where the log does not already say the same: the
+    // first change also records the founding members, whom a joining node must reach too.
+    const book = this.ctx.stateMachine.peers;
+    const record: Record<string, PeerAddress> = {};
+    for (const id of members) {
+      const a = given.get(id) ?? (known.get(id) as PeerAddress);
+      const b = book.get(id);
+      if (b === undefined || b.raft !== a.raft || b.http !== a.http) record[id] = a;
+    }
+    const recorded = Object.keys(record);
+    if (recorded.length > 0) await this.write(req, { op: 'peers', peers: record });
+    try {
+      await node.changeConfiguration(
+        { voters, ...(learners.length > 0 ? { learners } : {}) },
+        typeof timeout === 'number' ? { timeoutMs: timeout } : {},
+      );
+    } catch (error) {
+      if (RaftError.is(error) && error.code === ErrorCode.TIMEOUT) {
+        // Core gives up before C(old,new) is proposed: nothing changed.
+        throw new HttpError(504, ErrorCode.TIMEOUT, error.message, { outcome: 'not-applied' });
+      }
+      throw httpErrorOf(error, this.errorContext('write', req.url ?? ''));
+    }
+    const answer: MembershipBody = {
+      previous,
+      configuration: node.status().configuration,
+      recorded,
+      leaderId: node.id,
+      term: node.term,
+    };
+    sendJson(res, 200, answer);
+  }
+
   private async bench(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await this.jsonBody(req);
     const int = (name: string, fallback: number, min: number, max: number): number => {
@@ -471,4 +587,37 @@ export class KvHttpApi {
     }
     return result as Extract<KvResult, { op: O }>;
   }
+}
+
+/** A list of distinct non-empty peer ids, or undefined when absent. */
+function idList(value: unknown, field: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
+    throw new HttpError(400, 'BAD_REQUEST', `"${field}" must be a list of peer ids (strings)`);
+  }
+  const ids = value as string[];
+  if (new Set(ids).size !== ids.length) {
+    throw new HttpError(400, 'BAD_REQUEST', `"${field}" lists a peer twice`);
+  }
+  return ids;
+}
+
+/** `{"n4": {"raft": "HOST:PORT", "http"?: "HOST:PORT"}}`, checked. */
+function peerMap(value: unknown): Map<string, PeerAddress> {
+  const out = new Map<string, PeerAddress>();
+  if (value === undefined || value === null) return out;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new HttpError(400, 'BAD_REQUEST', '"peers" must be an object of {raft, http} by peer id');
+  }
+  for (const [id, v] of Object.entries(value)) {
+    const a = v as { raft?: unknown; http?: unknown } | null;
+    if (typeof a?.raft !== 'string' || !isAddress(a.raft)) {
+      throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} needs "raft": "HOST:PORT"`);
+    }
+    if (a.http !== undefined && (typeof a.http !== 'string' || !isAddress(a.http))) {
+      throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} has a bad "http" (HOST:PORT)`);
+    }
+    out.set(id, typeof a.http === 'string' ? { raft: a.raft, http: a.http } : { raft: a.raft });
+  }
+  return out;
 }

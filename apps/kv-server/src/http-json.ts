@@ -27,6 +27,7 @@ export interface JsonRequestOptions {
   readonly body?: unknown;
   readonly timeoutMs?: number;
   readonly agent?: Agent;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** One HTTP request with an optional JSON body; no redirects followed, every status returned. */
@@ -43,13 +44,15 @@ export function requestJson(
         method,
         agent: options.agent,
         timeout: options.timeoutMs ?? 10_000,
-        headers:
-          payload === undefined
+        headers: {
+          ...options.headers,
+          ...(payload === undefined
             ? {}
             : {
                 'content-type': 'application/json',
                 'content-length': Buffer.byteLength(payload),
-              },
+              }),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -33,6 +33,7 @@ export {
 } from './commands.js';
 export {
   ConfigError,
+  isAddress,
   type PeerAddress,
   parseConfig,
   type ServerConfig,
@@ -40,7 +41,12 @@ export {
   type TransportKind,
 } from './config.js';
 export { requestJson, TransportFailure } from './http-json.js';
-export { KvClient, type KvClientOptions, KvError } from './kv-client.js';
+export {
+  KvClient,
+  type KvClientOptions,
+  KvError,
+  type MembershipRequest,
+} from './kv-client.js';
 export { KvServer, type ServerEvent } from './kv-server.js';
 export { type KvDigest, KvStateMachine } from './kv-state-machine.js';
 export {
@@ -50,3 +56,10 @@ export {
   type ReadyEvent,
 } from './local-cluster.js';
 export { runServerProcess } from './server-process-main.js';
+export {
+  readSnapshot,
+  SNAPSHOT_VERSION,
+  type SnapshotContent,
+  SnapshotFormatError,
+  writeSnapshot,
+} from './snapshot-codec.js';

@@ -6,7 +6,9 @@ import type {
   DigestBody,
   ErrorBody,
   GetBody,
+  MembershipBody,
   PutBody,
+  SnapshotBody,
   StatusBody,
   TransferBody,
 } from './api-types.js';
@@ -44,6 +46,18 @@ interface CallSpec {
   readonly accept: readonly number[];
   /** Ask this node only (no rotation, no redirect to the leader). */
   readonly endpoint?: string;
+  /** This call's request deadline, instead of the client's. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** What `setMembers` asks for. */
+export interface MembershipRequest {
+  readonly voters: readonly string[];
+  readonly learners?: readonly string[];
+  /** Addresses of members the group does not know yet (nodes being added). */
+  readonly peers?: Readonly<Record<string, { readonly raft: string; readonly http?: string }>>;
+  /** How long new members may take to catch up before the change is given up (server default: 20 election timeouts). */
+  readonly timeoutMs?: number;
 }
 
 const MAX_ATTEMPTS = 1000;
@@ -167,6 +181,40 @@ export class KvClient {
     return res.body as TransferBody;
   }
 
+  /**
+   * Asks one node to take a snapshot of its own state now (`endpoint`, else the first
+   * endpoint): every node snapshots itself, there is no cluster-wide snapshot.
+   */
+  async snapshot(endpoint?: string): Promise<SnapshotBody> {
+    const res = await this.call({
+      kind: 'read',
+      method: 'POST',
+      path: '/admin/snapshot',
+      accept: [200],
+      endpoint: endpoint ?? (this.endpoints[0] as string),
+      // Writing a large state to disk can take longer than a request usually does.
+      requestTimeoutMs: Math.max(this.requestTimeoutMs, 60_000),
+    });
+    return res.body as SnapshotBody;
+  }
+
+  /**
+   * Changes the group's membership through its leader (redirects followed, BUSY retried
+   * while the client's retry time lasts). Resolves once the new configuration is committed.
+   */
+  async setMembers(request: MembershipRequest): Promise<MembershipBody> {
+    const res = await this.call({
+      kind: 'write',
+      method: 'POST',
+      path: '/admin/membership',
+      body: request,
+      accept: [200],
+      // New members catch up first: the answer may take as long as the change's timeout.
+      requestTimeoutMs: Math.max(this.requestTimeoutMs, (request.timeoutMs ?? 60_000) + 10_000),
+    });
+    return res.body as MembershipBody;
+  }
+
   /** Closes idle keep-alive connections. */
   close(): void {
     this.agent.destroy();
@@ -185,7 +233,7 @@ export class KvClient {
       try {
         res = await requestJson(spec.method, `http://${target}${spec.path}`, {
           body: spec.body,
-          timeoutMs: this.requestTimeoutMs,
+          timeoutMs: spec.requestTimeoutMs ?? this.requestTimeoutMs,
           agent: this.agent,
         });
       } catch (error) {
@@ -236,7 +284,9 @@ export class KvClient {
     const e = (res.body as ErrorBody | undefined)?.error;
     const code = e?.code ?? `HTTP_${res.status}`;
     const message = e?.message ?? (res.text.slice(0, 200) || `HTTP ${res.status}`);
-    const outcome = kind === 'write' ? (e?.outcome ?? 'unknown') : undefined;
+    // A 4xx refusal happens before anything is proposed: certainly not applied.
+    const refused = res.status >= 400 && res.status < 500 ? 'not-applied' : 'unknown';
+    const outcome = kind === 'write' ? (e?.outcome ?? refused) : undefined;
     return new KvError(code, message, res.status, outcome);
   }
 }

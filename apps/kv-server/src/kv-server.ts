@@ -1,8 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type LogStorage, type MetaStorage, RaftNode, type Transport } from '@kontiki/core';
-import { MemoryLogStorage, MemoryMetaStorage } from '@kontiki/storage-memory';
+import {
+  type Configuration,
+  type LogStorage,
+  type MetaStorage,
+  RaftNode,
+  type SnapshotStorage,
+  type Transport,
+} from '@kontiki/core';
+import {
+  MemoryLogStorage,
+  MemoryMetaStorage,
+  MemorySnapshotStorage,
+} from '@kontiki/storage-memory';
 import { SqliteStore } from '@kontiki/storage-sqlite';
 import { grpcTransport } from '@kontiki/transport-grpc';
 import { wsTransport } from '@kontiki/transport-ws';
@@ -33,6 +44,14 @@ export type ServerEvent =
       readonly leaderId: string | null;
       readonly term: number;
     }
+  /** This node saved a snapshot, or installed one its leader sent. */
+  | {
+      readonly event: 'snapshot';
+      readonly id: string;
+      readonly kind: 'saved' | 'installed';
+      readonly index: number;
+      readonly term: number;
+    }
   | { readonly event: 'stopped'; readonly id: string };
 
 export interface StartOptions {
@@ -45,12 +64,18 @@ export interface StartOptions {
 interface Storage {
   readonly log: LogStorage;
   readonly meta: MetaStorage;
+  readonly snapshots: SnapshotStorage;
   close(): Promise<void>;
 }
 
 function openStorage(config: ServerConfig): Storage {
   if (config.storage === 'memory') {
-    return { log: new MemoryLogStorage(), meta: new MemoryMetaStorage(), close: async () => {} };
+    return {
+      log: new MemoryLogStorage(),
+      meta: new MemoryMetaStorage(),
+      snapshots: new MemorySnapshotStorage(),
+      close: async () => {},
+    };
   }
   const dir = config.dataDir;
   if (dir === undefined) throw new Error('--data-dir is required with --storage sqlite');
@@ -59,27 +84,34 @@ function openStorage(config: ServerConfig): Storage {
   return {
     log: store.logStorage(config.groupId),
     meta: store.metaStorage(config.groupId),
+    snapshots: store.snapshotStorage(config.groupId),
     close: () => store.close(),
   };
 }
 
 async function openTransport(
   config: ServerConfig,
-  peers: ReadonlyMap<string, PeerAddress>,
+  addressOf: (id: string) => PeerAddress | undefined,
 ): Promise<Transport & { readonly address: string | undefined }> {
-  // Resolvers read the members map when a call is made: with `peers: 'stdin'` the map is
-  // filled only after the endpoint listens (its port is what the launcher waits for).
+  // Resolvers look the peer up when a call is made, not when the transport is created:
+  // with `peers: 'stdin'` the members are known only after the endpoint listens, and a
+  // node that joins later becomes known through the log (KvStateMachine.peers).
   if (config.transport === 'ws') {
     return wsTransport({
       listen: config.raftListen,
       token: config.token,
       peers: (id) => {
-        const raft = peers.get(id)?.raft;
+        const raft = addressOf(id)?.raft;
         return raft === undefined ? undefined : `ws://${raft}/kontiki`;
       },
     });
   }
-  return grpcTransport({ listen: config.raftListen, peers: (id) => peers.get(id)?.raft });
+  return grpcTransport({ listen: config.raftListen, peers: (id) => addressOf(id)?.raft });
+}
+
+/** A "host:port" whose port is 0 (a listen address, not one to give to others). */
+function anyPort(address: string): boolean {
+  return address.endsWith(':0');
 }
 
 function listen(server: Server, address: string): Promise<string> {
@@ -113,21 +145,23 @@ export class KvServer {
     private readonly transport: Transport,
     private readonly http: Server,
     private readonly peers: Map<string, PeerAddress>,
+    private readonly stateMachine: KvStateMachine,
     private readonly announce: (event: ServerEvent) => void,
   ) {}
 
   static async start(config: ServerConfig, options: StartOptions = {}): Promise<KvServer> {
     const announce = options.announce ?? (() => {});
     const peers = new Map<string, PeerAddress>(config.peers === 'stdin' ? [] : config.peers);
+    const stateMachine = new KvStateMachine();
+    let voters: readonly string[] | undefined;
     const cleanups: Array<() => Promise<void>> = [];
     try {
       const storage = openStorage(config);
       cleanups.push(() => storage.close());
-      const transport = await openTransport(config, peers);
+      const transport = await openTransport(config, (id) => addressOf(stateMachine, peers, id));
       cleanups.push(() => transport.close());
 
       let server: KvServer | undefined;
-      const stateMachine = new KvStateMachine();
       const metrics = new ServerMetrics({
         id: config.id,
         status: () => server?.node?.status(),
@@ -139,7 +173,7 @@ export class KvServer {
         metrics,
         startedAt: Date.now(),
         node: () => server?.node,
-        peers: () => peers,
+        peers: () => knownPeers(stateMachine, peers),
       });
       const http = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
         void api.handle(req, res);
@@ -156,17 +190,26 @@ export class KvServer {
         transport,
         http,
         peers,
+        stateMachine,
         announce,
       );
       announce({ event: 'listening', id: config.id, raft: raftAddress, http: httpAddress });
 
       if (config.peers === 'stdin') {
         if (options.readPeersLine === undefined) throw new Error('no way to read the peers');
-        for (const [id, a] of parsePeersLine(config.id, await options.readPeersLine())) {
-          peers.set(id, a);
-        }
+        const line = parsePeersLine(config.id, await options.readPeersLine());
+        for (const [id, a] of line.peers) peers.set(id, a);
+        voters = line.voters;
       }
-      await server.startNode(stateMachine, metrics);
+      // Listening on port 0: what others must call is the port the system picked.
+      const self = peers.get(config.id);
+      if (self !== undefined && (anyPort(self.raft) || anyPort(self.http ?? ''))) {
+        peers.set(config.id, {
+          raft: anyPort(self.raft) ? raftAddress : self.raft,
+          http: self.http === undefined || anyPort(self.http) ? httpAddress : self.http,
+        });
+      }
+      await server.startNode(metrics, voters);
       return server;
     } catch (error) {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -174,19 +217,44 @@ export class KvServer {
     }
   }
 
-  private async startNode(stateMachine: KvStateMachine, metrics: ServerMetrics): Promise<void> {
+  private async startNode(
+    metrics: ServerMetrics,
+    voters: readonly string[] | undefined,
+  ): Promise<void> {
     const { config } = this;
+    // Used only while the log holds no configuration (a new group). A joining node has
+    // none: it waits for the group's leader, which sends it the log or a snapshot.
+    const initial: Configuration | undefined = config.join
+      ? undefined
+      : { voters: [...(voters ?? this.peers.keys())] };
     const node = new RaftNode<KvResult>({
       groupId: config.groupId,
       peerId: config.id,
-      initialConfiguration: { voters: [...this.peers.keys()] },
+      ...(initial === undefined ? {} : { initialConfiguration: initial }),
       transport: this.transport,
       logStorage: this.storage.log,
       metaStorage: this.storage.meta,
-      stateMachine,
+      snapshotStorage: this.storage.snapshots,
+      stateMachine: this.stateMachine,
       electionTimeoutMs: config.electionTimeoutMs,
+      snapshotIntervalS: config.snapshotIntervalS,
+      snapshotLogMargin: config.snapshotLogMargin,
     });
     const id = config.id;
+    const snapshotEvent =
+      (kind: 'saved' | 'installed') =>
+      ({ meta }: { meta: { lastIncludedIndex: number; lastIncludedTerm: number } }) => {
+        metrics.snapshots.inc({ node: id, kind });
+        this.announce({
+          event: 'snapshot',
+          id,
+          kind,
+          index: meta.lastIncludedIndex,
+          term: meta.lastIncludedTerm,
+        });
+      };
+    node.on('snapshotSaved', snapshotEvent('saved'));
+    node.on('snapshotInstalled', snapshotEvent('installed'));
     node.on('roleChange', ({ role, term }) => this.announce({ event: 'role', id, role, term }));
     node.on('leaderChange', ({ leaderId, term }) => {
       metrics.leaderChanges.inc({ node: id });
@@ -200,6 +268,11 @@ export class KvServer {
       term: node.term,
       lastLogIndex: node.status().lastLogIndex,
     });
+  }
+
+  /** Where the members listen, by id: what this node was told, else what the log recorded. */
+  knownPeers(): ReadonlyMap<string, PeerAddress> {
+    return knownPeers(this.stateMachine, this.peers);
   }
 
   /** The Raft node (undefined before it started). */
@@ -218,6 +291,30 @@ export class KvServer {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * A member's addresses: those this node was given at start (flags or the launcher's line)
+ * win, because they describe this run (a launcher restarting a cluster gives every node
+ * its current ports); the addresses recorded through the log fill in the members it was
+ * not told about, i.e. nodes added later.
+ */
+function addressOf(
+  stateMachine: KvStateMachine,
+  given: ReadonlyMap<string, PeerAddress>,
+  id: string,
+): PeerAddress | undefined {
+  return given.get(id) ?? stateMachine.peers.get(id);
+}
+
+function knownPeers(
+  stateMachine: KvStateMachine,
+  given: ReadonlyMap<string, PeerAddress>,
+): ReadonlyMap<string, PeerAddress> {
+  if (stateMachine.peers.size === 0) return given;
+  const all = new Map(stateMachine.peers);
+  for (const [id, a] of given) all.set(id, a);
+  return all;
 }
 
 function closeHttp(server: Server): Promise<void> {

@@ -15,6 +15,16 @@ export interface LocalClusterOptions {
   readonly dataDir?: string;
   readonly sqliteSync?: 'full' | 'normal';
   readonly electionTimeoutMs?: number;
+  /** Passed on as `--snapshot-interval-s` (default: the server's, 3600). */
+  readonly snapshotIntervalS?: number;
+  /** Passed on as `--snapshot-log-margin` (default: the server's, 1000). */
+  readonly snapshotLogMargin?: number;
+  /**
+   * The nodes to start, instead of `nodes`: ids, and whether each joined the group later
+   * (started with `--join`: no initial configuration). How a launcher restarts a cluster
+   * that grew; those not joined form the initial configuration of a new group.
+   */
+  readonly members?: ReadonlyArray<{ readonly id: string; readonly joined?: boolean }>;
   readonly host?: string;
   /**
    * Fixed ports: node i (from 1) serves HTTP on basePort + i and Raft on basePort + 100 + i.
@@ -47,6 +57,8 @@ export interface ClusterMember {
   readonly http: string;
   readonly running: boolean;
   readonly pid: number | undefined;
+  /** Started with `--join` (added to the group after it was formed). */
+  readonly joined: boolean;
 }
 
 /** What a node reports once it runs: its term and the last index of the log it loaded. */
@@ -57,7 +69,11 @@ interface Slot {
   raft: string;
   http: string;
   process: ServerProcess;
+  readonly joined: boolean;
 }
+
+type ListeningEvent = Extract<ServerEvent, { event: 'listening' }>;
+const isListening = (e: ServerEvent): e is ListeningEvent => e.event === 'listening';
 
 const RESTART_ATTEMPTS = 20;
 
@@ -74,26 +90,37 @@ export class LocalCluster {
   private stopped = false;
   /** Nodes being killed or restarted on purpose: their exit is expected. */
   private readonly expectedExits = new Set<string>();
+  /** Ids of removed nodes: never given again (their data directories are still there). */
+  private readonly retired = new Set<string>();
 
   private constructor(private readonly options: LocalClusterOptions) {}
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const count = options.nodes ?? 3;
+    const count = options.members?.length ?? options.nodes ?? 3;
     if (!Number.isInteger(count) || count < 1 || count > 9) {
       throw new Error(`nodes must be from 1 to 9, got ${count}`);
     }
+    const specs =
+      options.members ??
+      Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, joined: false }));
+    if (specs.every((m) => m.joined === true))
+      throw new Error('every node joined: none to start a group');
     if ((options.storage ?? 'sqlite') === 'sqlite' && options.dataDir === undefined) {
       throw new Error('a data directory is required with SQLite storage');
     }
     const cluster = new LocalCluster(options);
     try {
       const host = options.host ?? '127.0.0.1';
-      const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
-      const spawned = ids.map((id, i) => {
-        const base = options.basePort;
-        const http = `${host}:${base === undefined ? 0 : base + i + 1}`;
-        const raft = `${host}:${base === undefined ? 0 : base + 100 + i + 1}`;
-        const slot: Slot = { id, raft, http, process: cluster.spawn(id, raft, http) };
+      const spawned = specs.map((spec) => {
+        const { http, raft } = cluster.listenAddresses(spec.id, host);
+        const joined = spec.joined === true;
+        const slot: Slot = {
+          id: spec.id,
+          raft,
+          http,
+          joined,
+          process: cluster.spawn(spec.id, raft, http, joined),
+        };
         cluster.slots.push(slot);
         return slot;
       });
@@ -102,7 +129,7 @@ export class LocalCluster {
         spawned.map(async (slot) => {
           const listening = await slot.process.waitForEvent(
             `${slot.id} listening`,
-            (e): e is Extract<ServerEvent, { event: 'listening' }> => e.event === 'listening',
+            isListening,
             timeout,
           );
           slot.raft = listening.raft;
@@ -125,6 +152,7 @@ export class LocalCluster {
       http: s.http,
       running: s.process.running,
       pid: s.process.pid,
+      joined: s.joined,
     }));
   }
 
@@ -160,13 +188,9 @@ export class LocalCluster {
     let lastError: unknown;
     for (let attempt = 0; attempt < RESTART_ATTEMPTS; attempt++) {
       this.expectedExits.delete(id);
-      slot.process = this.spawn(id, slot.raft, slot.http);
+      slot.process = this.spawn(id, slot.raft, slot.http, slot.joined);
       try {
-        await slot.process.waitForEvent(
-          `${id} listening`,
-          (e): e is Extract<ServerEvent, { event: 'listening' }> => e.event === 'listening',
-          this.startTimeoutMs,
-        );
+        await slot.process.waitForEvent(`${id} listening`, isListening, this.startTimeoutMs);
         slot.process.send(this.peersLine());
         return await this.waitReady(slot);
       } catch (error) {
@@ -178,6 +202,58 @@ export class LocalCluster {
       }
     }
     throw lastError;
+  }
+
+  /**
+   * Starts a new node with `--join` (no initial configuration: it waits for the group's
+   * leader to contact it) and resolves once it runs, with its addresses. It is not a member
+   * yet: ask the leader to add it (`KvClient.setMembers` with its addresses, or
+   * `kontiki members set`). The id defaults to the next free `nK`.
+   */
+  async addNode(id?: string): Promise<ClusterMember> {
+    if (this.stopped) throw new Error('the cluster is stopped');
+    const newId = id ?? this.nextId();
+    if (this.slots.some((s) => s.id === newId) || this.retired.has(newId)) {
+      throw new Error(`${newId} is or was already in this cluster`);
+    }
+    const host = this.options.host ?? '127.0.0.1';
+    const { http, raft } = this.listenAddresses(newId, host);
+    const slot: Slot = {
+      id: newId,
+      raft,
+      http,
+      joined: true,
+      process: this.spawn(newId, raft, http, true),
+    };
+    this.slots.push(slot);
+    try {
+      const listening = await slot.process.waitForEvent(
+        `${newId} listening`,
+        isListening,
+        this.startTimeoutMs,
+      );
+      slot.raft = listening.raft;
+      slot.http = listening.http;
+      slot.process.send(this.peersLine());
+      await this.waitReady(slot);
+      return this.member(newId);
+    } catch (error) {
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      await slot.process.stop(5_000);
+      throw error;
+    }
+  }
+
+  /**
+   * Stops a node (SIGTERM, SIGKILL after 5 s) and forgets it: for a node that was removed
+   * from the group's membership, or that never became a member. Its data stays on disk.
+   */
+  async removeNode(id: string): Promise<void> {
+    const slot = this.slot(id);
+    this.expectedExits.add(id);
+    await slot.process.stop(5_000);
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    this.retired.add(id);
   }
 
   /** Stops every node (SIGTERM, SIGKILL after 5 s) and resolves once all have exited. */
@@ -208,13 +284,40 @@ export class LocalCluster {
     );
   }
 
+  /**
+   * Every node's addresses, and the founding voters (the nodes not started with --join):
+   * a new group's initial configuration. Nodes added later learn the members' addresses
+   * from this line, and the others learn theirs through the log.
+   */
   private peersLine(): string {
     const peers: Record<string, { raft: string; http: string }> = {};
     for (const s of this.slots) peers[s.id] = { raft: s.raft, http: s.http };
-    return JSON.stringify({ peers });
+    const voters = this.slots.filter((s) => !s.joined).map((s) => s.id);
+    return JSON.stringify(voters.length > 0 ? { peers, voters } : { peers });
   }
 
-  private spawn(id: string, raft: string, http: string): ServerProcess {
+  /** Fixed ports from `basePort` (by the node's number, nK), else port 0. */
+  private listenAddresses(id: string, host: string): { http: string; raft: string } {
+    const base = this.options.basePort;
+    const n = Number(/^n(\d+)$/.exec(id)?.[1] ?? Number.NaN);
+    if (base === undefined || !Number.isInteger(n)) return { http: `${host}:0`, raft: `${host}:0` };
+    return { http: `${host}:${base + n}`, raft: `${host}:${base + 100 + n}` };
+  }
+
+  private nextId(): string {
+    let n = 1;
+    for (const s of this.slots) {
+      const m = /^n(\d+)$/.exec(s.id);
+      if (m) n = Math.max(n, Number(m[1]) + 1);
+    }
+    for (const s of this.retired) {
+      const m = /^n(\d+)$/.exec(s);
+      if (m) n = Math.max(n, Number(m[1]) + 1);
+    }
+    return `n${n}`;
+  }
+
+  private spawn(id: string, raft: string, http: string, joined: boolean): ServerProcess {
     const o = this.options;
     const storage = o.storage ?? 'sqlite';
     const args = [
@@ -234,6 +337,13 @@ export class LocalCluster {
       '--election-timeout-ms',
       String(o.electionTimeoutMs ?? 1000),
     ];
+    if (joined) args.push('--join');
+    if (o.snapshotIntervalS !== undefined) {
+      args.push('--snapshot-interval-s', String(o.snapshotIntervalS));
+    }
+    if (o.snapshotLogMargin !== undefined) {
+      args.push('--snapshot-log-margin', String(o.snapshotLogMargin));
+    }
     if (storage === 'sqlite' && o.dataDir !== undefined) {
       args.push('--data-dir', join(o.dataDir, id), '--sqlite-sync', o.sqliteSync ?? 'full');
     }

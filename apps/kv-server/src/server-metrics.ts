@@ -31,6 +31,7 @@ export class ServerMetrics {
   readonly proposalDuration: Histogram;
   readonly reads: Counter;
   readonly leaderChanges: Counter;
+  readonly snapshots: Counter;
 
   constructor(source: MetricsSource) {
     const r = this.registry;
@@ -57,6 +58,21 @@ export class ServerMetrics {
       'kontiki_raft_last_log_index',
       'Index of the last entry in the log.',
       (s) => s.lastLogIndex,
+    );
+    fromStatus(
+      'kontiki_raft_snapshot_index',
+      'Index the latest snapshot covers (0: none).',
+      (s) => s.snapshotIndex,
+    );
+    fromStatus(
+      'kontiki_raft_first_log_index',
+      'Index of the first entry kept in the log (after compaction).',
+      (s) => s.firstLogIndex,
+    );
+    fromStatus(
+      'kontiki_raft_voters',
+      'Voters in the latest configuration (both sides while joint).',
+      (s) => new Set([...s.configuration.voters, ...(s.configuration.oldVoters ?? [])]).size,
     );
     fromStatus(
       'kontiki_raft_durable_index',
@@ -97,6 +113,12 @@ export class ServerMetrics {
     );
     this.leaderChanges = r.register(
       new Counter('kontiki_raft_leader_changes_total', 'Times this node saw the leader change.'),
+    );
+    this.snapshots = r.register(
+      new Counter(
+        'kontiki_raft_snapshots_total',
+        'Snapshots this node saved or installed (from its leader), by kind.',
+      ),
     );
     this.proposals = r.register(
       new Counter('kontiki_kv_proposals_total', 'Writes proposed on this node, by outcome code.'),

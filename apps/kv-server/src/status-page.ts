@@ -1,7 +1,9 @@
 /**
- * The live cluster page served at `/`: it reads this node's `/status` for the members'
- * HTTP addresses, then polls every member's `/status` (CORS allows it) twice a second and
- * shows each node's role, term, leader, commit and apply index. No framework, no build step.
+ * The live cluster page served at `/`: twice a second it reads this node's `/status` for
+ * the configuration and the members' HTTP addresses (membership can change), polls every
+ * member's `/status` (CORS allows it), and shows each node's membership, role, term,
+ * leader, commit and apply index, snapshot index and first log index; the configuration is
+ * the leader's when one answers. No framework, no build step.
  */
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
@@ -24,25 +26,29 @@ export const STATUS_PAGE = `<!doctype html>
   .down, .error, .shutdown { background: #f8d7d7; color: #8a1f1f; }
   tr.self td:first-child { font-weight: 700; }
   #updated { color: #5b6472; font-size: .85rem; margin-top: .8rem; }
+  #conf { margin: 0 0 1rem; }
+  .joint { color: #7a5a06; font-weight: 600; }
 </style>
 </head>
 <body>
 <h1>Kontiki cluster</h1>
 <p class="sub">Raft group <b id="group">?</b> &middot; transport <b id="transport">?</b> &middot; storage <b id="storage">?</b></p>
+<p id="conf">configuration: ?</p>
 <table>
-  <thead><tr><th>node</th><th class="role">role</th><th>term</th><th>leader</th><th>commit</th><th>applied</th><th>last log</th><th>keys</th><th>http</th></tr></thead>
+  <thead><tr><th>node</th><th class="role">member</th><th class="role">role</th><th>term</th><th>leader</th><th>commit</th><th>applied</th><th>last log</th><th>snapshot</th><th>first log</th><th>keys</th><th>http</th></tr></thead>
   <tbody id="nodes"></tbody>
 </table>
 <div id="updated"></div>
 <script>
 'use strict';
-const columns = ['id', 'role', 'term', 'leaderId', 'commitIndex', 'appliedIndex', 'lastLogIndex', 'keys', 'http'];
-let members = [];
-let selfId = '';
+const columns = ['id', 'member', 'role', 'term', 'leaderId', 'commitIndex', 'appliedIndex', 'lastLogIndex', 'snapshotIndex', 'firstLogIndex', 'keys', 'http'];
 
 function cell(row, text, cls) {
   const td = document.createElement('td');
-  if (cls === 'role') {
+  if (cls === 'member') {
+    td.className = 'role';
+    td.textContent = text;
+  } else if (cls === 'role') {
     td.className = 'role';
     const span = document.createElement('span');
     span.className = text;
@@ -67,26 +73,54 @@ async function fetchStatus(http) {
   }
 }
 
+function membership(conf, id) {
+  const voter = conf.voters.includes(id);
+  const old = (conf.oldVoters || []).includes(id);
+  if (voter && (!conf.oldVoters || old)) return 'voter';
+  if (voter) return 'voter (joining)';
+  if (old) return 'voter (leaving)';
+  if ((conf.learners || []).includes(id)) return 'learner';
+  return 'not a member';
+}
+
+function describeConf(conf) {
+  let text = 'voters ' + (conf.voters.join(', ') || '-');
+  if (conf.learners && conf.learners.length) text += ' \u00b7 learners ' + conf.learners.join(', ');
+  return text;
+}
+
 async function refresh() {
-  if (members.length === 0) {
-    const own = await fetch('/status').then((r) => r.json()).catch(() => undefined);
-    if (!own) return;
-    selfId = own.id;
-    members = own.peers;
-    document.getElementById('group').textContent = own.groupId;
-    document.getElementById('transport').textContent = own.transport;
-    document.getElementById('storage').textContent = own.storage;
+  const own = await fetch('/status').then((r) => r.json()).catch(() => undefined);
+  if (!own) return;
+  document.getElementById('group').textContent = own.groupId;
+  document.getElementById('transport').textContent = own.transport;
+  document.getElementById('storage').textContent = own.storage;
+  const http = new Map(own.peers.map((p) => [p.id, p.http]));
+  const inConf = (conf) => [...conf.voters, ...(conf.oldVoters || []), ...(conf.learners || [])];
+  const ids = [...new Set([...inConf(own.configuration), own.id])];
+  const statuses = await Promise.all(ids.map((id) => (http.get(id) ? fetchStatus(http.get(id)) : undefined)));
+  // The leader's configuration is the newest one; this node's may lag behind.
+  const leader = statuses.find((s) => s && s.role === 'leader');
+  const conf = leader ? leader.configuration : own.configuration;
+  const confEl = document.getElementById('conf');
+  confEl.replaceChildren();
+  confEl.append('configuration' + (leader ? ' (leader ' + leader.id + ')' : '') + ': ' + describeConf(conf));
+  if (conf.oldVoters) {
+    const joint = document.createElement('span');
+    joint.className = 'joint';
+    joint.textContent = ' \u00b7 joint with old voters ' + conf.oldVoters.join(', ');
+    confEl.append(joint);
   }
-  const statuses = await Promise.all(members.map((m) => (m.http ? fetchStatus(m.http) : undefined)));
   const body = document.getElementById('nodes');
   body.replaceChildren();
-  members.forEach((m, i) => {
+  ids.forEach((id, i) => {
     const s = statuses[i];
     const row = document.createElement('tr');
-    if (m.id === selfId) row.className = 'self';
+    if (id === own.id) row.className = 'self';
     for (const c of columns) {
-      if (c === 'id') cell(row, m.id);
-      else if (c === 'http') cell(row, m.http || '?');
+      if (c === 'id') cell(row, id);
+      else if (c === 'http') cell(row, http.get(id) || '?');
+      else if (c === 'member') cell(row, membership(conf, id), 'member');
       else if (c === 'role') cell(row, s ? s.role : 'down', 'role');
       else cell(row, s && s[c] !== undefined && s[c] !== null ? String(s[c]) : '-');
     }

@@ -82,15 +82,45 @@ describe('kv-server configuration', () => {
     const line = JSON.stringify({
       peers: { n1: { raft: '127.0.0.1:1', http: '127.0.0.1:2' }, n2: { raft: '127.0.0.1:3' } },
     });
-    expect(parsePeersLine('n1', line)).toEqual(
-      new Map([
+    expect(parsePeersLine('n1', line)).toEqual({
+      peers: new Map([
         ['n1', { raft: '127.0.0.1:1', http: '127.0.0.1:2' }],
         ['n2', { raft: '127.0.0.1:3' }],
       ]),
+      voters: undefined,
+    });
+    const withVoters = JSON.stringify({ ...JSON.parse(line), voters: ['n2'] });
+    expect(parsePeersLine('n1', withVoters).voters).toEqual(['n2']);
+    expect(() => parsePeersLine('n1', JSON.stringify({ ...JSON.parse(line), voters: [] }))).toThrow(
+      /"voters" must be/,
     );
     expect(() => parsePeersLine('n1', 'nope')).toThrow(/not JSON/);
     expect(() => parsePeersLine('n1', '{}')).toThrow(/expected \{"peers"/);
     expect(() => parsePeersLine('n3', line)).toThrow(/not among the peers/);
     expect(() => parsePeersLine('n1', '{"peers":{"n1":{}}}')).toThrow(/has no raft/);
+  });
+
+  it('reads the snapshot flags and --join (no --peers needed then)', () => {
+    const c = config(['--id', 'n4', '--join', '--storage', 'memory', '--raft', '127.0.0.1:7004'], {
+      KONTIKI_SNAPSHOT_INTERVAL_S: '0',
+      KONTIKI_SNAPSHOT_LOG_MARGIN: '10',
+    });
+    expect(c).toMatchObject({ join: true, snapshotIntervalS: 0, snapshotLogMargin: 10 });
+    expect(c.peers).toEqual(new Map([['n4', { raft: '127.0.0.1:7004', http: '127.0.0.1:8001' }]]));
+    const d = config(['--id', 'n1', '--peers', PEERS, '--storage', 'memory']);
+    expect(d).toMatchObject({ join: false, snapshotIntervalS: 3600, snapshotLogMargin: 1000 });
+    expect(() => config(['--id', 'n1', '--storage', 'memory'])).toThrow(/--peers is required/);
+    expect(() =>
+      config([
+        '--id',
+        'n1',
+        '--peers',
+        PEERS,
+        '--storage',
+        'memory',
+        '--snapshot-log-margin',
+        'lots',
+      ]),
+    ).toThrow(/--snapshot-log-margin: expected an integer/);
   });
 });

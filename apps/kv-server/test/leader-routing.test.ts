@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorBody, StatusBody, TransferBody } from '../src/api-types.js';
+import type {
+  ErrorBody,
+  MembershipBody,
+  SnapshotBody,
+  StatusBody,
+  TransferBody,
+} from '../src/api-types.js';
 import { waitForLeader } from '../src/cluster-observer.js';
 import { requestJson } from '../src/http-json.js';
 import { KvClient } from '../src/kv-client.js';
@@ -83,5 +89,106 @@ describe('three nodes: writes go to the leader, any node reads', () => {
     expect((res.body as ErrorBody).error.code).toBe('BAD_REQUEST');
     const s = (await requestJson('GET', `http://${leader.http}/status`)).body as StatusBody;
     expect(s.role).toBe('leader');
+  });
+
+  it('snapshots any node on request; status shows the snapshot and the compacted log', async () => {
+    for (let i = 0; i < 20; i++) await client.put(`snap/${i}`, String(i));
+    for (const endpoint of cluster.endpoints) {
+      // A follower may not have applied the last writes yet: a read there waits for them.
+      await client.get('snap/19', { endpoint });
+      const first = await client.snapshot(endpoint);
+      expect(first.taken).toBe(true);
+      const meta = first.meta as NonNullable<SnapshotBody['meta']>;
+      expect(meta.lastIncludedIndex).toBeGreaterThanOrEqual(20);
+      expect([...meta.configuration.voters].sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(first.snapshotIndex).toBe(meta.lastIncludedIndex);
+      const status = await client.status(endpoint);
+      expect(status.snapshotIndex).toBe(meta.lastIncludedIndex);
+      expect(status.firstLogIndex).toBe(1); // 1000 entries are kept behind a snapshot by default
+      // Nothing applied since: no new snapshot.
+      const again = await client.snapshot(endpoint);
+      if (again.taken) {
+        expect((again.meta as NonNullable<SnapshotBody['meta']>).lastIncludedIndex).toBeGreaterThan(
+          meta.lastIncludedIndex,
+        );
+      } else {
+        expect(again).toMatchObject({ meta: null, snapshotIndex: meta.lastIncludedIndex });
+      }
+    }
+  });
+
+  it('membership: a follower redirects, bad requests are refused, an unknown member needs its address', async () => {
+    const leader = await waitForLeader(cluster.endpoints, { timeoutMs: 10_000 });
+    const follower = cluster.endpoints.find((e) => e !== leader.http) as string;
+    const voters = ['n1', 'n2', 'n3'];
+    const redirected = await requestJson('POST', `http://${follower}/admin/membership`, {
+      body: { voters },
+    });
+    expect(redirected.status).toBe(307);
+    expect(redirected.headers.location).toBe(`http://${leader.http}/admin/membership`);
+    expect((redirected.body as ErrorBody).error).toMatchObject({
+      code: 'NOT_LEADER',
+      outcome: 'not-applied',
+    });
+    const bad: Array<[unknown, string]> = [
+      [{}, '"voters" must be a non-empty list'],
+      [{ voters: [] }, '"voters" must be a non-empty list'],
+      [{ voters: ['n1', 'n1'] }, 'lists a peer twice'],
+      [{ voters, learners: 'n4' }, '"learners" must be a list'],
+      [{ voters, peers: { n4: { raft: '127.0.0.1:1' } } }, 'neither a voter nor a learner'],
+      [{ voters: [...voters, 'n4'], peers: { n4: { raft: 'nope' } } }, 'needs "raft"'],
+      [{ voters, timeoutMs: 0 }, '"timeoutMs" must be'],
+    ];
+    for (const [body, message] of bad) {
+      const res = await requestJson('POST', `http://${leader.http}/admin/membership`, { body });
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+      expect((res.body as ErrorBody).error.message).toContain(message);
+    }
+    const unknown = await requestJson('POST', `http://${leader.http}/admin/membership`, {
+      body: { voters: [...voters, 'n9'] },
+    });
+    expect(unknown.status).toBe(400);
+    expect((unknown.body as ErrorBody).error).toMatchObject({
+      code: 'UNKNOWN_PEER',
+      peers: ['n9'],
+    });
+    // The same membership: nothing to change, but the members' addresses get recorded.
+    const same = await client.setMembers({ voters });
+    expect(same.configuration.voters).toEqual(expect.arrayContaining(voters));
+    expect([...same.recorded].sort()).toEqual(voters);
+    for (const endpoint of cluster.endpoints) {
+      await client.get('snap/0', { endpoint });
+      const d = await client.digest(endpoint);
+      expect(d.sha256).toBe((await client.digest(leader.http)).sha256);
+    }
+    const again: MembershipBody = await client.setMembers({ voters });
+    expect(again.recorded).toEqual([]);
+  });
+
+  it('a learner joins, receives the data, and leaves again', async () => {
+    const leader = await waitForLeader(cluster.endpoints, { timeoutMs: 10_000 });
+    const joiner = await startInProcessServers(1, { join: true }, 'n4');
+    try {
+      const n4 = joiner.servers[0] as (typeof joiner.servers)[number];
+      const added = await client.setMembers({
+        voters: ['n1', 'n2', 'n3'],
+        learners: ['n4'],
+        peers: { n4: { raft: n4.raftAddress, http: n4.httpAddress } },
+      });
+      expect(added.configuration.learners).toEqual(['n4']);
+      expect(added.leaderId).toBe(leader.id);
+      await client.put('for-the-learner', 'yes');
+      // A learner reads linearizably too (it asks the leader for the read index).
+      expect(await client.get('for-the-learner', { endpoint: n4.httpAddress })).toMatchObject({
+        value: 'yes',
+      });
+      const s = await client.status(n4.httpAddress);
+      expect(s.configuration.learners).toEqual(['n4']);
+      expect(s.peers.map((p) => p.id).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+      const removed = await client.setMembers({ voters: ['n1', 'n2', 'n3'] });
+      expect(removed.configuration.learners ?? []).toEqual([]);
+    } finally {
+      await joiner.stop();
+    }
   });
 });

@@ -2,41 +2,16 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DigestBody } from '../src/api-types.js';
 import { type LeaderInfo, waitForConvergence, waitForLeader } from '../src/cluster-observer.js';
-import { KvClient, KvError } from '../src/kv-client.js';
+import { KvClient } from '../src/kv-client.js';
 import { LocalCluster } from '../src/local-cluster.js';
 import { RegisterWorkload } from './support/register-workload.js';
 import { tempDir } from './support/temp-dir.js';
 import { waitUntil } from './support/wait-until.js';
+import { inParallel, putSurely } from './support/writes.js';
 
 const ELECTION_TIMEOUT_MS = 300;
 const ENTRIES = 10_000;
 const IN_FLIGHT = 64;
-
-/** A put whose outcome was unknown is sent again: a put of the same value is idempotent. */
-async function putSurely(client: KvClient, key: string, value: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.put(key, value);
-      return;
-    } catch (error) {
-      if (!(error instanceof KvError) || attempt >= 20) throw error;
-    }
-  }
-}
-
-/** Runs `work(i)` for i in [0, count) with `concurrency` of them in flight. */
-async function inParallel(
-  count: number,
-  concurrency: number,
-  work: (i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await work(next++);
-    }),
-  );
-}
 
 describe.each(['grpc', 'ws'] as const)(
   'three kv-server processes over %s on SQLite',

@@ -1,14 +1,18 @@
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fetchStatus, LocalCluster, waitForLeader } from '@kontiki/kv-server';
 import { CommandError, parse, positionals } from '../args.js';
+import { ClusterMembership, type ControlAddress, startControlServer } from '../cluster-control.js';
 import {
   clusterFilePath,
   DEFAULT_DATA_DIR,
   isAlive,
+  nodesFilePath,
   readClusterFile,
+  readNodesFile,
   removeClusterFile,
   writeClusterFile,
+  writeNodesFile,
 } from '../cluster-file.js';
 import type { Output } from '../output.js';
 import { SERVER_SCRIPT } from '../server-script.js';
@@ -18,6 +22,8 @@ import { statusRows, table } from './status.js';
 /**
  * `kontiki cluster start`: runs a local cluster of kv-server processes in the foreground,
  * prints where they listen and each change of leader, and stops them all on Ctrl-C.
+ * `kontiki cluster add-node` and `remove-node` ask it (through a control endpoint named in
+ * cluster.json) to start a node and add it to the group, or to remove one and stop it.
  */
 export async function clusterStartCommand(argv: readonly string[], io: Output): Promise<number> {
   const args = parse(argv, {
@@ -27,6 +33,8 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
     'data-dir': { type: 'string' },
     'base-port': { type: 'string' },
     'election-timeout-ms': { type: 'string' },
+    'snapshot-interval-s': { type: 'string' },
+    'snapshot-log-margin': { type: 'string' },
   });
   positionals(args, []);
   const nodes = args.integer('nodes', 3, 1, 9);
@@ -36,6 +44,8 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
   const basePort =
     args.string('base-port') === undefined ? undefined : args.integer('base-port', 0, 1, 65_000);
   const electionTimeoutMs = args.integer('election-timeout-ms', 1000, 20, 600_000);
+  const snapshotIntervalS = args.integer('snapshot-interval-s', 3600, 0, 315_360_000);
+  const snapshotLogMargin = args.integer('snapshot-log-margin', 1000, 0, 1_000_000_000);
 
   const running = readClusterFile(dataDir);
   if (running !== undefined && isAlive(running.pid)) {
@@ -44,18 +54,30 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
     );
   }
   mkdirSync(dataDir, { recursive: true });
+  // SQLite data outlives a run: the nodes of the last run (added ones included) come back.
+  const previous = storage === 'sqlite' ? readNodesFile(dataDir) : undefined;
+  const members =
+    previous?.nodes ??
+    Array.from({ length: nodes }, (_, i) => ({ id: `n${i + 1}`, joined: false }));
+  if (previous !== undefined) {
+    io.out(
+      `found ${nodesFilePath(dataDir)}: starting its nodes (${members.map((m) => m.id).join(', ')})`,
+    );
+  }
 
   io.out(
-    `starting ${nodes} kv-server processes: ${transport} transport, ${storage} storage${storage === 'sqlite' ? ` in ${dataDir}` : ''}`,
+    `starting ${members.length} kv-server processes: ${transport} transport, ${storage} storage${storage === 'sqlite' ? ` in ${dataDir}` : ''}`,
   );
   const signal = untilSignal();
   const cluster = await LocalCluster.start({
     serverScript: SERVER_SCRIPT,
-    nodes,
+    members,
     transport,
     storage,
     dataDir,
     electionTimeoutMs,
+    snapshotIntervalS,
+    snapshotLogMargin,
     ...(basePort === undefined ? {} : { basePort }),
     stderr: 'inherit',
     onEvent: (e) => {
@@ -66,15 +88,45 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
       io.err(`${id} exited (${sig ?? `code ${code}`}); it stays down until the cluster restarts`);
     },
   });
+  let control: { address: ControlAddress; close(): Promise<void> } | undefined;
   try {
     const endpoints = cluster.httpEndpoints();
-    writeClusterFile(dataDir, {
-      pid: process.pid,
-      startedAt: new Date().toISOString(),
-      transport,
-      storage,
-      nodes: cluster.members().map((m) => ({ id: m.id, http: m.http, raft: m.raft, pid: m.pid })),
+    const startedAt = new Date().toISOString();
+    const writeFiles = (): void => {
+      const all = cluster.members();
+      writeClusterFile(dataDir, {
+        pid: process.pid,
+        startedAt,
+        transport,
+        storage,
+        nodes: all.map((m) => ({
+          id: m.id,
+          http: m.http,
+          raft: m.raft,
+          pid: m.pid,
+          joined: m.joined,
+        })),
+        ...(control ? { control: control.address } : {}),
+      });
+      if (storage === 'sqlite') {
+        writeNodesFile(dataDir, { nodes: all.map((m) => ({ id: m.id, joined: m.joined })) });
+      }
+    };
+    const membership = new ClusterMembership(cluster, {
+      onChange: (what) => {
+        writeFiles();
+        const m = cluster.members().find((x) => what.startsWith(`${x.id} `));
+        io.out(m ? `${what}: pid ${m.pid}  http ${m.http}  raft ${m.raft}` : what);
+      },
+      onRemoved: (id) => {
+        // No longer a member: its data must not come back under its id (nor be lost).
+        const dir = join(dataDir, id);
+        if (storage === 'sqlite' && existsSync(dir))
+          renameSync(dir, `${dir}.removed-${Date.now()}`);
+      },
     });
+    control = await startControlServer(membership);
+    writeFiles();
     for (const m of cluster.members()) {
       io.out(`  ${m.id}  pid ${m.pid}  http ${m.http}  raft ${m.raft}`);
     }
@@ -96,6 +148,7 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
     io.out('stopping...');
     return 0;
   } finally {
+    await control?.close();
     await cluster.stop();
     removeClusterFile(dataDir);
     io.out('all nodes stopped');

@@ -25,11 +25,23 @@ export function statusRows(
   statuses: readonly (StatusBody | undefined)[],
 ): string[][] {
   const rows = [
-    ['NODE', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST LOG', 'KEYS', 'HTTP'],
+    [
+      'NODE',
+      'ROLE',
+      'TERM',
+      'LEADER',
+      'COMMIT',
+      'APPLIED',
+      'LAST LOG',
+      'SNAPSHOT',
+      'FIRST LOG',
+      'KEYS',
+      'HTTP',
+    ],
   ];
   statuses.forEach((s, i) => {
     const http = endpoints[i] ?? '?';
-    if (s === undefined) rows.push(['?', 'down', '-', '-', '-', '-', '-', '-', http]);
+    if (s === undefined) rows.push(['?', 'down', '-', '-', '-', '-', '-', '-', '-', '-', http]);
     else {
       rows.push([
         s.id,
@@ -39,6 +51,8 @@ export function statusRows(
         String(s.commitIndex),
         String(s.appliedIndex),
         String(s.lastLogIndex),
+        String(s.snapshotIndex),
+        String(s.firstLogIndex),
         String(s.keys),
         http,
       ]);

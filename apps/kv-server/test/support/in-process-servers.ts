@@ -16,13 +16,15 @@ export interface InProcessServers {
 export async function startInProcessServers(
   count: number,
   overrides: Partial<ServerConfig> = {},
+  firstId = 'n1',
 ): Promise<InProcessServers> {
   const listening = new Map<string, { raft: string; http: string }>();
   let release: (line: string) => void = () => {};
   const peersLine = new Promise<string>((resolve) => {
     release = resolve;
   });
-  const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
+  const first = Number(firstId.slice(1));
+  const ids = Array.from({ length: count }, (_, i) => `n${first + i}`);
   const started = ids.map((id) =>
     KvServer.start(
       {
@@ -30,11 +32,14 @@ export async function startInProcessServers(
         raftListen: '127.0.0.1:0',
         httpListen: '127.0.0.1:0',
         peers: 'stdin',
+        join: false,
         transport: 'grpc',
         storage: 'memory',
         dataDir: undefined,
         sqliteSync: 'full',
         electionTimeoutMs: 200,
+        snapshotIntervalS: 0,
+        snapshotLogMargin: 1000,
         token: undefined,
         groupId: 'kv',
         maxValueBytes: 1024,

@@ -1,0 +1,100 @@
+import { resolve } from 'node:path';
+import { requestJson, TransportFailure } from '@kontiki/kv-server';
+import { CommandError, parse, positionals } from '../args.js';
+import type { AddNodeResult, RemoveNodeResult } from '../cluster-control.js';
+import { clusterFilePath, DEFAULT_DATA_DIR, isAlive, readClusterFile } from '../cluster-file.js';
+import type { Output } from '../output.js';
+
+const OPTIONS = {
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  'timeout-ms': { type: 'string' },
+} as const;
+
+/** Sends a request to the control endpoint of the `kontiki cluster start` running in DIR. */
+async function control(
+  dataDir: string,
+  path: string,
+  body: unknown,
+  timeoutMs: number,
+): Promise<unknown> {
+  const file = readClusterFile(dataDir);
+  if (file === undefined || !isAlive(file.pid)) {
+    throw new CommandError(
+      `no running \`kontiki cluster start\` in ${dataDir} (no live ${clusterFilePath(dataDir)}); start one, or pass --data-dir`,
+    );
+  }
+  if (file.control === undefined) {
+    throw new CommandError(`the cluster in ${dataDir} was started by a kontiki without add-node`);
+  }
+  let res: Awaited<ReturnType<typeof requestJson>>;
+  try {
+    res = await requestJson('POST', `http://${file.control.http}${path}`, {
+      body,
+      timeoutMs,
+      headers: { authorization: `Bearer ${file.control.token}` },
+    });
+  } catch (error) {
+    if (error instanceof TransportFailure) throw new CommandError(error.message);
+    throw error;
+  }
+  if (res.status !== 200) {
+    const message = (res.body as { error?: { message?: string } } | undefined)?.error?.message;
+    throw new CommandError(message ?? `HTTP ${res.status}`);
+  }
+  return res.body;
+}
+
+function votersLine(conf: { voters: readonly string[]; learners?: readonly string[] }): string {
+  const learners = conf.learners ?? [];
+  return `voters ${conf.voters.join(', ')}${learners.length > 0 ? `; learners ${learners.join(', ')}` : ''}`;
+}
+
+/**
+ * `kontiki cluster add-node [--id ID] [--learner]`: the running `kontiki cluster start`
+ * starts a new kv-server with --join (no initial configuration), then asks the leader to
+ * add it with its addresses; it catches up (log or snapshot) before it counts as a voter.
+ */
+export async function clusterAddNodeCommand(argv: readonly string[], io: Output): Promise<number> {
+  const args = parse(argv, { ...OPTIONS, id: { type: 'string' }, learner: { type: 'boolean' } });
+  positionals(args, []);
+  const dataDir = resolve(args.string('data-dir') ?? DEFAULT_DATA_DIR);
+  const timeoutMs = args.integer('timeout-ms', 60_000, 1, 600_000);
+  const id = args.string('id');
+  const r = (await control(
+    dataDir,
+    '/add-node',
+    { ...(id === undefined ? {} : { id }), learner: args.flag('learner') },
+    timeoutMs,
+  )) as AddNodeResult;
+  if (args.flag('json')) io.out(JSON.stringify(r));
+  else {
+    io.out(
+      `added ${r.member.id} as a ${r.learner ? 'learner' : 'voter'} (pid ${r.member.pid}, http ${r.member.http}, raft ${r.member.raft}); ${votersLine(r.configuration)}`,
+    );
+  }
+  return 0;
+}
+
+/**
+ * `kontiki cluster remove-node ID`: the leader removes ID from the membership (a leader
+ * that removes itself steps down once that is committed), then the node is stopped and its
+ * data directory renamed to ID.removed-TIME.
+ */
+export async function clusterRemoveNodeCommand(
+  argv: readonly string[],
+  io: Output,
+): Promise<number> {
+  const args = parse(argv, OPTIONS);
+  const [id] = positionals(args, ['id']) as [string];
+  const dataDir = resolve(args.string('data-dir') ?? DEFAULT_DATA_DIR);
+  const timeoutMs = args.integer('timeout-ms', 60_000, 1, 600_000);
+  const r = (await control(dataDir, '/remove-node', { id }, timeoutMs)) as RemoveNodeResult;
+  if (args.flag('json')) io.out(JSON.stringify(r));
+  else {
+    io.out(
+      `${r.wasMember ? 'removed' : 'stopped (it was not a member)'} ${r.id}; ${votersLine(r.configuration)}`,
+    );
+  }
+  return 0;
+}
