@@ -19,9 +19,12 @@ const tested = workspaces.filter((p) => {
 });
 for (const p of tested) rmSync(join(p, '.vitest-report.json'), { force: true });
 
+// One package's tests at a time: vitest already spreads a package's files over every core,
+// and the multi-process suites measure liveness in real time; packages running side by side
+// on a 2-core machine only compete for the CPU.
 const turbo = spawnSync(
   'pnpm',
-  ['exec', 'turbo', 'run', 'test', '--continue', ...process.argv.slice(2)],
+  ['exec', 'turbo', 'run', 'test', '--continue', '--concurrency=1', ...process.argv.slice(2)],
   {
     cwd: root,
     stdio: 'inherit',

@@ -9,8 +9,12 @@ import { HttpError } from './http-io.js';
 export type WriteOutcome = 'not-applied' | 'unknown';
 
 export interface ErrorContext {
-  /** A write (the answer says whether it may have taken effect) or a read. */
-  readonly kind: 'write' | 'read';
+  /**
+   * A write (the answer says whether it may have taken effect), a read (served by any node:
+   * NOT_LEADER is retried, not redirected), or an admin request (redirected to the leader,
+   * without a write outcome).
+   */
+  readonly kind: 'write' | 'read' | 'admin';
   /** The request's path and query, for the redirect to the leader. */
   readonly url: string;
   /** The HTTP address of a peer, when known. */
@@ -37,6 +41,17 @@ export function httpErrorOf(error: unknown, context: ErrorContext): HttpError {
       const raw = (error as { leaderId?: unknown }).leaderId;
       const leaderId = typeof raw === 'string' && raw !== '' ? raw : undefined;
       const leaderHttp = leaderId === undefined ? undefined : context.httpOf(leaderId);
+      // Reads are served by every node: NOT_LEADER on a read means the leader could not
+      // confirm the read index just now (an election, a step-down). Retry, no redirect.
+      if (context.kind === 'read') {
+        return new HttpError(
+          503,
+          ErrorCode.NOT_LEADER,
+          'the read could not be confirmed by a leader right now (an election may be under way); retry',
+          { leaderId: leaderId ?? null },
+          RETRY,
+        );
+      }
       if (leaderId !== undefined && leaderHttp !== undefined) {
         return new HttpError(
           307,

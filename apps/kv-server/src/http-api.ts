@@ -147,7 +147,7 @@ export class KvHttpApi {
       await handler(req, res, path.slice(route.prefix.length));
     } catch (error) {
       if (!res.headersSent) {
-        sendError(res, httpErrorOf(error, this.errorContext('read', url)));
+        sendError(res, httpErrorOf(error, this.errorContext('admin', url)));
       } else {
         res.destroy();
       }
@@ -326,7 +326,7 @@ export class KvHttpApi {
     try {
       await node.transferLeadership(typeof peer === 'string' ? peer : undefined);
     } catch (error) {
-      throw httpErrorOf(error, this.errorContext('read', req.url ?? ''));
+      throw httpErrorOf(error, this.errorContext('admin', req.url ?? ''));
     }
     // The transfer resolves once this node stepped down; wait (bounded) for the new leader
     // to make itself known, so that the answer can name it.
@@ -367,7 +367,7 @@ export class KvHttpApi {
     try {
       meta = await node.snapshot();
     } catch (error) {
-      throw httpErrorOf(error, this.errorContext('read', req.url ?? ''));
+      throw httpErrorOf(error, this.errorContext('admin', req.url ?? ''));
     }
     const s = node.status();
     const body: SnapshotBody = {
@@ -512,7 +512,7 @@ export class KvHttpApi {
     return this.ctx.peers().get(peerId)?.http;
   }
 
-  private errorContext(kind: 'read' | 'write', url: string): ErrorContext {
+  private errorContext(kind: ErrorContext['kind'], url: string): ErrorContext {
     return { kind, url, httpOf: (peer) => this.httpOf(peer) };
   }
 
