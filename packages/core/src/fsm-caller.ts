@@ -118,7 +118,12 @@ export class FSMCaller<R> {
       }
     } catch (error) {
       this.stopped = true;
-      this.hooks.onError(toRaftError(error));
+      const e = toRaftError(error);
+      // Work queued behind the failure will never run: tell whoever waits for it.
+      const jobs = this.exclusive;
+      this.exclusive = [];
+      for (const job of jobs) job.cancel(e);
+      this.hooks.onError(e);
     } finally {
       this.running = false;
       const waiters = this.idleWaiters;

@@ -575,20 +575,27 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
     const term = this.currentTerm;
     let outcome: InstallOutcome;
     try {
-      outcome = await this.snapshots.receive(req, this.commit);
+      outcome = await this.snapshots.receive(req, () => this.commit);
     } catch (error) {
-      this.logger.error('installing a snapshot failed', { error: String(error) });
-      return { term: this.currentTerm, success: false };
+      // The state machine may be half loaded, or the snapshot storage broken: going on
+      // could apply entries to a state that is not the one they follow (braft: fatal).
+      const e = toRaftError(error, 'STORAGE');
+      this.enterError(e);
+      throw e;
     }
     if (outcome.kind === 'rejected') {
       this.logger.warn('snapshot chunk refused', { reason: outcome.reason, from: req.from });
       return { term: this.currentTerm, success: false };
     }
     if (outcome.kind === 'installed') {
-      const index = outcome.meta.lastIncludedIndex;
+      const meta = outcome.meta;
+      const index = meta.lastIncludedIndex;
       if (index > this.commit) this.commit = index;
       this.fsm.setCommitted(this.commit);
-      this.notify('snapshotInstalled', { meta: outcome.meta });
+      this.callback(() => this.sm.onConfigurationCommitted?.(meta.configuration, index));
+      // Reads waiting for the applied index, and the memory floor, move with the install.
+      this.afterApply(index);
+      this.notify('snapshotInstalled', { meta });
     }
     return { term, success: this.currentTerm === term };
   }
@@ -924,6 +931,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
 
   private onAck(): void {
     if (this.pendingReads.length > 0) this.confirmReads();
+    if (this.change?.stage === 'catching-up') this.advanceChange();
   }
 
   private onHigherTerm(term: number, from: PeerId): void {
@@ -994,8 +1002,10 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       ...(target.learners && target.learners.length > 0 ? { learners: [...target.learners] } : {}),
     };
     if (sameConfiguration(from, target2)) return Promise.resolve();
-    const known = new Set(allPeers(from));
-    const newPeers = allPeers(target2).filter((p) => !known.has(p) && p !== this.self);
+    // Every peer that becomes a voter catches up first: a brand-new one, and a learner being
+    // promoted (it may be far behind, or down: the joint configuration would then stall).
+    const voting = new Set(from.voters);
+    const newPeers = allPeers(target2).filter((p) => !voting.has(p) && p !== this.self);
     const timeoutMs = options.timeoutMs ?? 20 * this.options.electionTimeoutMs;
     return new Promise<void>((resolve, reject) => {
       const timer = new RaftTimer(this.options.clock, () => {
@@ -1027,11 +1037,17 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
   private advanceChange(): void {
     const c = this.change;
     if (!c || c.stage !== 'catching-up' || !this.isLeaderRole()) return;
-    const near = this.log.lastIndex - this.options.maxEntriesPerRpc;
+    const near = Math.max(
+      this.log.lastIndex - this.options.maxEntriesPerRpc,
+      this.commit > 0 ? 1 : 0,
+    );
+    // Alive too: a learner that went down keeps the matchIndex it had, which says nothing
+    // about whether it could vote now.
+    const recent = this.options.clock.now() - this.options.electionTimeoutMs;
     for (const p of c.newPeers) {
       if (!c.target.voters.includes(p)) continue; // learners need not catch up first
-      if ((this.replicators.get(p)?.matchIndex ?? 0) < Math.max(near, this.commit > 0 ? 1 : 0))
-        return;
+      const r = this.replicators.get(p);
+      if (!r || r.matchIndex < near || r.lastAckSentTime < recent) return;
     }
     if (votersChanged(c.from, c.target)) {
       c.stage = 'joint';
@@ -1049,7 +1065,7 @@ export class RaftNode<R = unknown> extends TypedEmitter<NodeEvents> {
       isJoint(latest.configuration) &&
       latest.index <= this.commit &&
       this.stableAppendedFor !== latest.index &&
-      this.roleValue === 'leader'
+      this.isLeaderRole()
     ) {
       // C(old,new) is committed: now C(new). A new leader that inherited a joint
       // configuration completes it the same way.

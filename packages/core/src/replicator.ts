@@ -253,9 +253,22 @@ export class Replicator {
     }
     // Rejected: the follower's log does not hold (prev, prevTerm). Jump back (Raft paper 5.3,
     // with the conflict-term optimisation) and probe from there.
-    this.next = Math.max(this.match + 1, Math.min(prev, this.backOff(prev, response)));
+    if (response.lastLogIndex < this.match) {
+      // The follower lost entries it had acknowledged (a disk that did not keep its
+      // promise). Nothing committed depends on one follower; let it catch up again.
+      this.logger.warn('follower lost acknowledged entries', {
+        match: this.match,
+        lastLogIndex: response.lastLogIndex,
+      });
+      this.match = response.lastLogIndex;
+    }
+    const next = Math.max(this.match + 1, Math.min(prev, this.backOff(prev, response)));
+    const stuck = next === prev + 1;
+    this.next = next;
     this.resetPipeline();
-    this.sendProbe();
+    // No progress (the same probe would be refused again): wait rather than spin.
+    if (stuck) this.scheduleBackoff();
+    else this.sendProbe();
   }
 
   private backOff(prev: number, response: AppendEntriesResponse): number {

@@ -140,21 +140,32 @@ export class SnapshotExecutor {
 
   /**
    * A chunk of the leader's snapshot arrived (followers). Chunks come in order from offset 0;
-   * anything else is refused and the leader starts over. A snapshot that this node's log or
-   * state already covers is acknowledged without being installed: installing it would move
-   * the state machine back.
+   * anything else is refused and the leader starts over. Calls are handled one at a time (a
+   * duplicated chunk must not be written twice). A snapshot that this node already holds
+   * durably, in its log or its own snapshot, is acknowledged without being installed:
+   * installing it would move the state machine back.
    */
-  async receive(req: InstallSnapshotRequest, committedIndex: number): Promise<InstallOutcome> {
+  receive(req: InstallSnapshotRequest, committedIndex: () => number): Promise<InstallOutcome> {
+    const next = this.receiveQueue.then(() => this.receiveOne(req, committedIndex));
+    this.receiveQueue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private receiveQueue: Promise<void> = Promise.resolve();
+
+  private async receiveOne(
+    req: InstallSnapshotRequest,
+    committedIndex: () => number,
+  ): Promise<InstallOutcome> {
     const meta = req.meta;
     const storage = this.o.storage;
     if (!this.enabled || !storage) return { kind: 'rejected', reason: 'snapshots are not enabled' };
     if (req.offset === 0) {
       await this.abortReceiving();
-      const index = meta.lastIncludedIndex;
-      const covered =
-        index <= this.lastIndex ||
-        (index <= committedIndex && this.o.log.termAt(index) === meta.lastIncludedTerm);
-      if (covered) {
+      if (this.covers(meta, committedIndex())) {
         this.skipping = meta;
       } else {
         this.skipping = undefined;
@@ -162,27 +173,70 @@ export class SnapshotExecutor {
       }
     }
     if (this.skipping && sameMeta(this.skipping, meta)) {
-      if (req.done) this.skipping = undefined;
-      return req.done ? { kind: 'already-covered' } : { kind: 'chunk-stored' };
+      if (!req.done) return { kind: 'chunk-stored' };
+      this.skipping = undefined;
+      return (await this.durablyHeld(meta))
+        ? { kind: 'already-covered' }
+        : { kind: 'rejected', reason: 'the entries it covers were truncated meanwhile' };
     }
     const r = this.receiving;
     if (!r || !sameMeta(r.meta, meta) || r.offset !== req.offset) {
       return { kind: 'rejected', reason: `unexpected chunk at offset ${req.offset}` };
     }
     await r.writer.write(req.data);
+    if (this.receiving !== r) return { kind: 'rejected', reason: 'a newer snapshot started' };
     r.offset += req.data.byteLength;
     if (!req.done) return { kind: 'chunk-stored' };
     this.receiving = undefined;
-    await r.writer.commit();
-    await this.install(meta);
-    return { kind: 'installed', meta };
+    const installed = await this.install(meta, r.writer);
+    if (installed) return { kind: 'installed', meta };
+    return (await this.durablyHeld(meta))
+      ? { kind: 'already-covered' }
+      : { kind: 'rejected', reason: 'the entries it covers were truncated meanwhile' };
   }
 
-  /** Replaces the state machine's state and the log with the snapshot just stored. */
-  private async install(meta: SnapshotMeta): Promise<void> {
+  /** Whether this node's state or log already holds everything the snapshot holds. */
+  private covers(meta: SnapshotMeta, committedIndex: number): boolean {
+    const index = meta.lastIncludedIndex;
+    return (
+      index <= this.lastIndex ||
+      index <= this.o.fsm.appliedIndex ||
+      (index <= committedIndex && this.o.log.termAt(index) === meta.lastIncludedTerm)
+    );
+  }
+
+  /**
+   * Before acknowledging a snapshot as already held, the entries it covers must be on this
+   * node's disk (or in its own snapshot): the leader will count them as this node's.
+   */
+  private async durablyHeld(meta: SnapshotMeta): Promise<boolean> {
+    const index = meta.lastIncludedIndex;
+    if (index <= this.lastIndex) return true;
+    try {
+      await this.o.log.waitDurable(index);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Publishes the received snapshot and replaces the state machine's state and the log with
+   * it, unless, by the time the apply queue gets to it, the state has moved past it (the
+   * log may have caught up by AppendEntries meanwhile): then the snapshot is dropped and
+   * false returned. Publishing happens after that check, so an older snapshot never
+   * replaces a newer one as the latest.
+   */
+  private async install(meta: SnapshotMeta, writer: SnapshotWriter): Promise<boolean> {
     const { log, fsm, stateMachine } = this.o;
     const storage = this.o.storage as SnapshotStorage;
-    await fsm.runExclusive(async () => {
+    const index = meta.lastIncludedIndex;
+    const installed = await fsm.runExclusive(async () => {
+      if (index <= this.lastIndex || index <= fsm.appliedIndex) {
+        await writer.abort().catch(() => {});
+        return false;
+      }
+      await writer.commit();
       const reader: SnapshotReader | null = await storage.openLatest();
       if (!reader || !sameMeta(reader.meta, meta)) {
         await reader?.close();
@@ -193,7 +247,6 @@ export class SnapshotExecutor {
       } finally {
         await reader.close();
       }
-      const index = meta.lastIncludedIndex;
       if (log.termAt(index) === meta.lastIncludedTerm && index <= log.lastIndex) {
         // The log goes on past the snapshot with the leader's entries: keep them.
         log.compact(index, meta.lastIncludedTerm, index + 1);
@@ -206,10 +259,12 @@ export class SnapshotExecutor {
         configuration: meta.configuration,
       });
       fsm.resetApplied(index);
+      this.lastIndex = index;
+      this.lastTerm = meta.lastIncludedTerm;
+      return true;
     });
-    this.lastIndex = meta.lastIncludedIndex;
-    this.lastTerm = meta.lastIncludedTerm;
-    this.o.logger.info('snapshot installed', { index: meta.lastIncludedIndex });
+    if (installed) this.o.logger.info('snapshot installed', { index });
+    return installed;
   }
 
   /** Drops a half-received snapshot (a new one started, or the node stops). */

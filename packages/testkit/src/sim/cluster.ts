@@ -195,7 +195,11 @@ export class SimCluster {
         ...this.options.nodeOptions,
         groupId: g,
         peerId: id,
-        initialConfiguration: { voters: this.options.initialVoters ?? this.peers },
+        // A peer left out of the initial voters starts with no configuration at all and
+        // waits to be added, as a node joining a running cluster does.
+        ...(this.options.initialVoters === undefined || this.options.initialVoters.includes(id)
+          ? { initialConfiguration: { voters: this.options.initialVoters ?? this.peers } }
+          : {}),
         transport,
         logStorage: this.options.wrapLogStorage?.(id, g, log) ?? log,
         metaStorage: meta,

@@ -189,6 +189,21 @@ export class GroupInvariants {
       }
     }
     this.currentLeaders = leadersNow;
+    // A leader counts a follower as holding what the follower holds on disk, never more:
+    // otherwise a crash of that follower could lose an entry counted toward a commit.
+    for (const leader of leadersNow) {
+      for (const p of leader.status().peers) {
+        const f = nodes.find((n) => n.id === p.peerId);
+        if (!f || f.node.term !== leader.term || f.node.role === 'shutdown') continue;
+        const held = Math.max(f.node.log.durableIndex, f.node.log.snapshotLastIndex);
+        if (p.matchIndex > held) {
+          throw new InvariantViolation(
+            'durable acknowledgements',
+            `leader ${leader.id} counts ${p.peerId} up to ${p.matchIndex}, which holds only ${held} durably`,
+          );
+        }
+      }
+    }
   }
 
   private currentLeaders: Array<RaftNode<string>> = [];

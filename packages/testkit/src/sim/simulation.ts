@@ -56,9 +56,15 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   // The seed also picks the cluster's shape and its batching limits, so that a sweep covers
   // one-entry RPCs and deep pipelines alike.
   const shape = new Rng(seed).fork('shape');
+  const peerCount = options.peers ?? shape.pick([3, 3, 5, 5, 7]);
+  const peerIds = Array.from({ length: peerCount }, (_, i) => `n${i + 1}`);
+  // Sometimes only some peers form the cluster; the others join through membership changes.
+  const initialVoters =
+    peerCount > 3 && shape.chance(0.3) ? peerIds.slice(0, peerCount - 2) : undefined;
   const cluster = new SimCluster({
     seed,
-    peers: options.peers ?? shape.pick([3, 3, 5, 5, 7]),
+    peers: peerIds,
+    ...(initialVoters ? { initialVoters } : {}),
     ...(options.groups ? { groups: options.groups } : {}),
     electionTimeoutMs: options.electionTimeoutMs ?? 100,
     nodeOptions: {

@@ -66,7 +66,10 @@ export class Workload {
   }
 
   private schedule(): void {
-    const delay = -Math.log(1 - this.rng.next()) * this.meanIntervalMs;
+    // Now and then the clients go quiet for a while: an idle group must still finish what
+    // it started (membership changes, catch-up) on heartbeats alone.
+    const pause = this.rng.chance(0.01) ? this.rng.next() * 20 * this.cluster.electionTimeoutMs : 0;
+    const delay = pause - Math.log(1 - this.rng.next()) * this.meanIntervalMs;
     this.cluster.time.schedule(
       delay,
       () => {
