@@ -45,6 +45,7 @@ export {
   methodFromWire,
 } from './methods.js';
 export { GroupRouter } from './rpc/group-router.js';
+export { type CachedPeer, PeerCache } from './rpc/peer-cache.js';
 export { PendingCalls, type PendingCallsOptions } from './rpc/pending-calls.js';
 export { toSafeNumber, toUint64 } from './uint64.js';
 export { PROTOCOL_VERSION } from './version.js';

@@ -12,7 +12,7 @@ import {
   type Transport,
   UnreachableError,
 } from '@kontiki/core';
-import { GroupRouter } from '@kontiki/protocol';
+import { GroupRouter, PeerCache } from '@kontiki/protocol';
 import {
   type GrpcTransportOptions,
   type Pem,
@@ -51,7 +51,7 @@ function serverCredentials(options: ResolvedGrpcOptions): ServerCredentials {
 
 class GrpcTransportImpl implements GrpcTransport {
   private readonly router = new GroupRouter();
-  private readonly channels = new Map<string, PeerChannel>();
+  private readonly channels: PeerCache<PeerChannel>;
   private readonly credentials: ChannelCredentials;
   private server: RaftServer | undefined;
   private closing: Promise<void> | undefined;
@@ -59,6 +59,7 @@ class GrpcTransportImpl implements GrpcTransport {
 
   constructor(private readonly options: ResolvedGrpcOptions) {
     this.credentials = channelCredentials(options);
+    this.channels = new PeerCache(options.idleTimeoutMs);
   }
 
   async listen(listen: string): Promise<void> {
@@ -86,11 +87,10 @@ class GrpcTransportImpl implements GrpcTransport {
         new UnreachableError(request.to, `no address is known for peer ${request.to}`),
       );
     }
-    let channel = this.channels.get(address);
-    if (channel === undefined) {
-      channel = new PeerChannel(address, this.credentials, this.options);
-      this.channels.set(address, channel);
-    }
+    const channel = this.channels.get(
+      address,
+      () => new PeerChannel(address, this.credentials, this.options),
+    );
     return channel.call(method, request, options);
   }
 
@@ -112,8 +112,7 @@ class GrpcTransportImpl implements GrpcTransport {
   private async shutdown(): Promise<void> {
     this.router.clear();
     const closed = new ShutdownError('the transport was closed');
-    for (const channel of this.channels.values()) channel.close(closed);
-    this.channels.clear();
+    this.channels.closeAll(closed);
     await this.server?.close(
       new UnreachableError(undefined, `the endpoint at ${this.address} closed`),
     );

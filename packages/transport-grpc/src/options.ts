@@ -43,6 +43,11 @@ export interface GrpcTransportOptions {
   /** Deadline of a call whose caller gives no `timeoutMs`. Default 10,000 ms. */
   readonly defaultTimeoutMs?: number;
   /**
+   * A connection to a peer that carried no call for this long is closed (a peer removed
+   * from every group served here is forgotten). Default 300,000 ms.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
    * Calls to one peer waiting for their answer (caller side), and requests of one calling
    * peer being handled at once (server side); one more fails with BUSY. Default 10,000.
    */
@@ -66,6 +71,7 @@ export interface ResolvedGrpcOptions {
   readonly tls: GrpcTlsOptions | undefined;
   readonly maxMessageBytes: number;
   readonly defaultTimeoutMs: number;
+  readonly idleTimeoutMs: number;
   readonly maxPendingCalls: number;
   readonly maxBufferedBytes: number;
   readonly channelOptions: ChannelOptions;
@@ -117,6 +123,7 @@ export function resolveOptions(options: GrpcTransportOptions): ResolvedGrpcOptio
     tls: options.tls,
     maxMessageBytes,
     defaultTimeoutMs: positive('defaultTimeoutMs', options.defaultTimeoutMs, 10_000),
+    idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 300_000),
     maxPendingCalls: Math.floor(positive('maxPendingCalls', options.maxPendingCalls, 10_000)),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 64 * 1024 * 1024),
     channelOptions: {

@@ -80,6 +80,11 @@ export class PeerChannel {
     });
   }
 
+  /** Calls waiting for an answer. */
+  get pendingCalls(): number {
+    return this.calls.size;
+  }
+
   /** Fails every pending call with `error` and releases the channel. */
   close(error: RaftError): void {
     if (this.closed) return;

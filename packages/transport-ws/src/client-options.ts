@@ -24,6 +24,11 @@ export interface WsClientOptions {
   readonly maxPayloadBytes?: number;
   /** Deadline of a call whose caller gives none. Default 10,000 ms. */
   readonly defaultTimeoutMs?: number;
+  /**
+   * A connection to a peer that carried no call for this long is closed (a peer removed
+   * from every group served here is forgotten). Default 300,000 ms.
+   */
+  readonly idleTimeoutMs?: number;
   /** Calls to one peer waiting for their answer; one more fails with BUSY. Default 10,000. */
   readonly maxPendingCalls?: number;
   /** Bytes queued for one peer (socket bufferedAmount, or waiting for the connection); beyond, calls fail with BUSY. Default 64 MiB. */
@@ -41,6 +46,7 @@ export interface ResolvedClientOptions {
   readonly token: string;
   readonly maxPayloadBytes: number;
   readonly defaultTimeoutMs: number;
+  readonly idleTimeoutMs: number;
   readonly maxPendingCalls: number;
   readonly maxBufferedBytes: number;
   readonly pingIntervalMs: number;
@@ -96,6 +102,7 @@ export function resolveClientOptions(
     token: options.token ?? '',
     maxPayloadBytes: positive('maxPayloadBytes', options.maxPayloadBytes, 64 * 1024 * 1024),
     defaultTimeoutMs: positive('defaultTimeoutMs', options.defaultTimeoutMs, 10_000),
+    idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 300_000),
     maxPendingCalls: Math.floor(positive('maxPendingCalls', options.maxPendingCalls, 10_000)),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 64 * 1024 * 1024),
     pingIntervalMs: positive('pingIntervalMs', options.pingIntervalMs, 10_000),

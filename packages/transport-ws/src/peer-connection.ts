@@ -88,6 +88,11 @@ export class PeerConnection {
     });
   }
 
+  /** Calls waiting for an answer. */
+  get pendingCalls(): number {
+    return this.calls.size;
+  }
+
   close(error: RaftError): void {
     if (this.closed) return;
     this.closed = true;

@@ -11,15 +11,18 @@ import {
   type Transport,
   UnreachableError,
 } from '@kontiki/core';
+import { PeerCache } from '@kontiki/protocol';
 import type { ResolvedClientOptions } from './client-options.js';
 import { PeerConnection } from './peer-connection.js';
 
 /** The calling side of a WebSocket endpoint: one connection per peer URL, reused. */
 export class WsClient {
-  private readonly connections = new Map<string, PeerConnection>();
+  private readonly connections: PeerCache<PeerConnection>;
   private closed = false;
 
-  constructor(private readonly options: ResolvedClientOptions) {}
+  constructor(private readonly options: ResolvedClientOptions) {
+    this.connections = new PeerCache(options.idleTimeoutMs);
+  }
 
   call<M extends RpcMethod>(
     method: M,
@@ -36,11 +39,10 @@ export class WsClient {
         new UnreachableError(request.to, `no URL is known for peer ${request.to}`),
       );
     }
-    let connection = this.connections.get(url);
-    if (connection === undefined) {
-      connection = new PeerConnection(request.to, url, this.options);
-      this.connections.set(url, connection);
-    }
+    const connection = this.connections.get(
+      url,
+      () => new PeerConnection(request.to, url, this.options),
+    );
     return connection.call(method, request, options);
   }
 
@@ -48,8 +50,7 @@ export class WsClient {
     if (this.closed) return;
     this.closed = true;
     const error = new ShutdownError('the transport was closed');
-    for (const connection of this.connections.values()) connection.close(error);
-    this.connections.clear();
+    this.connections.closeAll(error);
   }
 }
 
