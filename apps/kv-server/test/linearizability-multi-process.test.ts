@@ -47,19 +47,18 @@ describe.each(['grpc', 'ws'] as const)(
   (transport) => {
     const data = tempDir(`kv-jepsen-${transport}`);
     const unexpectedExits: string[] = [];
+    /** Snapshots the nodes saved and installed (from their leader), for the report. */
+    const snapshots = { saved: 0, installed: 0 };
     let cluster: LocalCluster | undefined;
     let workload: HistoryWorkload | undefined;
     let nemesis: ProcessNemesis | undefined;
 
     afterAll(async () => {
       // Whatever happened: no node left paused, every client stopped, every child stopped.
-      try {
-        await nemesis?.stop();
-        await workload?.stop();
-      } finally {
-        await cluster?.stop();
-        data.remove();
-      }
+      // (Errors here come after the test's own failure; the cleanup goes on regardless.)
+      await Promise.allSettled([nemesis?.stop(), workload?.stop()]);
+      await cluster?.stop();
+      data.remove();
     });
 
     it(
@@ -77,6 +76,9 @@ describe.each(['grpc', 'ws'] as const)(
           snapshotIntervalS: 3,
           snapshotLogMargin: 200,
           onUnexpectedExit: (id, code, signal) => unexpectedExits.push(`${id}: ${signal ?? code}`),
+          onEvent: (event) => {
+            if (event.event === 'snapshot') snapshots[event.kind]++;
+          },
         });
         const endpoints = cluster.httpEndpoints();
         const first = await waitForLeader(endpoints, { timeoutMs: 10_000 });
@@ -102,6 +104,7 @@ describe.each(['grpc', 'ws'] as const)(
         nemesis.start();
         await workload.finished();
         await nemesis.stop();
+        await nemesis.heal();
         const last = await waitForLeader(endpoints, { timeoutMs: 10_000 });
         await workload.finalReads();
         await workload.stop();
@@ -112,7 +115,7 @@ describe.each(['grpc', 'ws'] as const)(
         const checkMs = Math.round(performance.now() - checkStarted);
         const counts = workload.counts;
         console.info(
-          `${transport}: seed ${seed}; ${history.length} operations ${JSON.stringify(counts)}; faults ${JSON.stringify(nemesis.injected())}; terms ${first.term} -> ${last.term}; checked in ${checkMs} ms: ${result.summary.split('\n')[0]}`,
+          `${transport}: seed ${seed}; ${history.length} operations ${JSON.stringify(counts)}; faults ${JSON.stringify(nemesis.injected())}; snapshots ${JSON.stringify(snapshots)}; terms ${first.term} -> ${last.term}; checked in ${checkMs} ms: ${result.summary.split('\n')[0]}`,
         );
 
         expect(result.verdict, report(result, nemesis.events, origin, seed)).toBe('linearizable');

@@ -56,6 +56,7 @@ export class ProcessNemesis {
   private readonly paused = new Map<string, number>();
   private stopping = false;
   private running: Promise<void> | undefined;
+  private failure: unknown;
 
   constructor(private readonly options: ProcessNemesisOptions) {
     this.rng = new Rng(options.seed).fork('nemesis');
@@ -71,28 +72,35 @@ export class ProcessNemesis {
   }
 
   start(): void {
-    this.running ??= this.loop();
+    // Held, not floating: a fault that could not be undone (a node that would not restart)
+    // is rethrown by stop().
+    this.running ??= this.loop().catch((error: unknown) => {
+      this.failure = error;
+    });
   }
 
-  /** Stops after the fault under way, then heals: every node continued and running. */
+  /**
+   * Stops after the fault under way and resumes any paused node (so that it can be stopped
+   * normally). Throws what went wrong in the loop, if anything did.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     try {
       await this.running;
     } finally {
-      await this.heal();
+      for (const [id, pid] of this.paused) {
+        this.signal(pid, 'SIGCONT');
+        this.paused.delete(id);
+        this.record('heal', id, 'recovered', 'SIGCONT');
+      }
     }
+    if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Resumes every paused node and restarts every stopped one. Safe to call at any time. */
+  /** Restarts every node that is down (after `stop`). */
   async heal(): Promise<void> {
-    for (const [id, pid] of this.paused) {
-      this.signal(pid, 'SIGCONT');
-      this.paused.delete(id);
-      this.record('heal', id, 'recovered', 'SIGCONT');
-    }
     for (const m of this.options.cluster.members()) {
-      if (m.running || this.options.cluster.isStopped) continue;
+      if (m.running) continue;
       await this.options.cluster.restart(m.id);
       this.record('heal', m.id, 'recovered', 'restarted');
     }

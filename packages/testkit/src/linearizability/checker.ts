@@ -37,6 +37,9 @@ const DEFAULTS = {
 
 type Checked = CompletedOperation | IndefiniteOperation;
 
+/** The explanation's searches may take this many times a key's step bound, in all. */
+const EXPLAIN_BUDGET = 2;
+
 /** The operations of one key that can matter, with their places in the whole history. */
 interface KeyHistory {
   readonly key: string;
@@ -225,15 +228,22 @@ function explainKey(
   ].sort((a, b) => a - b);
   // Without a completed operation every history is linearizable: not reached, but guarded.
   if (cuts.length === 0) return unexplained(k);
-  // Invariant: the prefix at cuts[hi] fails (the last cut's prefix is the whole history
-  // less operations still pending then, whose absence cannot make it fail or pass); a search
-  // that gives up counts as "not known to fail", so the answer is always a proven failure.
+  // Invariant: the prefix at cuts[hi] fails. The last cut's prefix lacks only operations
+  // invoked after every completion, all indefinite, and leaving out operations that may
+  // never happen cannot make a failing history pass. A search that gives up counts as "not
+  // known to fail", so the answer is always a proven failure; with the budget spent, it may
+  // not be the shortest one.
   let lo = 0;
   let hi = cuts.length - 1;
-  while (lo < hi) {
+  let budget = EXPLAIN_BUDGET * limits.maxSteps;
+  while (lo < hi && budget > 0) {
     const mid = (lo + hi) >> 1;
-    const r = searchKey(k.ops, initial, cuts[mid] as number, limits);
+    const r = searchKey(k.ops, initial, cuts[mid] as number, {
+      ...limits,
+      maxSteps: Math.min(limits.maxSteps, budget),
+    });
     countSteps(r.result.steps);
+    budget -= r.result.steps;
     if (r.result.verdict === 'not-linearizable') hi = mid;
     else lo = mid + 1;
   }

@@ -1,8 +1,15 @@
 import type { OpSet } from './op-set.js';
 
 interface Visited {
-  readonly words: Uint32Array;
+  /** The set, as `OpSet.encode` gives it. */
+  readonly set: Float64Array;
   readonly state: number;
+}
+
+function same(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -24,16 +31,17 @@ export class VisitedCache {
   add(set: OpSet, state: number): boolean {
     const hash = set.hashWith(state);
     const bucket = this.buckets.get(hash);
+    const encoded = set.encode();
     if (bucket !== undefined) {
       const seen = Array.isArray(bucket) ? bucket : [bucket];
-      for (const v of seen) if (v.state === state && set.equals(v.words)) return false;
+      for (const v of seen) if (v.state === state && same(v.set, encoded)) return false;
     }
-    // Copied only once known to be new: most lookups on a hit cost no allocation.
-    const entry: Visited = { words: set.copyWords(), state };
+    const entry: Visited = { set: encoded, state };
     if (bucket === undefined) this.buckets.set(hash, entry);
     else if (Array.isArray(bucket)) bucket.push(entry);
     else this.buckets.set(hash, [bucket, entry]);
-    this.storedWords += entry.words.length;
+    // Two words per stored number, plus the entry itself.
+    this.storedWords += 2 * encoded.length + 8;
     return true;
   }
 }

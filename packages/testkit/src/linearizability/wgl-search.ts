@@ -54,12 +54,7 @@ export interface WatchedTries {
 }
 
 export type SearchResult =
-  | {
-      readonly verdict: 'linearizable';
-      readonly steps: number;
-      /** A witness: the operations that took effect, in order (indefinite ones left out never did). */
-      readonly order: readonly number[];
-    }
+  | { readonly verdict: 'linearizable'; readonly steps: number }
   | { readonly verdict: 'not-linearizable'; readonly steps: number; readonly watched: WatchedTries }
   | { readonly verdict: 'unknown'; readonly steps: number; readonly reason: string };
 
@@ -81,7 +76,7 @@ interface Frame {
 
 /**
  * Wing & Gong's linearizability search (1993) with Lowe's memoization (2017), the search of
- * Knossos' "linear" checker and of Porcupine, with three reductions of its own (below).
+ * Knossos' "linear" checker and of Porcupine, with three reductions added here (below).
  *
  * The completed operations form a doubly linked list of call and return events in time
  * order (at equal times calls come first: operations that touch in time are treated as
@@ -184,7 +179,18 @@ export function searchLinearization(input: SearchInput, options: SearchOptions):
   const taken = new Int32Array(classes.length);
 
   const observers = input.observers ?? [];
-  const linearized = new OpSet(n);
+  // Bit positions: completed operations by invocation, then indefinite ones (see OpSet).
+  const byInvocation = Array.from({ length: n }, (_, op) => op).sort(
+    (a, b) =>
+      Number(indefinite(a)) - Number(indefinite(b)) ||
+      (input.invokedAt[a] as number) - (input.invokedAt[b] as number) ||
+      a - b,
+  );
+  const positions = new Int32Array(n);
+  byInvocation.forEach((op, bit) => {
+    positions[op] = bit;
+  });
+  const linearized = new OpSet(n, positions);
   const cache = new VisitedCache();
   const stack: Frame[] = [];
   let state = input.initial;
@@ -332,5 +338,5 @@ export function searchLinearization(input: SearchInput, options: SearchOptions):
       at++;
     }
   }
-  return { verdict: 'linearizable', steps, order: stack.map((f) => f.op) };
+  return { verdict: 'linearizable', steps };
 }
