@@ -111,17 +111,20 @@ export class ProcessNemesis {
   }
 
   private async loop(): Promise<void> {
-    // Bounded by the deadline; each round injects every kind once, in a random order.
+    // Bounded by the deadline. Each round injects every kind once, in a random order; a
+    // fault that could not be injected (no leader just then) is tried again next.
+    const queue: ProcessFault[] = [];
     while (!this.done()) {
-      for (const fault of this.rng.sample(FAULTS, FAULTS.length)) {
-        await sleep(this.rng.int(...this.options.quietMs));
-        if (this.done()) return;
-        await this.inject(fault);
-      }
+      if (queue.length === 0) queue.push(...this.rng.sample(FAULTS, FAULTS.length));
+      const fault = queue.shift() as ProcessFault;
+      await sleep(this.rng.int(...this.options.quietMs));
+      if (this.done()) return;
+      if (!(await this.inject(fault))) queue.unshift(fault);
     }
   }
 
-  private async inject(fault: ProcessFault): Promise<void> {
+  /** Injects one fault and undoes it; false if it could not be injected. */
+  private async inject(fault: ProcessFault): Promise<boolean> {
     const cluster = this.options.cluster;
     const endpoints = cluster.httpEndpoints();
     let leader: string | undefined;
@@ -135,12 +138,13 @@ export class ProcessNemesis {
       try {
         const r = await client.transferLeader();
         this.record(fault, r.from, 'injected', `to ${r.leaderId ?? 'unknown'}`);
+        return true;
       } catch (error) {
         this.record(fault, leader, 'failed', String(error));
+        return false;
       } finally {
         client.close();
       }
-      return;
     }
     const onLeader = fault === 'kill-leader' || fault === 'pause-leader';
     const candidates = cluster
@@ -148,7 +152,7 @@ export class ProcessNemesis {
       .filter((m) => m.running && (onLeader ? m.id === leader : m.id !== leader));
     if (candidates.length === 0) {
       this.record(fault, undefined, 'failed', `no ${onLeader ? 'leader' : 'follower'} to hit`);
-      return;
+      return false;
     }
     const target = this.rng.pick(candidates);
     const downMs = this.rng.int(...this.options.downMs);
@@ -158,10 +162,10 @@ export class ProcessNemesis {
       await sleep(downMs);
       await cluster.restart(target.id);
       this.record(fault, target.id, 'recovered', 'restarted');
-      return;
+      return true;
     }
     const pid = target.pid;
-    if (pid === undefined) return;
+    if (pid === undefined) return false;
     this.signal(pid, 'SIGSTOP');
     this.paused.set(target.id, pid);
     this.record(fault, target.id, 'injected', `SIGSTOP for ${downMs} ms`);
@@ -172,6 +176,7 @@ export class ProcessNemesis {
       this.paused.delete(target.id);
       this.record(fault, target.id, 'recovered', 'SIGCONT');
     }
+    return true;
   }
 
   private signal(pid: number, signal: NodeJS.Signals): void {
