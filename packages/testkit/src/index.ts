@@ -1,8 +1,9 @@
 /**
  * Kontiki's test kit: a deterministic simulator of whole clusters (virtual time, seeded
  * faults, crash and restart from storage), the safety invariants of Raft checked after every
- * step, and the conformance suites every plugin runs (`@kontiki/testkit/log-storage`,
- * `/meta-storage`, `/snapshot-storage`, `/transport`).
+ * step, a linearizability checker for key-value histories (`checkLinearizability`), and the
+ * conformance suites every plugin runs (`@kontiki/testkit/log-storage`, `/meta-storage`,
+ * `/snapshot-storage`, `/transport`).
  *
  * @example
  * ```ts
@@ -17,6 +18,28 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type CompletedOperation,
+  checkLinearizability,
+  describeOperation,
+  HistoryError,
+  HistoryRecorder,
+  type IndefiniteOperation,
+  type KeyCheck,
+  type KvCall,
+  type KvHistory,
+  type KvOperation,
+  type KvOutput,
+  type KvValue,
+  type LinearizabilityOptions,
+  type LinearizabilityResult,
+  type NotAppliedOperation,
+  type OperationRef,
+  type PendingOperation,
+  type Verdict,
+  type Violation,
+} from './linearizability/index.js';
 export {
   SimCluster,
   type SimClusterOptions,
