@@ -74,7 +74,11 @@ export class MemoryNetwork {
   private readonly random: RandomSource;
   private readonly immediate: (fn: () => void) => void;
   private readonly blocked = new Set<string>();
-  private readonly linkTail = new Map<string, number>();
+  /** FIFO mode: per link, the messages waiting, in sending order, and whether a timer is armed. */
+  private readonly links = new Map<
+    string,
+    { queue: Array<{ at: number; deliver: () => void }>; armed: boolean }
+  >();
   private readonly pending = new Set<PendingCall>();
   private dropRate = 0;
   private duplicateRate = 0;
@@ -319,16 +323,55 @@ export class MemoryNetwork {
   }
 
   private schedule(message: NetworkMessage, delay: number, deliver: () => void): void {
-    if (!this.reorder) {
-      // FIFO per link: never deliver before an earlier message of the same link.
-      const key = linkKey(message.from, message.to);
-      const now = this.clock.now();
-      const at = Math.max(now + delay, this.linkTail.get(key) ?? 0);
-      this.linkTail.set(key, at);
-      delay = at - now;
+    if (this.reorder) {
+      if (delay <= 0) this.immediate(deliver);
+      else this.clock.setTimer(deliver, delay);
+      return;
     }
-    if (delay <= 0) this.immediate(deliver);
-    else this.clock.setTimer(deliver, delay);
+    // FIFO per link: a queue per link and one timer for its head. Timers of the real clock
+    // do not fire strictly in due order (rounding, and a due timer may still be pending when
+    // a later message is ready at once), so the order must not rest on them.
+    const key = linkKey(message.from, message.to);
+    let link = this.links.get(key);
+    if (!link) {
+      link = { queue: [], armed: false };
+      this.links.set(key, link);
+    }
+    const last = link.queue[link.queue.length - 1];
+    link.queue.push({ at: Math.max(this.clock.now() + delay, last?.at ?? 0), deliver });
+    if (!link.armed) this.armLink(key, link);
+  }
+
+  /** Delivers the head of a link's queue when it is due, one message per turn. */
+  private armLink(
+    key: string,
+    link: { queue: Array<{ at: number; deliver: () => void }>; armed: boolean },
+  ): void {
+    const head = link.queue[0];
+    if (!head) {
+      link.armed = false;
+      this.links.delete(key);
+      return;
+    }
+    link.armed = true;
+    const fire = () => {
+      const due = link.queue[0];
+      if (!due) {
+        link.armed = false;
+        return;
+      }
+      if (due.at > this.clock.now()) {
+        // Woken early (a rounded timer): wait for the rest.
+        this.clock.setTimer(fire, due.at - this.clock.now());
+        return;
+      }
+      link.queue.shift();
+      due.deliver();
+      this.armLink(key, link);
+    };
+    const wait = head.at - this.clock.now();
+    if (wait <= 0) this.immediate(fire);
+    else this.clock.setTimer(fire, wait);
   }
 }
 
