@@ -37,6 +37,11 @@ export class OpQueue {
     private readonly onBusy: (busy: boolean) => void = () => {},
   ) {}
 
+  /** Why the engine is gone, once it is: every op fails with this. */
+  get failed(): RaftError | undefined {
+    return this.failure;
+  }
+
   /** Queues an op; resolves with its answer once the engine has run it (writes: durably). */
   submit<T extends Op>(op: T): Promise<OpValues[T['kind']]> {
     if (this.failure !== undefined) return Promise.reject(this.failure);

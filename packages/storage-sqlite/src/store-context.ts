@@ -29,9 +29,15 @@ export class StoreContext {
     private readonly isClosed: () => boolean,
   ) {}
 
-  /** Throws ShutdownError once the store is closed. */
+  /**
+   * Throws ShutdownError once the store is closed, and the engine's failure (a
+   * StorageError) once its worker has stopped: then even reads that the mirror could
+   * answer are refused, so a dead store is never mistaken for a working one.
+   */
   checkOpen(): void {
     if (this.isClosed()) throw new ShutdownError('the SQLite store is closed');
+    const failure = this.queue.failed;
+    if (failure !== undefined) throw failure;
   }
 
   /**

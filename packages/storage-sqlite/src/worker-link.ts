@@ -144,7 +144,7 @@ export class WorkerLink implements EngineLink {
     this.exited = true;
     const reply = this.closedReply;
     if (reply === undefined) {
-      this.events.failed(stopped('unexpectedly; reopen the store', code, uncaught));
+      this.events.failed(stopped('unexpectedly', code, uncaught, '; reopen the store'));
     }
     const waiter = this.closeWaiter;
     if (waiter === undefined) return;
@@ -159,9 +159,14 @@ export class WorkerLink implements EngineLink {
   }
 }
 
-function stopped(when: string, code: number, uncaught: Error | undefined): StorageError {
+function stopped(
+  when: string,
+  code: number,
+  uncaught: Error | undefined,
+  advice = '',
+): StorageError {
   const why = uncaught === undefined ? '' : `: ${uncaught.message}`;
-  return new StorageError(`the SQLite worker stopped ${when} (exit code ${code}${why})`, {
+  return new StorageError(`the SQLite worker stopped ${when} (exit code ${code}${why})${advice}`, {
     cause: uncaught,
   });
 }

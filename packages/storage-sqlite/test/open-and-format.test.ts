@@ -77,6 +77,7 @@ describe('opening a store', () => {
       [{ synchronous: 'fast' }, 'synchronous'],
       [{ recover: 'everything' }, 'recover'],
       [{ synchronus: 'full' }, 'synchronus'],
+      [{ thread: 'fiber' }, 'thread'],
       ['full', 'options'],
     ];
     for (const [options, option] of cases) {
