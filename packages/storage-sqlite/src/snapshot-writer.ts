@@ -39,7 +39,8 @@ export class SqliteSnapshotWriter implements SnapshotWriter {
     this.size += chunk.byteLength;
     // Across threads: a copy of exactly these bytes, moved to the worker (the caller's
     // buffer stays the caller's, and a view into a large buffer costs only its own bytes).
-    const data = this.store.crossesThreads ? chunk.slice() : chunk;
+    // `new Uint8Array(chunk)` copies even for a Buffer, whose slice() would be a view.
+    const data = this.store.crossesThreads ? new Uint8Array(chunk) : chunk;
     await this.store.queue.submit({ kind: 'snapshotWrite', sid: this.sid, offset, data });
   }
 

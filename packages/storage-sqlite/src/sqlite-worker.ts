@@ -62,6 +62,12 @@ if (engine !== undefined) {
     port.close();
   };
 
+  // A message that cannot be read would leave its ops unanswered: crash instead, so that
+  // the store fails them.
+  port.on('messageerror', (error) => {
+    throw error;
+  });
+
   port.on('message', (first: ToWorker) => {
     // Group commit: everything that queued up while the previous transaction ran (its
     // fsync included) goes into the next one, not one transaction per message.

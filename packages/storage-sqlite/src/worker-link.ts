@@ -78,6 +78,11 @@ export class WorkerLink implements EngineLink {
         }
       };
       port1.on('message', handle);
+      // A message that cannot be read here would leave its ops unanswered: end the worker
+      // instead, so that they fail (in the 'exit' handler) rather than hang.
+      port1.on('messageerror', () => {
+        worker.terminate().catch(() => {});
+      });
       // An uncaught exception in the worker: 'exit' follows, which does the reporting.
       worker.on('error', (error) => {
         uncaught = error;

@@ -138,6 +138,8 @@ describe('buffers handed to the store', () => {
   it('stay the caller’s: entry data and snapshot chunks are copied to the worker, not moved', async () => {
     const store = await SqliteStore.open(tmp.dir);
     try {
+      // A small Buffer lives in Node's shared pool: moving its memory would break others.
+      const pooled = Buffer.from([1, 2, 3]);
       // Entries whose data are views into one larger buffer, as a decoded message gives.
       const wire = new Uint8Array(4096).map((_, i) => i & 0xff);
       const entries: LogEntry[] = [1, 2, 3].map((index) => ({
@@ -147,10 +149,11 @@ describe('buffers handed to the store', () => {
         data: wire.subarray(index * 100, index * 100 + 50),
       }));
       await store.logStorage('g').append(entries);
+      await store.logStorage('g').append([{ index: 4, term: 1, type: 1, data: pooled }]);
       expect(wire.byteLength).toBe(4096);
       for (const e of entries) expect(e.data.byteLength).toBe(50);
-      const read = await store.logStorage('g').entries(1, 4);
-      expect(read.map((e) => [...e.data])).toEqual(entries.map((e) => [...e.data]));
+      const read = await store.logStorage('g').entries(1, 5);
+      expect(read.map((e) => [...e.data])).toEqual([...entries.map((e) => [...e.data]), [1, 2, 3]]);
 
       const writer = await store.snapshotStorage('g').create({
         lastIncludedIndex: 3,
@@ -159,10 +162,13 @@ describe('buffers handed to the store', () => {
       });
       const chunk = wire.subarray(1000, 3000);
       await writer.write(chunk);
+      await writer.write(pooled);
       await writer.commit();
       expect(chunk.byteLength).toBe(2000);
+      expect(pooled.buffer.byteLength).toBeGreaterThan(0);
+      expect([...pooled]).toEqual([1, 2, 3]);
       const reader = await store.snapshotStorage('g').openLatest();
-      expect([...((await reader?.read(0, 5000)) ?? [])]).toEqual([...chunk]);
+      expect([...((await reader?.read(0, 5000)) ?? [])]).toEqual([...chunk, 1, 2, 3]);
       await reader?.close();
     } finally {
       await store.close();
