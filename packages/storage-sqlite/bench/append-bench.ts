@@ -4,8 +4,8 @@
  * (`thread: 'main'`), next to a bare better-sqlite3 insert loop, for batches of 1, 64 and
  * 1024 entries of 100 bytes, in both durability modes; the event loop's worst delay while
  * appending in each store mode; fsyncs per batch counted with strace when it is installed;
- * how many appends of concurrent groups share one transaction; and what packing a batch
- * for the worker costs. Prints one JSON value on stdout; progress goes to stderr.
+ * how many appends of concurrent groups share one transaction; what packing a batch for
+ * the worker costs; and the event loop's longest stall during 4 MiB transactions. Prints one JSON value on stdout; progress goes to stderr.
  *
  * The store is imported from a build of `src` (the worker runs JavaScript), made here the
  * same way the tests make it.
@@ -200,6 +200,58 @@ async function independentWriters(
   }
 }
 
+/**
+ * Large transactions on the real disk (`batches` appends of 16 entries of 256 KiB, 4 MiB
+ * each, `synchronous: 'full'`): how long one takes, and how long the event loop stalls
+ * meanwhile, measured by a 1 ms timer, as Raft's heartbeat timer would see it.
+ */
+async function bigTransactions({ SqliteStore }: Store, thread: ThreadMode, batches: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'kontiki-bench-'));
+  try {
+    const store = await SqliteStore.open(dir, { synchronous: 'full', thread });
+    const log = store.logStorage('bench');
+    const data = new Uint8Array(256 * 1024).fill(7);
+    const latenciesMs: number[] = [];
+    let maxGapMs = 0;
+    let last = performance.now();
+    let ticking = true;
+    const tick = () => {
+      const now = performance.now();
+      maxGapMs = Math.max(maxGapMs, now - last);
+      last = now;
+      if (ticking) setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+    for (let b = 0; b < batches; b++) {
+      const entries = Array.from({ length: 16 }, (_, i) => ({
+        index: b * 16 + i + 1,
+        term: 1,
+        type: EntryType.Data,
+        data,
+      }));
+      const t = performance.now();
+      await log.append(entries);
+      latenciesMs.push(performance.now() - t);
+    }
+    ticking = false;
+    maxGapMs = Math.max(maxGapMs, performance.now() - last);
+    await store.close();
+    latenciesMs.sort((a, b) => a - b);
+    return {
+      thread,
+      transactionBytes: 16 * data.byteLength,
+      batches,
+      batchLatencyMs: {
+        p50: Number(percentile(latenciesMs, 50).toFixed(1)),
+        max: Number((latenciesMs[latenciesMs.length - 1] ?? 0).toFixed(1)),
+      },
+      loopMaxStallMs: Number(maxGapMs.toFixed(1)),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** What packing a batch for the worker costs on the calling thread (one copy per entry). */
 function packingCost(batch: number) {
   const entries = makeEntries(batch);
@@ -320,6 +372,11 @@ async function main(): Promise<void> {
     `8 independent writers: ${independent.map((g) => `${g.thread} ${g.appendsPerTransaction}`).join(', ')} appends per transaction\n`,
   );
   const packing = BATCHES.map(packingCost);
+  const big = [];
+  for (const thread of THREADS) big.push(await bigTransactions(store, thread, 20));
+  process.stderr.write(
+    `4 MiB transactions: ${big.map((b) => `${b.thread} p50 ${b.batchLatencyMs.p50} ms, loop stall max ${b.loopMaxStallMs} ms`).join('; ')}\n`,
+  );
 
   const fsync: Record<string, unknown> = { tool: 'strace -f -c -e trace=fsync,fdatasync' };
   for (const mode of MODES) {
@@ -345,6 +402,7 @@ async function main(): Promise<void> {
       groupCommit,
       independentWriters: independent,
       packing,
+      bigTransactions: big,
       fsync,
     }),
   );
