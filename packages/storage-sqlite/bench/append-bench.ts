@@ -256,8 +256,9 @@ async function bigTransactions({ SqliteStore }: Store, thread: ThreadMode, batch
 function packingCost(batch: number) {
   const entries = makeEntries(batch);
   const at = (i: number) => entries[i] as LogEntry;
-  const repeats = Math.max(200, Math.floor(200_000 / batch));
-  for (let i = 0; i < 50; i++) packEntries(1, batch, at);
+  // Long enough to be warm and steady: about a million entries packed per size.
+  const repeats = Math.max(500, Math.floor(1_000_000 / batch));
+  for (let i = 0; i < 500; i++) packEntries(1, batch, at);
   const start = performance.now();
   for (let i = 0; i < repeats; i++) packEntries(1, batch, at);
   const usPerBatch = ((performance.now() - start) * 1000) / repeats;
