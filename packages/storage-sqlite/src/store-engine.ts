@@ -85,16 +85,31 @@ export class StoreEngine {
     this.file = opened.file;
     this.groups = opened.groups;
     this.recovered = opened.recovered;
-    const statements = new Statements(this.db);
+    let statements: Statements;
+    try {
+      statements = new Statements(this.db);
+    } catch (error) {
+      // Not opened after all: release the file (and its lock) before reporting.
+      this.db.close();
+      throw new StorageError(`cannot prepare ${this.file}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
     this.context = {
       statements,
       view: (group) => this.view(group),
       gid: (group) => this.gid(group),
-      setLog: (group, range) => (this.draft(group).log = range),
-      setMeta: (group, meta) => (this.draft(group).meta = meta),
+      setLog: (group, range) => {
+        this.draft(group).log = range;
+      },
+      setMeta: (group, meta) => {
+        this.draft(group).meta = meta;
+      },
       readers: new Map(),
       verified: new Map(),
-      onRollback: (undo) => this.rollbacks.push(undo),
+      onRollback: (undo) => {
+        this.rollbacks.push(undo);
+      },
       packEntries,
     };
     // A nested better-sqlite3 transaction function runs as a SAVEPOINT.
