@@ -1,5 +1,12 @@
 import { type RaftError, ShutdownError } from '@kontiki/core';
-import { isRead, type Numbered, type Op, type OpResult, type OpValues } from './ops.js';
+import {
+  isRead,
+  isUnordered,
+  type Numbered,
+  type Op,
+  type OpResult,
+  type OpValues,
+} from './ops.js';
 import { fromWire } from './wire-error.js';
 
 interface Waiting {
@@ -15,7 +22,7 @@ export type SendOps = (ops: Numbered[]) => void;
  * from any group of the store, leave together at the end of the turn (setImmediate), so
  * the engine writes them in one transaction. Ops keep their order end to end: a read that
  * follows queued writes waits for them; a read with nothing queued before it leaves at
- * once. Every op's promise settles exactly once: with its answer, its own error, or the
+ * once, and so does a read that no write can affect (see `isUnordered`). Every op's promise settles exactly once: with its answer, its own error, or the
  * failure of the engine.
  */
 export class OpQueue {
@@ -50,7 +57,7 @@ export class OpQueue {
     return new Promise<OpValues[T['kind']]>((resolve, reject) => {
       this.waiting.set(numbered.id, { resolve: resolve as (value: never) => void, reject });
       if (this.waiting.size === 1) this.onBusy(true);
-      if (isRead(numbered) && this.queued.length === 0) {
+      if (isUnordered(numbered) || (isRead(numbered) && this.queued.length === 0)) {
         this.send([numbered]);
         return;
       }

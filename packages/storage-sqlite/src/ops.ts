@@ -89,6 +89,17 @@ export function isRead(op: Op): op is ReadOp {
   return READS.has(op.kind);
 }
 
+/**
+ * Whether an op's answer cannot depend on any write, so it need not wait for the writes
+ * sent before it: a read of an open snapshot reader. Its snapshot is published (its chunks
+ * never change again) and held for the reader until the reader closes, and a closed reader
+ * reads nothing, so no write can change what it reads. A leader streaming its snapshot to a
+ * new follower then does not wait behind its own appends.
+ */
+export function isUnordered(op: Op): boolean {
+  return op.kind === 'snapshotRead';
+}
+
 /** A published snapshot opened by snapshotOpen. */
 export interface OpenedSnapshot {
   readonly sid: number;

@@ -9,6 +9,7 @@ import { saveMeta } from './meta-ops.js';
 import { openDatabase } from './open-database.js';
 import {
   isRead,
+  isUnordered,
   type LogRange,
   type Numbered,
   type Op,
@@ -46,7 +47,8 @@ const NO_META: RaftMeta = { term: 0, votedFor: null };
  * savepoint when it shares the transaction, so a write that fails (bad input found late)
  * takes nothing else with it; a failed COMMIT fails every op of the transaction. A read
  * sees exactly the writes sent before it: leading reads run before the transaction (and are
- * answered at once), the others inside it at their place, answered once it has committed.
+ * answered at once), the others inside it at their place, answered once it has committed;
+ * reads that no write can affect (snapshot chunks of an open reader) are answered at once.
  */
 export class StoreEngine {
   readonly file: string;
@@ -143,9 +145,15 @@ export class StoreEngine {
     for (; i < ops.length && isRead(ops[i] as Numbered); i++) {
       early.push(this.runAlone(ops[i] as Numbered));
     }
-    // Leading reads have nothing to wait for: they see only what is committed.
+    // Leading reads have nothing to wait for: they see only what is committed. Nor do
+    // reads that no write can affect, wherever they are.
+    let rest = i === 0 ? ops : ops.slice(i);
+    if (rest.some(isUnordered)) {
+      for (const op of rest) if (isUnordered(op)) early.push(this.runAlone(op));
+      rest = rest.filter((op) => !isUnordered(op));
+    }
     if (early.length > 0) deliver(early);
-    if (i < ops.length) deliver(this.transact(i === 0 ? ops : ops.slice(i)));
+    if (rest.length > 0) deliver(this.transact(rest));
   }
 
   close(): void {

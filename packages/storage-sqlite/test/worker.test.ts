@@ -108,6 +108,44 @@ describe('group commit with a worker', () => {
     expect(await appendsOverSixTurns('main')).toBe(6);
   });
 
+  it('a snapshot read does not wait for the writes sent before it', async () => {
+    const store = await openSqliteStore(tmp.dir, {}, { commitDelayMs: 150 });
+    try {
+      const writer = await store.snapshotStorage('g').create({
+        lastIncludedIndex: 5,
+        lastIncludedTerm: 1,
+        configuration: { voters: ['a'] },
+      });
+      await writer.write(new Uint8Array(100).fill(9));
+      await writer.commit();
+      const reader = await store.snapshotStorage('g').openLatest();
+      if (reader === null) throw new Error('no snapshot');
+      const log = store.logStorage('g');
+      const at = new Map<string, number>();
+      const track = (name: string, p: Promise<unknown>) =>
+        p.then(() => at.set(name, performance.now()));
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      // append1 goes out and its commit takes 150 ms; append2 and append3 follow, one
+      // turn apart, and the read comes after all of them: the worker gets them together
+      // once append1 has committed, and append2 and append3 take another 150 ms.
+      const done = [track('append1', log.append(testEntries(1, 2, 1)))];
+      await turn();
+      done.push(track('append2', log.append(testEntries(2, 3, 1))));
+      await turn();
+      done.push(track('append3', log.append(testEntries(3, 4, 1))));
+      done.push(track('read', reader.read(0, 100)));
+      await Promise.all(done);
+      // The chunks of an open reader cannot change: the read is answered without waiting
+      // for that second commit.
+      const read = at.get('read') ?? Number.NaN;
+      expect((at.get('append2') ?? Number.NaN) - read).toBeGreaterThanOrEqual(100);
+      expect((at.get('append3') ?? Number.NaN) - read).toBeGreaterThanOrEqual(100);
+      await reader.close();
+    } finally {
+      await store.close();
+    }
+  });
+
   for (const thread of ['worker', 'main'] as const) {
     it(`a read sees exactly the writes issued before it (thread: '${thread}')`, async () => {
       const store = await SqliteStore.open(tmp.dir, { thread });
