@@ -1,9 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The worker's entry is built next to index.js: the store starts it from
+  // new URL('./sqlite-worker.js', import.meta.url).
+  entry: ['src/index.ts', 'src/sqlite-worker.ts'],
   format: ['esm'],
-  dts: true,
+  dts: { entry: 'src/index.ts' },
   sourcemap: true,
   clean: true,
   target: 'node20',

@@ -68,7 +68,7 @@ interface Storage {
   close(): Promise<void>;
 }
 
-function openStorage(config: ServerConfig): Storage {
+async function openStorage(config: ServerConfig): Promise<Storage> {
   if (config.storage === 'memory') {
     return {
       log: new MemoryLogStorage(),
@@ -80,7 +80,7 @@ function openStorage(config: ServerConfig): Storage {
   const dir = config.dataDir;
   if (dir === undefined) throw new Error('--data-dir is required with --storage sqlite');
   mkdirSync(dir, { recursive: true });
-  const store = SqliteStore.open(dir, { synchronous: config.sqliteSync });
+  const store = await SqliteStore.open(dir, { synchronous: config.sqliteSync });
   return {
     log: store.logStorage(config.groupId),
     meta: store.metaStorage(config.groupId),
@@ -156,7 +156,7 @@ export class KvServer {
     let voters: readonly string[] | undefined;
     const cleanups: Array<() => Promise<void>> = [];
     try {
-      const storage = openStorage(config);
+      const storage = await openStorage(config);
       cleanups.push(() => storage.close());
       const transport = await openTransport(config, (id) => addressOf(stateMachine, peers, id));
       cleanups.push(() => transport.close());

@@ -1,21 +1,33 @@
 /**
- * `pnpm bench` for @kontiki/storage-sqlite: append throughput of SqliteLogStorage next to a
- * bare better-sqlite3 insert loop, for batches of 1, 64 and 1024 entries of 100 bytes, in
- * both durability modes; fsyncs per batch counted with strace when it is installed; and
- * how many appends of concurrent groups share one transaction. Prints one JSON value on
- * stdout; progress goes to stderr.
+ * `pnpm bench` for @kontiki/storage-sqlite: append throughput of SqliteLogStorage with
+ * SQLite on its worker thread (`thread: 'worker'`, the default) and on the calling thread
+ * (`thread: 'main'`), next to a bare better-sqlite3 insert loop, for batches of 1, 64 and
+ * 1024 entries of 100 bytes, in both durability modes; the event loop's worst delay while
+ * appending in each store mode; fsyncs per batch counted with strace when it is installed;
+ * how many appends of concurrent groups share one transaction; what packing a batch for
+ * the worker costs; and the event loop's longest stall during 4 MiB transactions. Prints one JSON value on stdout; progress goes to stderr.
+ *
+ * The store is imported from a build of `src` (the worker runs JavaScript), made here the
+ * same way the tests make it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EntryType, type LogEntry } from '@kontiki/core';
-import { type Durability, SqliteStore } from '../src/index.js';
+import { packEntries } from '../src/entry-batch.js';
+import type { Durability, ThreadMode } from '../src/index.js';
+import { buildForChildren } from '../test/support/build-for-children.js';
+import { CHILD_STORE_MODULE } from '../test/support/child-build.js';
 import { BareLoop } from './bare-loop.js';
+
+type Store = typeof import('../src/index.js');
 
 const ENTRY_BYTES = 100;
 const BATCHES = [1, 64, 1024] as const;
 const MODES: readonly Durability[] = ['full', 'normal'];
+const THREADS: readonly ThreadMode[] = ['worker', 'main'];
 const ROUNDS = 3;
 const ROUND_BUDGET_MS = 700;
 
@@ -39,11 +51,14 @@ interface Run {
   entries: number;
   seconds: number;
   latenciesMs: number[];
+  /** The event loop's worst delay while appending (not measured for the bare loop). */
+  loopDelayMaxMs: number;
 }
 
 /** Appends batches until the count or the time budget runs out; a fresh file each time. */
 async function measure(
-  kind: 'kontiki' | 'bare',
+  { SqliteStore }: Store,
+  kind: ThreadMode | 'bare',
   mode: Durability,
   batch: number,
   entries: readonly LogEntry[],
@@ -54,9 +69,11 @@ async function measure(
   let appended = 0;
   let start = 0;
   try {
-    if (kind === 'kontiki') {
-      const store = SqliteStore.open(dir, { synchronous: mode });
+    if (kind !== 'bare') {
+      const store = await SqliteStore.open(dir, { synchronous: mode, thread: kind });
       const log = store.logStorage('bench');
+      const delay = monitorEventLoopDelay({ resolution: 1 });
+      delay.enable();
       start = performance.now();
       for (let b = 0; b < limit && performance.now() - start < ROUND_BUDGET_MS; b++) {
         const t = performance.now();
@@ -65,8 +82,9 @@ async function measure(
         appended += batch;
       }
       const seconds = (performance.now() - start) / 1000;
+      delay.disable();
       await store.close();
-      return { entries: appended, seconds, latenciesMs };
+      return { entries: appended, seconds, latenciesMs, loopDelayMaxMs: delay.max / 1e6 };
     }
     const bare = new BareLoop(join(dir, 'bare.sqlite'), mode);
     start = performance.now();
@@ -78,7 +96,7 @@ async function measure(
     }
     const seconds = (performance.now() - start) / 1000;
     bare.close();
-    return { entries: appended, seconds, latenciesMs };
+    return { entries: appended, seconds, latenciesMs, loopDelayMaxMs: 0 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -89,7 +107,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-function summarize(runs: readonly Run[]) {
+function summarize(runs: readonly Run[], withLoop: boolean) {
   // The median round by throughput: robust against one disturbed round.
   const rates = runs.map((r) => r.entries / r.seconds).sort((a, b) => a - b);
   const entriesPerSec = rates[Math.floor(rates.length / 2)] ?? 0;
@@ -101,15 +119,23 @@ function summarize(runs: readonly Run[]) {
       p50: Number(percentile(latencies, 50).toFixed(3)),
       p99: Number(percentile(latencies, 99).toFixed(3)),
     },
+    ...(withLoop
+      ? { loopDelayMaxMs: Number(Math.max(...runs.map((r) => r.loopDelayMaxMs)).toFixed(1)) }
+      : {}),
     entriesMeasured: runs.reduce((n, r) => n + r.entries, 0),
   };
 }
 
 /** Appends of `groups` groups issued in the same turn: how many share a transaction. */
-async function crossGroup(groups: number, rounds: number) {
+async function crossGroup(
+  { SqliteStore }: Store,
+  thread: ThreadMode,
+  groups: number,
+  rounds: number,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'kontiki-bench-'));
   try {
-    const store = SqliteStore.open(dir, { synchronous: 'full' });
+    const store = await SqliteStore.open(dir, { synchronous: 'full', thread });
     const logs = Array.from({ length: groups }, (_, g) => store.logStorage(`g${g}`));
     const entries = makeEntries(rounds);
     const before = store.commitCount;
@@ -121,6 +147,7 @@ async function crossGroup(groups: number, rounds: number) {
     const commits = store.commitCount - before;
     await store.close();
     return {
+      thread,
       groups,
       appends: groups * rounds,
       transactions: commits,
@@ -132,10 +159,121 @@ async function crossGroup(groups: number, rounds: number) {
   }
 }
 
-/** In a child under strace: `batches` appends of 1024 entries, then exit. */
-async function fsyncProbe(mode: Durability, batches: number): Promise<void> {
+/**
+ * `writers` independent loops on one group's neighbours, each appending one entry and
+ * waiting for it before the next: nothing lines them up in one turn, so what shares a
+ * transaction is what arrived while the previous one was being written.
+ */
+async function independentWriters(
+  { SqliteStore }: Store,
+  thread: ThreadMode,
+  writers: number,
+  appendsEach: number,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'kontiki-bench-'));
-  const store = SqliteStore.open(dir, { synchronous: mode });
+  try {
+    const store = await SqliteStore.open(dir, { synchronous: 'full', thread });
+    const entries = makeEntries(appendsEach);
+    const before = store.commitCount;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        const log = store.logStorage(`w${w}`);
+        // Staggered starts, so the writers do not begin in the same turn.
+        await new Promise((resolve) => setTimeout(resolve, w));
+        for (let i = 0; i < appendsEach; i++) await log.append([entries[i] as LogEntry]);
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const commits = store.commitCount - before;
+    await store.close();
+    return {
+      thread,
+      writers,
+      appends: writers * appendsEach,
+      transactions: commits,
+      appendsPerTransaction: Number(((writers * appendsEach) / commits).toFixed(2)),
+      appendsPerSec: Math.round((writers * appendsEach) / seconds),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Large transactions on the real disk (`batches` appends of 16 entries of 256 KiB, 4 MiB
+ * each, `synchronous: 'full'`): how long one takes, and how long the event loop stalls
+ * meanwhile, measured by a 1 ms timer, as Raft's heartbeat timer would see it.
+ */
+async function bigTransactions({ SqliteStore }: Store, thread: ThreadMode, batches: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'kontiki-bench-'));
+  try {
+    const store = await SqliteStore.open(dir, { synchronous: 'full', thread });
+    const log = store.logStorage('bench');
+    const data = new Uint8Array(256 * 1024).fill(7);
+    const latenciesMs: number[] = [];
+    let maxGapMs = 0;
+    let last = performance.now();
+    let ticking = true;
+    const tick = () => {
+      const now = performance.now();
+      maxGapMs = Math.max(maxGapMs, now - last);
+      last = now;
+      if (ticking) setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+    for (let b = 0; b < batches; b++) {
+      const entries = Array.from({ length: 16 }, (_, i) => ({
+        index: b * 16 + i + 1,
+        term: 1,
+        type: EntryType.Data,
+        data,
+      }));
+      const t = performance.now();
+      await log.append(entries);
+      latenciesMs.push(performance.now() - t);
+    }
+    ticking = false;
+    maxGapMs = Math.max(maxGapMs, performance.now() - last);
+    await store.close();
+    latenciesMs.sort((a, b) => a - b);
+    return {
+      thread,
+      transactionBytes: 16 * data.byteLength,
+      batches,
+      batchLatencyMs: {
+        p50: Number(percentile(latenciesMs, 50).toFixed(1)),
+        max: Number((latenciesMs[latenciesMs.length - 1] ?? 0).toFixed(1)),
+      },
+      loopMaxStallMs: Number(maxGapMs.toFixed(1)),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What packing a batch for the worker costs on the calling thread (one copy per entry). */
+function packingCost(batch: number) {
+  const entries = makeEntries(batch);
+  const at = (i: number) => entries[i] as LogEntry;
+  // Long enough to be warm and steady: about a million entries packed per size.
+  const repeats = Math.max(500, Math.floor(1_000_000 / batch));
+  for (let i = 0; i < 500; i++) packEntries(1, batch, at);
+  const start = performance.now();
+  for (let i = 0; i < repeats; i++) packEntries(1, batch, at);
+  const usPerBatch = ((performance.now() - start) * 1000) / repeats;
+  return { batch, usPerBatch: Number(usPerBatch.toFixed(2)) };
+}
+
+/** In a child under strace: `batches` appends of 1024, then exit. */
+async function fsyncProbe(
+  { SqliteStore }: Store,
+  mode: Durability,
+  thread: ThreadMode,
+  batches: number,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kontiki-bench-'));
+  const store = await SqliteStore.open(dir, { synchronous: mode, thread });
   const log = store.logStorage('bench');
   const entries = makeEntries(batches * 1024);
   for (let b = 0; b < batches; b++) await log.append(entries.slice(b * 1024, (b + 1) * 1024));
@@ -144,11 +282,12 @@ async function fsyncProbe(mode: Durability, batches: number): Promise<void> {
 }
 
 /** Counts fsync + fdatasync calls of a probe with `batches` batches, or null without strace. */
-function countFsyncs(mode: Durability, batches: number): number | null {
+function countFsyncs(mode: Durability, thread: ThreadMode, batches: number): number | null {
   const out = join(mkdtempSync(join(tmpdir(), 'kontiki-strace-')), 'strace.txt');
   const run = spawnSync(
     'strace',
     [
+      // -f: the worker is a thread of the process; its fsyncs count.
       '-f',
       '-c',
       '-o',
@@ -160,6 +299,7 @@ function countFsyncs(mode: Durability, batches: number): number | null {
       process.argv[1] ?? '',
       '--fsync-probe',
       mode,
+      thread,
       String(batches),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
@@ -177,8 +317,16 @@ function countFsyncs(mode: Durability, batches: number): number | null {
 
 async function main(): Promise<void> {
   const probe = process.argv.indexOf('--fsync-probe');
+  if (probe < 0) await buildForChildren();
+  // The parent has just built it: a probe reuses that build.
+  const store = (await import(CHILD_STORE_MODULE)) as Store;
   if (probe >= 0) {
-    await fsyncProbe(process.argv[probe + 1] as Durability, Number(process.argv[probe + 2]));
+    await fsyncProbe(
+      store,
+      process.argv[probe + 1] as Durability,
+      process.argv[probe + 2] as ThreadMode,
+      Number(process.argv[probe + 3]),
+    );
     return;
   }
   const entries = makeEntries(
@@ -187,46 +335,75 @@ async function main(): Promise<void> {
   const results = [];
   for (const mode of MODES) {
     for (const batch of BATCHES) {
-      const kontiki: Run[] = [];
-      const bare: Run[] = [];
-      // Alternate the two, so drift in the machine's speed hits both alike.
+      const runs: Record<ThreadMode | 'bare', Run[]> = { worker: [], main: [], bare: [] };
+      // Alternate the three, so drift in the machine's speed hits all alike.
       for (let round = 0; round < ROUNDS; round++) {
-        kontiki.push(await measure('kontiki', mode, batch, entries));
-        bare.push(await measure('bare', mode, batch, entries));
+        for (const kind of ['worker', 'main', 'bare'] as const) {
+          runs[kind].push(await measure(store, kind, mode, batch, entries));
+        }
       }
-      const k = summarize(kontiki);
-      const b = summarize(bare);
-      const ratio = Number((k.entriesPerSec / b.entriesPerSec).toFixed(3));
+      const worker = summarize(runs.worker, true);
+      const main = summarize(runs.main, true);
+      const bare = summarize(runs.bare, false);
+      const ratio = (n: number) => Number((n / bare.entriesPerSec).toFixed(3));
       process.stderr.write(
-        `synchronous=${mode} batch=${batch}: kontiki ${k.entriesPerSec}/s, bare ${b.entriesPerSec}/s, ratio ${ratio}\n`,
+        `synchronous=${mode} batch=${batch}: worker ${worker.entriesPerSec}/s (loop max ${worker.loopDelayMaxMs} ms), main ${main.entriesPerSec}/s (loop max ${main.loopDelayMaxMs} ms), bare ${bare.entriesPerSec}/s\n`,
       );
-      results.push({ synchronous: mode, batch, kontiki: k, bare: b, kontikiToBare: ratio });
+      results.push({
+        synchronous: mode,
+        batch,
+        worker,
+        main,
+        bare,
+        workerToBare: ratio(worker.entriesPerSec),
+        mainToBare: ratio(main.entriesPerSec),
+      });
     }
   }
-  const groupCommit = await crossGroup(8, 200);
+  const groupCommit = [];
+  const independent = [];
+  for (const thread of THREADS) {
+    groupCommit.push(await crossGroup(store, thread, 8, 200));
+    independent.push(await independentWriters(store, thread, 8, 200));
+  }
   process.stderr.write(
-    `8 groups appending together: ${groupCommit.appendsPerTransaction} appends per transaction\n`,
+    `8 groups appending together: ${groupCommit.map((g) => `${g.thread} ${g.appendsPerTransaction}`).join(', ')} appends per transaction\n`,
+  );
+  process.stderr.write(
+    `8 independent writers: ${independent.map((g) => `${g.thread} ${g.appendsPerTransaction}`).join(', ')} appends per transaction\n`,
+  );
+  const packing = BATCHES.map(packingCost);
+  const big = [];
+  for (const thread of THREADS) big.push(await bigTransactions(store, thread, 20));
+  process.stderr.write(
+    `4 MiB transactions: ${big.map((b) => `${b.thread} p50 ${b.batchLatencyMs.p50} ms, loop stall max ${b.loopMaxStallMs} ms`).join('; ')}\n`,
   );
 
   const fsync: Record<string, unknown> = { tool: 'strace -f -c -e trace=fsync,fdatasync' };
   for (const mode of MODES) {
-    const base = countFsyncs(mode, 0);
-    const loaded = countFsyncs(mode, 100);
-    fsync[mode] =
-      base === null || loaded === null
-        ? null
-        : { openAndClose: base, per100Batches: loaded - base, perBatch: (loaded - base) / 100 };
+    for (const thread of THREADS) {
+      const base = countFsyncs(mode, thread, 0);
+      const loaded = countFsyncs(mode, thread, 100);
+      fsync[`${mode}/${thread}`] =
+        base === null || loaded === null
+          ? null
+          : { openAndClose: base, per100Batches: loaded - base, perBatch: (loaded - base) / 100 };
+    }
   }
   process.stderr.write(`fsyncs: ${JSON.stringify(fsync)}\n`);
 
   console.log(
     JSON.stringify({
-      benchmark: 'SqliteLogStorage.append vs a bare better-sqlite3 insert loop',
+      benchmark:
+        "SqliteLogStorage.append with thread: 'worker' and thread: 'main' vs a bare better-sqlite3 insert loop",
       entryBytes: ENTRY_BYTES,
       roundsPerCase: ROUNDS,
       roundBudgetMs: ROUND_BUDGET_MS,
       results,
       groupCommit,
+      independentWriters: independent,
+      packing,
+      bigTransactions: big,
       fsync,
     }),
   );

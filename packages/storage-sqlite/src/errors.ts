@@ -6,10 +6,13 @@ import { StorageError } from '@kontiki/core';
  */
 export class NotAStoreError extends StorageError {
   readonly path: string;
+  /** Why the file is not a store. */
+  readonly reason: string;
   constructor(path: string, reason: string) {
     super(`${path} is not a Kontiki store: ${reason}; it was left untouched`);
     this.name = 'NotAStoreError';
     this.path = path;
+    this.reason = reason;
   }
 }
 

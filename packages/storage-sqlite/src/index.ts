@@ -1,14 +1,15 @@
 /**
  * Durable storage for Kontiki Raft nodes on SQLite (better-sqlite3): the log, term/vote and
  * snapshots of many Raft groups in one database file, in WAL mode, with a checksum on every
- * record and group commit across groups.
+ * record and group commit across groups. SQLite runs on a worker thread by default, so
+ * commits and their fsyncs never block the event loop.
  *
  * @example
  * ```ts
  * import { RaftNode } from '@kontiki/core';
  * import { SqliteStore } from '@kontiki/storage-sqlite';
  *
- * const store = SqliteStore.open('./data', { synchronous: 'full' });
+ * const store = await SqliteStore.open('./data', { synchronous: 'full' });
  * const node = new RaftNode({
  *   groupId: 'kv',
  *   peerId: 'n1',
@@ -36,6 +37,7 @@ export type {
   RecoveryMode,
   ResolvedStoreOptions,
   SqliteStoreOptions,
+  ThreadMode,
 } from './options.js';
 export { SCHEMA_VERSION } from './schema.js';
 export { SqliteSnapshotReader } from './snapshot-reader.js';

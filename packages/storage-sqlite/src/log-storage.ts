@@ -1,18 +1,7 @@
-import {
-  BadRequestError,
-  CorruptLogError,
-  type LogEntry,
-  type LogStorage,
-  ShutdownError,
-} from '@kontiki/core';
-import { entryChecksum, groupChecksum } from './checksum.js';
-import { entryProblem } from './log-verifier.js';
-import type { GroupState, StoreContext } from './store-context.js';
-
-interface Range {
-  readonly first: number;
-  readonly last: number;
-}
+import { BadRequestError, type LogEntry, type LogStorage, ShutdownError } from '@kontiki/core';
+import { listBatch, packEntries, toEntries } from './entry-batch.js';
+import type { LogRange } from './ops.js';
+import type { GroupMirror, StoreContext } from './store-context.js';
 
 function isIndex(value: unknown, min: number): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
@@ -42,19 +31,17 @@ function checkEntry(e: unknown, position: number): asserts e is LogEntry {
 
 /**
  * The log of one group in a {@link SqliteStore}. Writes go through the store's group
- * commit and resolve once durable (as the store's `synchronous` option defines it);
- * reads see what is committed. `close()` detaches this object; the file stays open until
- * `store.close()`.
+ * commit and resolve once durable (as the store's `synchronous` option defines it); every
+ * read sees the writes issued before it. `close()` detaches this object; the file stays
+ * open until `store.close()`.
  */
 export class SqliteLogStorage implements LogStorage {
   private closed = false;
-  /** The range as the writes already run in the current transaction left it. */
-  private draft: (Range & { batch: number }) | undefined;
 
   /** @internal Use `store.logStorage(groupId)`. */
   constructor(
     private readonly store: StoreContext,
-    private readonly group: GroupState,
+    private readonly group: GroupMirror,
     private readonly onClose: () => void,
   ) {}
 
@@ -64,12 +51,12 @@ export class SqliteLogStorage implements LogStorage {
 
   async firstIndex(): Promise<number> {
     this.check();
-    return this.group.log.first;
+    return (await this.range()).first;
   }
 
   async lastIndex(): Promise<number> {
     this.check();
-    return this.group.log.last;
+    return (await this.range()).last;
   }
 
   async entries(
@@ -84,53 +71,28 @@ export class SqliteLogStorage implements LogStorage {
     if (typeof maxBytes !== 'number' || Number.isNaN(maxBytes)) {
       throw new BadRequestError('entries: maxBytes must be a number');
     }
-    const { first, last } = this.group.log;
-    const lo = Math.max(from, first);
-    const hi = Math.min(to, last + 1);
-    const out: LogEntry[] = [];
-    if (lo >= hi) return out;
-    let bytes = 0;
-    let expected = lo;
-    for (const row of this.store.statements.readEntries.iterate(
-      this.group.gid,
-      lo,
-      hi,
-    ) as IterableIterator<unknown[]>) {
-      const problem = entryProblem(row, expected);
-      if (problem !== undefined) {
-        throw new CorruptLogError(`log of group ${JSON.stringify(this.group.name)}: ${problem}`, {
-          groupId: this.group.name,
-          index: expected,
-        });
-      }
-      const data = row[3] as Uint8Array;
-      bytes += data.byteLength;
-      // maxBytes bounds the batch, but a batch always holds at least one entry.
-      if (out.length > 0 && bytes > maxBytes) break;
-      out.push({ index: expected, term: row[1] as number, type: row[2] as LogEntry['type'], data });
-      expected++;
+    if (this.group.pendingWrites === 0) {
+      const { first, last } = this.group.log;
+      if (Math.max(from, first) >= Math.min(to, last + 1)) return [];
     }
-    if (out.length === 0) {
-      throw new CorruptLogError(
-        `log of group ${JSON.stringify(this.group.name)}: entry ${lo} is missing`,
-        { groupId: this.group.name, index: lo },
-      );
-    }
-    return out;
+    const batch = await this.store.queue.submit({
+      kind: 'entries',
+      group: this.group.name,
+      from,
+      to,
+      maxBytes,
+    });
+    return toEntries(batch);
   }
 
   async term(index: number): Promise<number | undefined> {
     this.check();
-    const { first, last } = this.group.log;
-    if (!Number.isSafeInteger(index) || index < first || index > last) return undefined;
-    const term: unknown = this.store.statements.readTerm.get(this.group.gid, index);
-    if (typeof term !== 'number') {
-      throw new CorruptLogError(
-        `log of group ${JSON.stringify(this.group.name)}: entry ${index} is missing`,
-        { groupId: this.group.name, index },
-      );
+    if (!Number.isSafeInteger(index)) return undefined;
+    if (this.group.pendingWrites === 0) {
+      const { first, last } = this.group.log;
+      if (index < first || index > last) return undefined;
     }
-    return term;
+    return this.store.queue.submit({ kind: 'term', group: this.group.name, index });
   }
 
   async append(entries: readonly LogEntry[]): Promise<void> {
@@ -145,34 +107,16 @@ export class SqliteLogStorage implements LogStorage {
         );
       }
     }
-    const firstNew = (entries[0] as LogEntry).index;
-    const lastNew = firstNew + entries.length - 1;
-    const { insertEntry } = this.store.statements;
-    const gid = this.group.gid;
-    let next: Range | undefined;
-    await this.store.committer.submit({
-      write: () => {
-        const base = this.base();
-        if (firstNew !== base.last + 1) {
-          throw new BadRequestError(
-            `append out of order: got index ${firstNew}, expected ${base.last + 1}`,
-          );
-        }
-        for (const e of entries) {
-          // The checksum is taken from the very bytes handed to SQLite, in the same turn.
-          insertEntry.run(
-            gid,
-            e.index,
-            e.term,
-            e.type,
-            e.data,
-            entryChecksum(e.index, e.term, e.type, e.data),
-          );
-        }
-        next = this.setDraft({ first: base.first, last: lastNew });
-      },
-      committed: () => this.publish(next),
-    });
+    const first = (entries[0] as LogEntry).index;
+    // Packed now, so the bytes written are the ones the caller handed over in this call.
+    const batch = this.store.crossesThreads
+      ? packEntries(first, entries.length, (i) => entries[i] as LogEntry)
+      : listBatch(entries);
+    await this.store.write(
+      this.group,
+      { kind: 'append', group: this.group.name, entries: batch },
+      (range) => this.publish(range),
+    );
   }
 
   async truncateSuffix(lastKept: number): Promise<void> {
@@ -180,17 +124,11 @@ export class SqliteLogStorage implements LogStorage {
     if (!Number.isSafeInteger(lastKept) || lastKept < 0) {
       throw new BadRequestError(`truncateSuffix(${lastKept}): must be a non-negative integer`);
     }
-    let next: Range | undefined;
-    await this.store.committer.submit({
-      write: () => {
-        const base = this.base();
-        if (lastKept >= base.last) return;
-        this.store.statements.deleteEntriesFrom.run(this.group.gid, lastKept + 1);
-        // Truncating below the first index empties the log but does not move its start.
-        next = this.setDraft({ first: base.first, last: Math.max(lastKept, base.first - 1) });
-      },
-      committed: () => this.publish(next),
-    });
+    await this.store.write(
+      this.group,
+      { kind: 'truncateSuffix', group: this.group.name, lastKept },
+      (range) => this.publish(range),
+    );
   }
 
   async truncatePrefix(firstKept: number): Promise<void> {
@@ -198,17 +136,11 @@ export class SqliteLogStorage implements LogStorage {
     if (!Number.isSafeInteger(firstKept) || firstKept < 1) {
       throw new BadRequestError(`truncatePrefix(${firstKept}): must be a positive integer`);
     }
-    let next: Range | undefined;
-    await this.store.committer.submit({
-      write: () => {
-        const base = this.base();
-        if (firstKept <= base.first) return;
-        this.store.statements.deleteEntriesBefore.run(this.group.gid, firstKept);
-        this.writeFirstIndex(firstKept);
-        next = this.setDraft({ first: firstKept, last: Math.max(base.last, firstKept - 1) });
-      },
-      committed: () => this.publish(next),
-    });
+    await this.store.write(
+      this.group,
+      { kind: 'truncatePrefix', group: this.group.name, firstKept },
+      (range) => this.publish(range),
+    );
   }
 
   async reset(nextIndex: number): Promise<void> {
@@ -216,15 +148,11 @@ export class SqliteLogStorage implements LogStorage {
     if (!Number.isSafeInteger(nextIndex) || nextIndex < 1) {
       throw new BadRequestError(`reset to ${nextIndex}: the next index must be a positive integer`);
     }
-    let next: Range | undefined;
-    await this.store.committer.submit({
-      write: () => {
-        this.store.statements.deleteAllEntries.run(this.group.gid);
-        this.writeFirstIndex(nextIndex);
-        next = this.setDraft({ first: nextIndex, last: nextIndex - 1 });
-      },
-      committed: () => this.publish(next),
-    });
+    await this.store.write(
+      this.group,
+      { kind: 'reset', group: this.group.name, nextIndex },
+      (range) => this.publish(range),
+    );
   }
 
   /** Detaches this object from the group; queued writes still complete. */
@@ -244,26 +172,14 @@ export class SqliteLogStorage implements LogStorage {
     this.store.checkOpen();
   }
 
-  /** The range that the next write in this transaction starts from. */
-  private base(): Range {
-    const d = this.draft;
-    return d !== undefined && d.batch === this.store.committer.batch ? d : this.group.log;
+  /** The range after every write issued so far. */
+  private range(): LogRange | Promise<LogRange> {
+    // Nothing of this group in flight: the mirror is what the engine would answer.
+    if (this.group.pendingWrites === 0) return this.group.log;
+    return this.store.queue.submit({ kind: 'range', group: this.group.name });
   }
 
-  private setDraft(range: Range): Range {
-    this.draft = { ...range, batch: this.store.committer.batch };
-    return range;
-  }
-
-  private publish(range: Range | undefined): void {
-    if (range !== undefined) this.group.log = { first: range.first, last: range.last };
-  }
-
-  private writeFirstIndex(first: number): void {
-    this.store.statements.setFirstIndex.run(
-      first,
-      groupChecksum(this.group.name, first),
-      this.group.gid,
-    );
+  private publish(range: LogRange): void {
+    this.group.log = { first: range.first, last: range.last };
   }
 }

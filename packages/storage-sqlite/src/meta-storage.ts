@@ -1,6 +1,5 @@
 import { BadRequestError, type MetaStorage, type RaftMeta, ShutdownError } from '@kontiki/core';
-import { metaChecksum } from './checksum.js';
-import type { GroupState, StoreContext } from './store-context.js';
+import type { GroupMirror, StoreContext } from './store-context.js';
 
 /**
  * The term and vote of one group in a {@link SqliteStore}. `save` shares the store's group
@@ -12,7 +11,7 @@ export class SqliteMetaStorage implements MetaStorage {
   /** @internal Use `store.metaStorage(groupId)`. */
   constructor(
     private readonly store: StoreContext,
-    private readonly group: GroupState,
+    private readonly group: GroupMirror,
     private readonly onClose: () => void,
   ) {}
 
@@ -22,7 +21,9 @@ export class SqliteMetaStorage implements MetaStorage {
 
   async load(): Promise<RaftMeta> {
     this.check();
-    return this.group.meta;
+    // Nothing of this group in flight: the mirror is what the engine would answer.
+    if (this.group.pendingWrites === 0) return this.group.meta;
+    return this.store.queue.submit({ kind: 'meta', group: this.group.name });
   }
 
   async save(meta: RaftMeta): Promise<void> {
@@ -38,19 +39,13 @@ export class SqliteMetaStorage implements MetaStorage {
       throw new BadRequestError('votedFor must be a peer id or null');
     }
     const saved: RaftMeta = { term, votedFor };
-    await this.store.committer.submit({
-      write: () => {
-        this.store.statements.saveMeta.run(
-          this.group.gid,
-          term,
-          votedFor,
-          metaChecksum(term, votedFor),
-        );
-      },
-      committed: () => {
+    await this.store.write(
+      this.group,
+      { kind: 'saveMeta', group: this.group.name, term, votedFor },
+      () => {
         this.group.meta = saved;
       },
-    });
+    );
   }
 
   /** Detaches this object from the group; a queued save still completes. */

@@ -1,25 +1,14 @@
 import {
-  CorruptLogError,
   ShutdownError,
   type SnapshotMeta,
   type SnapshotReader,
   type SnapshotStorage,
   type SnapshotWriter,
 } from '@kontiki/core';
-import { snapshotChecksum } from './checksum.js';
-import { decodeSnapshotConfiguration, encodeSnapshotMeta } from './snapshot-format.js';
+import { encodeSnapshotMeta } from './snapshot-format.js';
 import { SqliteSnapshotReader } from './snapshot-reader.js';
 import { SqliteSnapshotWriter } from './snapshot-writer.js';
-import type { GroupState, StoreContext } from './store-context.js';
-
-interface SnapshotRow {
-  sid: number;
-  last_index: number;
-  last_term: number;
-  configuration: string;
-  size: number;
-  crc: number;
-}
+import type { GroupMirror, StoreContext } from './store-context.js';
 
 /** The snapshots of one group in a {@link SqliteStore}: the latest published one is kept. */
 export class SqliteSnapshotStorage implements SnapshotStorage {
@@ -28,7 +17,7 @@ export class SqliteSnapshotStorage implements SnapshotStorage {
   /** @internal Use `store.snapshotStorage(groupId)`. */
   constructor(
     private readonly store: StoreContext,
-    private readonly group: GroupState,
+    private readonly group: GroupMirror,
     private readonly onClose: () => void,
   ) {}
 
@@ -39,40 +28,21 @@ export class SqliteSnapshotStorage implements SnapshotStorage {
   async create(meta: SnapshotMeta): Promise<SnapshotWriter> {
     this.check();
     const configuration = encodeSnapshotMeta(meta);
-    let sid = 0;
-    await this.store.committer.submit({
-      write: () => {
-        sid = Number(
-          this.store.statements.insertSnapshot.run(
-            this.group.gid,
-            meta.lastIncludedIndex,
-            meta.lastIncludedTerm,
-            configuration,
-          ).lastInsertRowid,
-        );
-      },
-      committed: () => {},
+    const sid = await this.store.queue.submit({
+      kind: 'snapshotCreate',
+      group: this.group.name,
+      lastIndex: meta.lastIncludedIndex,
+      lastTerm: meta.lastIncludedTerm,
+      configuration,
     });
-    return new SqliteSnapshotWriter(this.store, this.group, meta, sid, configuration);
+    return new SqliteSnapshotWriter(this.store, this.group.name, meta, sid, configuration);
   }
 
   async openLatest(): Promise<SnapshotReader | null> {
     this.check();
-    const row = this.store.statements.latestSnapshot.get(this.group.gid) as SnapshotRow | undefined;
-    if (row === undefined) return null;
-    const { name } = this.group;
-    if (row.crc !== snapshotChecksum(row.last_index, row.last_term, row.configuration, row.size)) {
-      throw new CorruptLogError(
-        `snapshot of group ${JSON.stringify(name)}: its description failed its checksum`,
-        { groupId: name, index: row.last_index },
-      );
-    }
-    const meta: SnapshotMeta = {
-      lastIncludedIndex: row.last_index,
-      lastIncludedTerm: row.last_term,
-      configuration: decodeSnapshotConfiguration(row.configuration, name, row.last_index),
-    };
-    return new SqliteSnapshotReader(this.store, this.group, meta, row.size, row.sid);
+    const opened = await this.store.queue.submit({ kind: 'snapshotOpen', group: this.group.name });
+    if (opened === null) return null;
+    return new SqliteSnapshotReader(this.store, this.group.name, opened);
   }
 
   /** Detaches this object; open writers and readers keep working until the store closes. */

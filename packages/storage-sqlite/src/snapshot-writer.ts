@@ -1,12 +1,11 @@
 import {
   BadRequestError,
+  type GroupId,
   type SnapshotMeta,
   type SnapshotWriter,
-  StorageError,
 } from '@kontiki/core';
-import { crc32c, snapshotChecksum } from './checksum.js';
-import { CHUNK_BYTES } from './snapshot-format.js';
-import type { GroupState, StoreContext } from './store-context.js';
+import { snapshotChecksum } from './checksum.js';
+import type { StoreContext } from './store-context.js';
 
 type WriterState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
 
@@ -23,7 +22,7 @@ export class SqliteSnapshotWriter implements SnapshotWriter {
   /** @internal Use `snapshotStorage.create(meta)`. */
   constructor(
     private readonly store: StoreContext,
-    private readonly group: GroupState,
+    private readonly group: GroupId,
     readonly meta: SnapshotMeta,
     private readonly sid: number,
     private readonly configuration: string,
@@ -36,24 +35,18 @@ export class SqliteSnapshotWriter implements SnapshotWriter {
     }
     if (chunk.byteLength === 0) return;
     // Offsets are taken now, in call order, so writes that are not awaited stay in order.
-    const start = this.size;
+    const offset = this.size;
     this.size += chunk.byteLength;
-    const { insertChunk } = this.store.statements;
-    await this.store.committer.submit({
-      write: () => {
-        for (let off = 0; off < chunk.byteLength; off += CHUNK_BYTES) {
-          const piece = chunk.subarray(off, off + CHUNK_BYTES);
-          insertChunk.run(this.sid, start + off, piece, crc32c(piece));
-        }
-      },
-      committed: () => {},
-    });
+    // Across threads: a copy of exactly these bytes, moved to the worker (the caller's
+    // buffer stays the caller's, and a view into a large buffer costs only its own bytes).
+    // `new Uint8Array(chunk)` copies even for a Buffer, whose slice() would be a view.
+    const data = this.store.crossesThreads ? new Uint8Array(chunk) : chunk;
+    await this.store.queue.submit({ kind: 'snapshotWrite', sid: this.sid, offset, data });
   }
 
   async commit(): Promise<void> {
     this.checkWritable('commit');
     this.state = 'committing';
-    const s = this.store.statements;
     const size = this.size;
     const crc = snapshotChecksum(
       this.meta.lastIncludedIndex,
@@ -62,25 +55,12 @@ export class SqliteSnapshotWriter implements SnapshotWriter {
       size,
     );
     try {
-      await this.store.committer.submit({
-        write: () => {
-          const totals = s.chunkTotals.get(this.sid) as { bytes: number };
-          if (totals.bytes !== size) {
-            throw new StorageError(
-              `snapshot of group ${JSON.stringify(this.group.name)}: ${totals.bytes} of ${size} bytes were stored (a write failed)`,
-            );
-          }
-          if (s.publishSnapshot.run(size, crc, this.sid).changes !== 1) {
-            throw new StorageError('the snapshot being committed is gone from the store');
-          }
-          // Keep only the latest, except snapshots a reader is still streaming.
-          for (const old of s.otherPublished.all(this.group.gid, this.sid) as number[]) {
-            if (this.store.snapshotReaders.has(old)) continue;
-            s.deleteChunks.run(old);
-            s.deleteSnapshot.run(old);
-          }
-        },
-        committed: () => {},
+      await this.store.queue.submit({
+        kind: 'snapshotCommit',
+        group: this.group,
+        sid: this.sid,
+        size,
+        crc,
       });
       this.state = 'committed';
     } catch (error) {
@@ -92,14 +72,8 @@ export class SqliteSnapshotWriter implements SnapshotWriter {
   async abort(): Promise<void> {
     if (this.state !== 'open' && this.state !== 'failed') return;
     this.state = 'aborted';
-    const s = this.store.statements;
     try {
-      await this.store.committer.submit({
-        write: () => {
-          if (s.abortSnapshot.run(this.sid).changes === 1) s.deleteChunks.run(this.sid);
-        },
-        committed: () => {},
-      });
+      await this.store.queue.submit({ kind: 'snapshotAbort', sid: this.sid });
     } catch {
       // The store is closing or failing: unpublished rows are removed at the next open.
     }

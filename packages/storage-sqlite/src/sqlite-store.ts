@@ -1,32 +1,21 @@
-import { mkdirSync, type Stats, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import {
-  BadRequestError,
-  type GroupId,
-  InvalidOptionError,
-  RaftError,
-  ShutdownError,
-  StorageError,
-} from '@kontiki/core';
-import Database from 'better-sqlite3';
-import { groupChecksum } from './checksum.js';
-import { GroupCommitter } from './group-commit.js';
+import { BadRequestError, type GroupId, InvalidOptionError } from '@kontiki/core';
+import type { EngineLink, LinkEvents } from './engine-link.js';
+import { InlineLink } from './inline-link.js';
 import { SqliteLogStorage } from './log-storage.js';
 import type { TruncatedTail } from './log-verifier.js';
 import { SqliteMetaStorage } from './meta-storage.js';
+import { OpQueue } from './op-queue.js';
 import {
   type ResolvedStoreOptions,
   resolveStoreOptions,
   type SqliteStoreOptions,
 } from './options.js';
-import { checkFileHeader, createSchema, inspectSchema } from './schema.js';
 import { SqliteSnapshotStorage } from './snapshot-storage.js';
-import { Statements } from './statements.js';
-import type { GroupState, StoreContext } from './store-context.js';
-import { loadStore } from './store-verifier.js';
+import { type GroupMirror, StoreContext } from './store-context.js';
+import type { TestHooks } from './test-hooks.js';
+import { WorkerLink } from './worker-link.js';
 
-/** The file a store uses when `open` is given a directory. */
-export const DEFAULT_FILE_NAME = 'kontiki.sqlite';
+export { DEFAULT_FILE_NAME } from './open-database.js';
 
 interface Views {
   log?: SqliteLogStorage;
@@ -39,9 +28,12 @@ interface Views {
  * Raft groups. Open it once per process and data directory; hand each node its group's
  * storages; close it after the nodes have shut down.
  *
- * Writes from every group that arrive in the same turn of the event loop share one
- * transaction and so one fsync (group commit). The file is opened with an exclusive lock:
- * a second store (in this process or another) on the same file fails to open.
+ * SQLite runs on a worker thread of the store's own by default (`thread: 'worker'`), so
+ * commits and their fsyncs never block the event loop. Writes from every group that arrive
+ * in the same turn of the event loop share one transaction and so one fsync (group commit),
+ * and so do the writes that arrive while the previous transaction is being written. The file
+ * is opened with an exclusive lock: a second store (in this process or another) on the same
+ * file fails to open.
  */
 export class SqliteStore {
   /** The database file. */
@@ -50,84 +42,45 @@ export class SqliteStore {
   /** Torn tails removed at open (only with `recover: 'truncate-torn-tail'`). */
   readonly recovered: readonly TruncatedTail[];
 
-  private readonly db: Database.Database;
   private readonly context: StoreContext;
-  private readonly groups: Map<GroupId, GroupState>;
+  private readonly groups = new Map<GroupId, GroupMirror>();
   private readonly views = new Map<GroupId, Views>();
   private closedFlag = false;
-
-  private constructor(
-    db: Database.Database,
-    path: string,
-    options: ResolvedStoreOptions,
-    loaded: { groups: Map<GroupId, GroupState>; recovered: TruncatedTail[] },
-  ) {
-    this.db = db;
-    this.path = path;
-    this.options = options;
-    this.groups = loaded.groups;
-    this.recovered = loaded.recovered;
-    const statements = new Statements(db);
-    this.context = {
-      statements,
-      committer: new GroupCommitter(db),
-      checkOpen: () => {
-        if (this.closedFlag) throw new ShutdownError('the SQLite store is closed');
-      },
-      snapshotReaders: new Map(),
-    };
-  }
+  private closing: Promise<void> | undefined;
 
   /**
    * Opens (or creates) a store. `path` is a database file, or an existing directory in
-   * which the file is `kontiki.sqlite`. Every record is checked before this returns.
+   * which the file is `kontiki.sqlite`. Every record is checked before this resolves.
    *
-   * Throws InvalidOptionError for a bad option, NotAStoreError for a file that is not a
-   * Kontiki store, SchemaVersionError for a store written by a newer version (neither is
+   * Rejects with InvalidOptionError for a bad option, NotAStoreError for a file that is not
+   * a Kontiki store, SchemaVersionError for a store written by a newer version (neither is
    * modified), CorruptLogError for a record that fails its check, and StorageError when
    * the file cannot be opened or is in use by another store.
    */
-  static open(path: string, options?: SqliteStoreOptions): SqliteStore {
-    const resolved = resolveStoreOptions(options);
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new InvalidOptionError('path', 'must be a non-empty string');
+  static open(path: string, options?: SqliteStoreOptions): Promise<SqliteStore> {
+    return openSqliteStore(path, options);
+  }
+
+  /** @internal Use `SqliteStore.open`. */
+  constructor(
+    private readonly link: EngineLink,
+    private readonly queue: OpQueue,
+    options: ResolvedStoreOptions,
+  ) {
+    this.path = link.opened.file;
+    this.options = options;
+    this.recovered = link.opened.recovered;
+    for (const g of link.opened.groups) {
+      this.groups.set(g.name, { name: g.name, log: g.log, meta: g.meta, pendingWrites: 0 });
     }
-    let file: string;
-    try {
-      file = locateFile(path);
-    } catch (error) {
-      throw openError(error, path);
-    }
-    let db: Database.Database;
-    try {
-      db = new Database(file, { timeout: 0 });
-    } catch (error) {
-      throw new StorageError(`cannot open ${file}: ${messageOf(error)}`, { cause: error });
-    }
-    try {
-      // Before the first read: the lock, once taken, is held until close, and no
-      // shared-memory file is used (nothing but the database and its WAL on disk).
-      db.pragma('locking_mode = EXCLUSIVE');
-      const state = inspectSchema(db, file);
-      // Only now, knowing the file is ours (or new), is anything written.
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal')
-        throw new StorageError(`${file}: SQLite refused WAL mode (${String(mode)})`);
-      db.pragma(`synchronous = ${resolved.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      if (state === 'new') createSchema(db);
-      const loaded = loadStore(db, resolved.recover);
-      return new SqliteStore(db, file, resolved, loaded);
-    } catch (error) {
-      db.close();
-      throw openError(error, file);
-    }
+    this.context = new StoreContext(queue, options.thread === 'worker', () => this.closedFlag);
   }
 
   get closed(): boolean {
     return this.closedFlag;
   }
 
-  /** The groups this store holds data for. */
+  /** The groups this store holds data for (and those whose storages were asked for). */
   groupIds(): GroupId[] {
     return [...this.groups.keys()];
   }
@@ -160,30 +113,31 @@ export class SqliteStore {
   }
 
   /**
-   * Writes whatever is queued (those writes resolve as usual), then closes the file. Calls
-   * on this store's storages afterwards reject with ShutdownError. Idempotent.
+   * Writes whatever is queued (those writes resolve as usual), then closes the file and
+   * ends the worker. Calls on this store's storages afterwards reject with ShutdownError.
+   * Idempotent: every call returns the same promise.
    */
-  async close(): Promise<void> {
-    if (this.closedFlag) return;
-    // A failed final commit has already rejected the writes it held; close regardless.
-    this.context.committer.close();
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** @internal For benchmarks and tests: transactions committed since open. */
+  get commitCount(): number {
+    return this.queue.commits;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closedFlag = true;
+    // Queued writes are sent (a failed final commit rejects them); anything later is refused.
+    this.queue.close();
     for (const v of this.views.values()) {
       v.log?.detach();
       v.meta?.detach();
       v.snapshot?.detach();
     }
     this.views.clear();
-    try {
-      this.db.close();
-    } catch (error) {
-      throw new StorageError(`closing ${this.path}: ${messageOf(error)}`, { cause: error });
-    }
-  }
-
-  /** @internal For benchmarks: transactions committed since open. */
-  get commitCount(): number {
-    return this.context.committer.commits;
+    await this.link.close();
   }
 
   private viewsOf(groupId: GroupId): Views {
@@ -199,67 +153,49 @@ export class SqliteStore {
     return v;
   }
 
-  /** The group's state, creating its row on first use. */
-  private group(groupId: GroupId): GroupState {
-    const known = this.groups.get(groupId);
-    if (known) return known;
-    let gid: number;
-    try {
-      gid = Number(
-        this.context.statements.insertGroup.run(groupId, 1, groupChecksum(groupId, 1))
-          .lastInsertRowid,
-      );
-    } catch (error) {
-      throw new StorageError(`cannot add group ${groupId}: ${messageOf(error)}`, { cause: error });
+  /** The group's mirror; its row is created in the file with its first write. */
+  private group(groupId: GroupId): GroupMirror {
+    let g = this.groups.get(groupId);
+    if (g === undefined) {
+      g = {
+        name: groupId,
+        log: { first: 1, last: 0 },
+        meta: { term: 0, votedFor: null },
+        pendingWrites: 0,
+      };
+      this.groups.set(groupId, g);
     }
-    const state: GroupState = {
-      gid,
-      name: groupId,
-      log: { first: 1, last: 0 },
-      meta: { term: 0, votedFor: null },
-    };
-    this.groups.set(groupId, state);
-    return state;
+    return g;
   }
 }
 
-/** The database file for `path`: a file path, or a directory to put the default file in. */
-function locateFile(path: string): string {
-  const absolute = resolve(path);
-  const stat = statOrUndefined(absolute);
-  const file = stat?.isDirectory() ? join(absolute, DEFAULT_FILE_NAME) : absolute;
-  const fileStat = file === absolute ? stat : statOrUndefined(file);
-  if (fileStat === undefined) {
-    // A new store: its directory may not exist yet.
-    mkdirSync(dirname(file), { recursive: true });
-  } else {
-    if (!fileStat.isFile()) throw new StorageError(`${file} is not a regular file`);
-    checkFileHeader(file, fileStat.size);
+/**
+ * `SqliteStore.open`, plus test hooks (not exported from the package). Options are checked
+ * before anything is started or created.
+ */
+export async function openSqliteStore(
+  path: string,
+  options?: SqliteStoreOptions,
+  hooks: TestHooks = {},
+): Promise<SqliteStore> {
+  const resolved = resolveStoreOptions(options);
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new InvalidOptionError('path', 'must be a non-empty string');
   }
-  return file;
-}
-
-function statOrUndefined(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
-    throw new StorageError(`cannot stat ${path}: ${messageOf(error)}`, { cause: error });
-  }
-}
-
-function openError(error: unknown, file: string): RaftError {
-  if (RaftError.is(error)) return error;
-  const code = (error as { code?: unknown }).code;
-  if (code === 'SQLITE_BUSY') {
-    return new StorageError(`${file} is in use by another store (it is locked)`, { cause: error });
-  }
-  if (code === 'SQLITE_NOTADB') {
-    return new StorageError(`${file} is not a database`, { cause: error });
-  }
-  return new StorageError(`cannot open ${file}: ${messageOf(error)}`, { cause: error });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  // The queue exists before the link (which answers into it); ops reach the link only once
+  // the store exists, after the link does.
+  let link: EngineLink | undefined;
+  const queue = new OpQueue(
+    (ops) => link?.send(ops),
+    (busy) => link?.setBusy(busy),
+  );
+  const events: LinkEvents = {
+    results: (results, commits) => queue.deliver(results, commits),
+    failed: (error) => queue.fail(error),
+  };
+  link =
+    resolved.thread === 'worker'
+      ? await WorkerLink.start(path, resolved, hooks, events)
+      : InlineLink.open(path, resolved, hooks, events);
+  return new SqliteStore(link, queue, resolved);
 }

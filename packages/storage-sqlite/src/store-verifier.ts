@@ -1,9 +1,9 @@
 import { CorruptLogError, type GroupId } from '@kontiki/core';
 import type Database from 'better-sqlite3';
 import { groupChecksum, metaChecksum, snapshotChecksum } from './checksum.js';
+import type { GroupState } from './group-state.js';
 import { type TruncatedTail, verifyLog } from './log-verifier.js';
 import type { RecoveryMode } from './options.js';
-import type { GroupState } from './store-context.js';
 
 export interface LoadedStore {
   readonly groups: Map<GroupId, GroupState>;

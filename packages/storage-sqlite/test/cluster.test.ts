@@ -26,7 +26,7 @@ class Cluster {
 
   async start(id: string): Promise<Member> {
     // Everything the node knows comes back from its SQLite file.
-    const store = SqliteStore.open(join(this.dir, `${id}.sqlite`));
+    const store = await SqliteStore.open(join(this.dir, `${id}.sqlite`));
     const applied = new Map<number, string>();
     const node = new RaftNode<number>({
       groupId: GROUP,

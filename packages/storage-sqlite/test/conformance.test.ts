@@ -16,7 +16,7 @@ function harness<S>(
   return async () => {
     const { neighbour = false, ...storeOptions } = options;
     const tmp = tempDir('conformance');
-    let store = SqliteStore.open(tmp.dir, storeOptions);
+    let store = await SqliteStore.open(tmp.dir, storeOptions);
     let noise: Promise<void> = Promise.resolve();
     if (neighbour) {
       const other = store.logStorage('neighbour');
@@ -27,7 +27,7 @@ function harness<S>(
       async reopen() {
         await noise;
         await store.close();
-        store = SqliteStore.open(tmp.dir, storeOptions);
+        store = await SqliteStore.open(tmp.dir, storeOptions);
         if (neighbour) {
           const other = store.logStorage('neighbour');
           noise = other.append(
@@ -66,4 +66,22 @@ snapshotStorageSuite({
   name: 'SqliteSnapshotStorage (sharing the file with another group)',
   durable: true,
   create: harness(snap, { neighbour: true }),
+});
+
+// The same engine on the calling thread: what `thread: 'main'` changes is only how ops
+// reach it (no worker, no copies), so one run of each suite with a neighbour covers it.
+logStorageSuite({
+  name: "SqliteLogStorage (thread: 'main', sharing the file with another group)",
+  durable: true,
+  create: harness(log, { thread: 'main', neighbour: true }),
+});
+metaStorageSuite({
+  name: "SqliteMetaStorage (thread: 'main', sharing the file with another group)",
+  durable: true,
+  create: harness(meta, { thread: 'main', neighbour: true }),
+});
+snapshotStorageSuite({
+  name: "SqliteSnapshotStorage (thread: 'main', sharing the file with another group)",
+  durable: true,
+  create: harness(snap, { thread: 'main', neighbour: true }),
 });

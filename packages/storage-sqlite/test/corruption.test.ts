@@ -15,7 +15,7 @@ afterEach(() => tmp.remove());
 
 /** Group g holds entries 1..10 and a term; group other holds 1..5. */
 async function seed(): Promise<void> {
-  const store = SqliteStore.open(tmp.dir);
+  const store = await SqliteStore.open(tmp.dir);
   await store.logStorage('g').append(testEntries(1, 11, 1));
   await store.logStorage('other').append(testEntries(1, 6, 1));
   await store.metaStorage('g').save({ term: 4, votedFor: 'n2' });
@@ -34,7 +34,7 @@ const G = "(SELECT gid FROM raft_group WHERE name = 'g')";
 async function refusal(options?: SqliteStoreOptions): Promise<CorruptLogError> {
   let store: SqliteStore;
   try {
-    store = SqliteStore.open(tmp.dir, options);
+    store = await SqliteStore.open(tmp.dir, options);
   } catch (error) {
     expect(error).toBeInstanceOf(CorruptLogError);
     return error as CorruptLogError;
@@ -80,7 +80,7 @@ describe('a record that fails its check', () => {
     expect(error.index).toBe(9);
     expect(error.message).toMatch(/truncate-torn-tail/);
 
-    const store = SqliteStore.open(tmp.dir, { recover: 'truncate-torn-tail' });
+    const store = await SqliteStore.open(tmp.dir, { recover: 'truncate-torn-tail' });
     expect(store.recovered).toEqual([
       expect.objectContaining({ groupId: 'g', fromIndex: 9, records: 2 }),
     ]);
@@ -93,7 +93,7 @@ describe('a record that fails its check', () => {
     await log.append(testEntries(9, 10, 5));
     await store.close();
 
-    const clean = SqliteStore.open(tmp.dir);
+    const clean = await SqliteStore.open(tmp.dir);
     expect(clean.recovered).toEqual([]);
     expect(await clean.logStorage('g').lastIndex()).toBe(9);
     await clean.close();
@@ -125,7 +125,7 @@ describe('a record that fails its check', () => {
   });
 
   it('a damaged snapshot chunk fails the read with CorruptLogError; a changed size refuses the open', async () => {
-    const store = SqliteStore.open(tmp.dir);
+    const store = await SqliteStore.open(tmp.dir);
     const writer = await store.snapshotStorage('g').create({
       lastIncludedIndex: 7,
       lastIncludedTerm: 2,
@@ -136,7 +136,7 @@ describe('a record that fails its check', () => {
     await store.close();
 
     tamper('UPDATE snapshot_chunk SET data = zeroblob(length(data)) WHERE offset = 262144');
-    const reopened = SqliteStore.open(tmp.dir);
+    const reopened = await SqliteStore.open(tmp.dir);
     const reader = await reopened.snapshotStorage('g').openLatest();
     if (reader === null) throw new Error('the snapshot is gone');
     expect((await reader.read(0, 1000)).byteLength).toBe(1000);

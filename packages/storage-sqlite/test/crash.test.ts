@@ -98,7 +98,7 @@ function runAndKill(
 /** Opens the store as a restarted node would and checks everything the child acknowledged. */
 async function verify(dir: string, acked: Acked, previousTerm: number): Promise<number> {
   // Opening checks every record's checksum: a half-written entry would refuse the open.
-  const store = SqliteStore.open(dir);
+  const store = await SqliteStore.open(dir);
   try {
     const meta = await store.metaStorage('g0').load();
     expect(meta.term).toBeGreaterThanOrEqual(acked.term);

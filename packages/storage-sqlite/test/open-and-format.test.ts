@@ -26,7 +26,7 @@ async function openError(
 ): Promise<unknown> {
   let store: SqliteStore;
   try {
-    store = SqliteStore.open(path, options);
+    store = await SqliteStore.open(path, options);
   } catch (error) {
     return error;
   }
@@ -36,22 +36,22 @@ async function openError(
 
 describe('opening a store', () => {
   it('a directory gets kontiki.sqlite inside it; a file path is used as given, parents created', async () => {
-    const inDir = SqliteStore.open(tmp.dir);
+    const inDir = await SqliteStore.open(tmp.dir);
     expect(inDir.path).toBe(join(tmp.dir, DEFAULT_FILE_NAME));
     await inDir.close();
     const file = join(tmp.dir, 'nested', 'deeper', 'node1.db');
-    const atFile = SqliteStore.open(file);
+    const atFile = await SqliteStore.open(file);
     expect(atFile.path).toBe(file);
     await atFile.close();
     expect(existsSync(file)).toBe(true);
   });
 
   it('data written by one store is found by the next one on the same directory', async () => {
-    const first = SqliteStore.open(tmp.dir);
+    const first = await SqliteStore.open(tmp.dir);
     await first.logStorage('a').append(testEntries(1, 4, 1));
     await first.metaStorage('b').save({ term: 2, votedFor: 'n1' });
     await first.close();
-    const second = SqliteStore.open(tmp.dir);
+    const second = await SqliteStore.open(tmp.dir);
     expect(second.groupIds().sort()).toEqual(['a', 'b']);
     expect(await second.logStorage('a').lastIndex()).toBe(3);
     expect(await second.metaStorage('b').load()).toEqual({ term: 2, votedFor: 'n1' });
@@ -59,7 +59,7 @@ describe('opening a store', () => {
   });
 
   it('a second store on a file that is open is refused with a StorageError, and opens after close', async () => {
-    const first = SqliteStore.open(tmp.dir);
+    const first = await SqliteStore.open(tmp.dir);
     await first.logStorage('g').append(testEntries(1, 2, 1));
     const error = await openError(tmp.dir);
     expect(error).toBeInstanceOf(StorageError);
@@ -67,7 +67,7 @@ describe('opening a store', () => {
     // The first store is unharmed by the attempt.
     await first.logStorage('g').append(testEntries(2, 3, 1));
     await first.close();
-    const again = SqliteStore.open(tmp.dir);
+    const again = await SqliteStore.open(tmp.dir);
     expect(await again.logStorage('g').lastIndex()).toBe(2);
     await again.close();
   });
@@ -77,6 +77,7 @@ describe('opening a store', () => {
       [{ synchronous: 'fast' }, 'synchronous'],
       [{ recover: 'everything' }, 'recover'],
       [{ synchronus: 'full' }, 'synchronus'],
+      [{ thread: 'fiber' }, 'thread'],
       ['full', 'options'],
     ];
     for (const [options, option] of cases) {
@@ -116,7 +117,7 @@ describe('opening a store', () => {
   }
 
   it('a store written by a newer schema is refused with SchemaVersionError and not changed', async () => {
-    const store = SqliteStore.open(tmp.dir);
+    const store = await SqliteStore.open(tmp.dir);
     await store.logStorage('g').append(testEntries(1, 10, 1));
     await store.close();
     const file = join(tmp.dir, DEFAULT_FILE_NAME);
@@ -134,7 +135,7 @@ describe('opening a store', () => {
   it('an empty file (a creation cut short) becomes a new store', async () => {
     const file = join(tmp.dir, 'empty.db');
     writeFileSync(file, '');
-    const store = SqliteStore.open(file);
+    const store = await SqliteStore.open(file);
     expect(await store.logStorage('g').lastIndex()).toBe(0);
     await store.close();
   });

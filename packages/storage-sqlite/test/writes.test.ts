@@ -8,17 +8,17 @@ import { tempDir } from './support/temp-dir.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let store: SqliteStore;
-beforeEach(() => {
+beforeEach(async () => {
   tmp = tempDir('writes');
-  store = SqliteStore.open(tmp.dir);
+  store = await SqliteStore.open(tmp.dir);
 });
 afterEach(async () => {
   await store.close();
   tmp.remove();
 });
 
-function reopen(): SqliteStore {
-  store = SqliteStore.open(tmp.dir);
+async function reopen(): Promise<SqliteStore> {
+  store = await SqliteStore.open(tmp.dir);
   return store;
 }
 
@@ -56,7 +56,7 @@ describe('group commit', () => {
     ]);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(BadRequestError);
     await store.close();
-    const reopened = reopen();
+    const reopened = await reopen();
     expect(await reopened.logStorage('good').lastIndex()).toBe(5);
     expect(await reopened.logStorage('bad').lastIndex()).toBe(3);
     expect(await reopened.metaStorage('good').load()).toEqual({ term: 2, votedFor: null });
@@ -113,7 +113,7 @@ describe('closing', () => {
     await store.close();
     await expect(append).resolves.toBeUndefined();
     await expect(save).resolves.toBeUndefined();
-    const reopened = reopen();
+    const reopened = await reopen();
     expect(await reopened.logStorage('g').lastIndex()).toBe(1000);
     expect(await reopened.metaStorage('g').load()).toEqual({ term: 3, votedFor: 'n1' });
   });
@@ -190,7 +190,7 @@ describe('snapshots on disk', () => {
     await reader?.close();
     await store.close();
     expect(countSnapshots()).toBe(1);
-    expect((await reopen().snapshotStorage('g').openLatest())?.meta).toEqual(meta(2));
+    expect((await (await reopen()).snapshotStorage('g').openLatest())?.meta).toEqual(meta(2));
   });
 
   it('a snapshot left uncommitted by a crash or close is removed at the next open', async () => {
@@ -201,8 +201,8 @@ describe('snapshots on disk', () => {
     await pending.write(new Uint8Array(1000));
     await store.close();
     expect(countSnapshots()).toBe(2);
-    await reopen().close();
+    await (await reopen()).close();
     expect(countSnapshots()).toBe(1);
-    reopen();
+    await reopen();
   });
 });

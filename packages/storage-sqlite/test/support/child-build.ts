@@ -7,3 +7,9 @@ import { fileURLToPath } from 'node:url';
 export const CHILD_STORE_MODULE = fileURLToPath(
   new URL('../../node_modules/.cache/kontiki-test-build/index.js', import.meta.url),
 );
+
+/** The worker script of that build: stores opened by the tests (from `src`) run it. */
+export const CHILD_WORKER_SCRIPT = new URL(
+  '../../node_modules/.cache/kontiki-test-build/sqlite-worker.js',
+  import.meta.url,
+);

@@ -1,0 +1,118 @@
+import { type RaftError, ShutdownError } from '@kontiki/core';
+import {
+  isRead,
+  isUnordered,
+  type Numbered,
+  type Op,
+  type OpResult,
+  type OpValues,
+} from './ops.js';
+import { fromWire } from './wire-error.js';
+
+interface Waiting {
+  readonly resolve: (value: never) => void;
+  readonly reject: (error: RaftError) => void;
+}
+
+/** Where the queue sends ops: the engine on this thread, or on its worker. */
+export type SendOps = (ops: Numbered[]) => void;
+
+/**
+ * The facade's side of group commit. Writes submitted during one turn of the event loop,
+ * from any group of the store, leave together at the end of the turn (setImmediate), so
+ * the engine writes them in one transaction. Ops keep their order end to end: a read that
+ * follows queued writes waits for them; a read with nothing queued before it leaves at
+ * once, and so does a read that no write can affect (see `isUnordered`). Every op's promise settles exactly once: with its answer, its own error, or the
+ * failure of the engine.
+ */
+export class OpQueue {
+  /** Transactions the engine has committed so far (as of its last answer). */
+  commits = 0;
+  private queued: Numbered[] = [];
+  private readonly waiting = new Map<number, Waiting>();
+  private scheduled: NodeJS.Immediate | undefined;
+  private nextId = 1;
+  private closed = false;
+  private failure: RaftError | undefined;
+
+  /**
+   * @param send hands ops to the engine, in order.
+   * @param onBusy told when ops start and stop waiting for answers.
+   */
+  constructor(
+    private readonly send: SendOps,
+    private readonly onBusy: (busy: boolean) => void = () => {},
+  ) {}
+
+  /** Why the engine is gone, once it is: every op fails with this. */
+  get failed(): RaftError | undefined {
+    return this.failure;
+  }
+
+  /** Queues an op; resolves with its answer once the engine has run it (writes: durably). */
+  submit<T extends Op>(op: T): Promise<OpValues[T['kind']]> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new ShutdownError('the SQLite store is closed'));
+    const numbered: Numbered = { ...op, id: this.nextId++ };
+    return new Promise<OpValues[T['kind']]>((resolve, reject) => {
+      this.waiting.set(numbered.id, { resolve: resolve as (value: never) => void, reject });
+      if (this.waiting.size === 1) this.onBusy(true);
+      if (isUnordered(numbered) || (isRead(numbered) && this.queued.length === 0)) {
+        this.send([numbered]);
+        return;
+      }
+      this.queued.push(numbered);
+      // setImmediate rather than a microtask: every group's write loop gets to queue its
+      // writes in this turn (core starts them in microtasks) before the batch goes out.
+      this.scheduled ??= setImmediate(() => {
+        this.scheduled = undefined;
+        this.flush();
+      });
+    });
+  }
+
+  /** Sends every queued op now. */
+  flush(): void {
+    if (this.scheduled !== undefined) {
+      clearImmediate(this.scheduled);
+      this.scheduled = undefined;
+    }
+    if (this.queued.length === 0) return;
+    const ops = this.queued;
+    this.queued = [];
+    this.send(ops);
+  }
+
+  /** Answers from the engine. */
+  deliver(results: readonly OpResult[], commits: number): void {
+    this.commits = commits;
+    for (const r of results) {
+      const w = this.waiting.get(r.id);
+      if (w === undefined) continue;
+      this.waiting.delete(r.id);
+      if (r.ok) w.resolve(r.value as never);
+      else w.reject(fromWire(r.error));
+    }
+    if (this.waiting.size === 0) this.onBusy(false);
+  }
+
+  /** The engine is gone: every op waiting or queued fails with `error`, and so will later ones. */
+  fail(error: RaftError): void {
+    this.failure ??= error;
+    if (this.scheduled !== undefined) {
+      clearImmediate(this.scheduled);
+      this.scheduled = undefined;
+    }
+    this.queued = [];
+    const waiting = [...this.waiting.values()];
+    this.waiting.clear();
+    for (const w of waiting) w.reject(error);
+    this.onBusy(false);
+  }
+
+  /** Sends what is queued (it will be answered), then refuses new ops with ShutdownError. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+}
