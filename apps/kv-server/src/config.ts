@@ -35,6 +35,8 @@ export interface ServerConfig {
   readonly dataDir: string | undefined;
   /** SQLite durability: 'full' fsyncs every commit; 'normal' survives a process kill only. */
   readonly sqliteSync: 'full' | 'normal';
+  /** Where SQLite runs: on a worker thread (default here) or on the event loop. */
+  readonly sqliteThread: 'worker' | 'main';
   readonly electionTimeoutMs: number;
   /** Seconds between automatic snapshots; 0: only on demand (POST /admin/snapshot). */
   readonly snapshotIntervalS: number;
@@ -73,6 +75,7 @@ Flags (environment variable in brackets):
   --storage sqlite|memory     default sqlite                          [KONTIKI_STORAGE]
   --data-dir DIR              this node's data directory (sqlite)     [KONTIKI_DATA_DIR]
   --sqlite-sync full|normal   default full                            [KONTIKI_SQLITE_SYNC]
+  --sqlite-thread worker|main default worker                          [KONTIKI_SQLITE_THREAD]
   --election-timeout-ms N     default 1000                            [KONTIKI_ELECTION_TIMEOUT_MS]
   --snapshot-interval-s N     default 3600; 0: only POST /admin/snapshot [KONTIKI_SNAPSHOT_INTERVAL_S]
   --snapshot-log-margin N     entries kept behind a snapshot, default 1000 [KONTIKI_SNAPSHOT_LOG_MARGIN]
@@ -213,6 +216,7 @@ export function parseConfig(
         storage: { type: 'string' },
         'data-dir': { type: 'string' },
         'sqlite-sync': { type: 'string' },
+        'sqlite-thread': { type: 'string' },
         'election-timeout-ms': { type: 'string' },
         'snapshot-interval-s': { type: 'string' },
         'snapshot-log-margin': { type: 'string' },
@@ -256,6 +260,13 @@ export function parseConfig(
     'normal',
   ] as const);
 
+  // A server answers heartbeats during a slow fsync only if SQLite is off the event loop.
+  const sqliteThread = oneOf(
+    '--sqlite-thread',
+    str('sqlite-thread', 'KONTIKI_SQLITE_THREAD') ?? 'worker',
+    ['worker', 'main'] as const,
+  );
+
   const join = values.join === true || env.KONTIKI_JOIN === '1';
   const peersValue = str('peers', 'KONTIKI_PEERS');
   let peers: ReadonlyMap<string, PeerAddress> | 'stdin';
@@ -292,6 +303,7 @@ export function parseConfig(
     storage,
     dataDir,
     sqliteSync,
+    sqliteThread,
     electionTimeoutMs: integer(
       '--election-timeout-ms',
       str('election-timeout-ms', 'KONTIKI_ELECTION_TIMEOUT_MS') ?? '1000',

@@ -80,7 +80,10 @@ async function openStorage(config: ServerConfig): Promise<Storage> {
   const dir = config.dataDir;
   if (dir === undefined) throw new Error('--data-dir is required with --storage sqlite');
   mkdirSync(dir, { recursive: true });
-  const store = await SqliteStore.open(dir, { synchronous: config.sqliteSync });
+  const store = await SqliteStore.open(dir, {
+    synchronous: config.sqliteSync,
+    thread: config.sqliteThread,
+  });
   return {
     log: store.logStorage(config.groupId),
     meta: store.metaStorage(config.groupId),

@@ -102,6 +102,12 @@ describe.each(['grpc', 'ws'] as const)(
           async () => ((await fetchStatus(m.http))?.keys ?? 0) >= KEYS,
           10_000,
         );
+        // The keys come with the snapshot; the latest configuration with the entries after it.
+        await waitUntil(
+          `${m.id} to see five voters`,
+          async () => ((await fetchStatus(m.http))?.configuration?.voters.length ?? 0) === 5,
+          10_000,
+        );
         const s = await client.status(m.http);
         expect(s.snapshotIndex).toBeGreaterThan(0);
         expect(sorted(s.configuration.voters)).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);

@@ -33,7 +33,7 @@ export interface SqliteStoreOptions {
   readonly synchronous?: Durability;
   /** Default `'refuse'`. */
   readonly recover?: RecoveryMode;
-  /** Default `'worker'`. */
+  /** Default `'main'` (lowest latency); `'worker'` for slow disks or short election timeouts. */
   readonly thread?: ThreadMode;
 }
 
@@ -65,7 +65,7 @@ function pick<T extends string>(
 }
 
 export function resolveStoreOptions(options: unknown): ResolvedStoreOptions {
-  if (options === undefined) return { synchronous: 'full', recover: 'refuse', thread: 'worker' };
+  if (options === undefined) return { synchronous: 'full', recover: 'refuse', thread: 'main' };
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'must be an object');
   }
@@ -76,6 +76,6 @@ export function resolveStoreOptions(options: unknown): ResolvedStoreOptions {
   return {
     synchronous: pick(o, 'synchronous', DURABILITIES, 'full'),
     recover: pick(o, 'recover', RECOVERY_MODES, 'refuse'),
-    thread: pick(o, 'thread', THREAD_MODES, 'worker'),
+    thread: pick(o, 'thread', THREAD_MODES, 'main'),
   };
 }

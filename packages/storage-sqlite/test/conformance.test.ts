@@ -68,20 +68,20 @@ snapshotStorageSuite({
   create: harness(snap, { neighbour: true }),
 });
 
-// The same engine on the calling thread: what `thread: 'main'` changes is only how ops
-// reach it (no worker, no copies), so one run of each suite with a neighbour covers it.
+// The same engine on a worker thread: what `thread: 'worker'` changes is only how ops
+// reach it (a thread hop, copies), so one run of each suite with a neighbour covers it.
 logStorageSuite({
-  name: "SqliteLogStorage (thread: 'main', sharing the file with another group)",
+  name: "SqliteLogStorage (thread: 'worker', sharing the file with another group)",
   durable: true,
-  create: harness(log, { thread: 'main', neighbour: true }),
+  create: harness(log, { thread: 'worker', neighbour: true }),
 });
 metaStorageSuite({
-  name: "SqliteMetaStorage (thread: 'main', sharing the file with another group)",
+  name: "SqliteMetaStorage (thread: 'worker', sharing the file with another group)",
   durable: true,
-  create: harness(meta, { thread: 'main', neighbour: true }),
+  create: harness(meta, { thread: 'worker', neighbour: true }),
 });
 snapshotStorageSuite({
-  name: "SqliteSnapshotStorage (thread: 'main', sharing the file with another group)",
+  name: "SqliteSnapshotStorage (thread: 'worker', sharing the file with another group)",
   durable: true,
-  create: harness(snap, { thread: 'main', neighbour: true }),
+  create: harness(snap, { thread: 'worker', neighbour: true }),
 });

@@ -47,7 +47,12 @@ function runAndKill(
 ): Promise<{ sawReady: boolean; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, [CHILD, dir, mode, String(seed)], {
-      env: { ...process.env, KONTIKI_SQLITE_MODULE: CHILD_STORE_MODULE },
+      env: {
+        ...process.env,
+        KONTIKI_SQLITE_MODULE: CHILD_STORE_MODULE,
+        // Half the kills hit a store running SQLite on a worker thread.
+        KONTIKI_SQLITE_THREAD: seed % 2 === 0 ? 'worker' : 'main',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let sawReady = false;

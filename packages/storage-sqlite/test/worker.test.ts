@@ -109,7 +109,7 @@ describe('group commit with a worker', () => {
   });
 
   it('a snapshot read does not wait for the writes sent before it', async () => {
-    const store = await openSqliteStore(tmp.dir, {}, { commitDelayMs: 150 });
+    const store = await openSqliteStore(tmp.dir, { thread: 'worker' }, { commitDelayMs: 150 });
     try {
       const writer = await store.snapshotStorage('g').create({
         lastIncludedIndex: 5,
@@ -174,7 +174,7 @@ describe('group commit with a worker', () => {
 
 describe('buffers handed to the store', () => {
   it('stay the caller’s: entry data and snapshot chunks are copied to the worker, not moved', async () => {
-    const store = await SqliteStore.open(tmp.dir);
+    const store = await SqliteStore.open(tmp.dir, { thread: 'worker' });
     try {
       // A small Buffer lives in Node's shared pool: moving its memory would break others.
       const pooled = Buffer.from([1, 2, 3]);
@@ -217,7 +217,7 @@ describe('buffers handed to the store', () => {
 describe('a worker that stops', () => {
   it('fails every pending and later call with a StorageError; close() resolves; the file reopens', async () => {
     // The worker exits, as in a crash, just before its second COMMIT.
-    const store = await openSqliteStore(tmp.dir, {}, { exitAtCommit: 2 });
+    const store = await openSqliteStore(tmp.dir, { thread: 'worker' }, { exitAtCommit: 2 });
     const log = store.logStorage('g');
     const meta = store.metaStorage('g');
     await log.append(testEntries(1, 4, 1));

@@ -37,6 +37,7 @@ export async function startInProcessServers(
         storage: 'memory',
         dataDir: undefined,
         sqliteSync: 'full',
+        sqliteThread: 'main',
         electionTimeoutMs: 200,
         snapshotIntervalS: 0,
         snapshotLogMargin: 1000,
