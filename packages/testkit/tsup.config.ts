@@ -1,7 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/sim-cli.ts', 'src/conformance/*.ts', 'src/bench/*.ts'],
+  entry: [
+    'src/index.ts',
+    'src/sim-cli.ts',
+    'src/conformance/*.ts',
+    'src/bench/*.ts',
+    'src/transport-tools/index.ts',
+  ],
   format: ['esm'],
   dts: true,
   sourcemap: true,

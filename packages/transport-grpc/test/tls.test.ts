@@ -1,9 +1,9 @@
 import type { Transport } from '@kontiki/core';
 import { RaftError } from '@kontiki/core';
 import { transportSuite } from '@kontiki/testkit/transport';
+import { throwawayCa } from '@kontiki/testkit/transport-tools';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type GrpcTlsOptions, type GrpcTransport, grpcTransport } from '../src/index.js';
-import { throwawayCa } from './throwaway-ca.js';
 
 const ca = throwawayCa();
 const node = ca.issue('node');

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { Transport } from '@kontiki/core';
+import { throwawayCa } from '@kontiki/testkit/transport-tools';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type WebSocketConstructor, wsClientTransport } from '../src/client.js';
 import { type WsTransport, wsTransport } from '../src/index.js';
-import { throwawayCa } from './throwaway-ca.js';
 
 const handler = {
   requestVote: async () => ({ term: 1, granted: true }),
