@@ -240,7 +240,7 @@ export class KvServer {
       snapshotStorage: this.storage.snapshots,
       stateMachine: this.stateMachine,
       electionTimeoutMs: config.electionTimeoutMs,
-      snapshotIntervalS: config.snapshotIntervalS,
+      snapshotIntervalMs: config.snapshotIntervalS * 1000,
       snapshotLogMargin: config.snapshotLogMargin,
     });
     const id = config.id;

@@ -10,9 +10,17 @@ export interface Clock {
   now(): number;
   setTimer(callback: () => void, delayMs: number): TimerHandle;
   clearTimer(handle: TimerHandle): void;
+  /**
+   * Keeps the process alive until the returned function is called (optional: a virtual
+   * clock has no process to keep). A started node holds it unless `keepAlive` is false.
+   */
+  hold?(): () => void;
 }
 
-/** The real clock: `performance.now()` and the host's timers, which do not keep the process alive. */
+/**
+ * The real clock: `performance.now()` and the host's timers. Timers never keep the process
+ * alive (they are unref'd); `hold` does, with one long interval that does nothing.
+ */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(callback, delayMs) {
@@ -22,6 +30,10 @@ export const systemClock: Clock = {
   },
   clearTimer(handle) {
     clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+  hold() {
+    const handle = setInterval(() => {}, 0x7fffffff);
+    return () => clearInterval(handle);
   },
 };
 

@@ -25,23 +25,9 @@
  *
  * @packageDocumentation
  */
-export { Ballot } from './ballot.js';
 export type { Clock, RandomSource, TimerHandle } from './clock.js';
 export { systemClock, systemRandom } from './clock.js';
-export {
-  allPeers,
-  type ConfigurationEntry,
-  ConfigurationManager,
-  decodeConfiguration,
-  encodeConfiguration,
-  hasQuorum,
-  isJoint,
-  isVoter,
-  majority,
-  quorumMatchIndex,
-  sameConfiguration,
-  validateConfiguration,
-} from './configuration.js';
+export { allPeers, isJoint, isVoter, validateConfiguration } from './configuration.js';
 export {
   AbortedError,
   BadRequestError,
@@ -65,7 +51,8 @@ export {
   UnknownGroupError,
   UnreachableError,
 } from './errors.js';
-export { type NodeEvents, TypedEmitter } from './events.js';
+export type { NodeEvents } from './events.js';
+export type { WaitOptions } from './leader-waiters.js';
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, defaultLogger, silentLogger } from './logger.js';
 export type {
@@ -87,16 +74,10 @@ export type {
   TimeoutNowResponse,
 } from './messages.js';
 export { isRpcMethod, RPC_METHODS } from './messages.js';
-export type { NodeOptions, ResolvedOptions } from './options.js';
-export { resolveOptions } from './options.js';
-export type { ApplyResult } from './proposals.js';
-export {
-  type ApplyOptions,
-  type NodeStatus,
-  RaftNode,
-  type ReadOptions,
-  startNode,
-} from './raft-node.js';
+export { RaftNode, startNode } from './node.js';
+export type { NodeOptions } from './options.js';
+export type { ApplyOptions, ApplyResult } from './proposals.js';
+export type { ReadOptions } from './read-only-service.js';
 export type { ReplicatorState, ReplicatorStatus } from './replicator.js';
 export type { CommittedEntry, LeaderChangeContext, StateMachine } from './state-machine.js';
 export type {
@@ -113,6 +94,7 @@ export {
   EntryType,
   type GroupId,
   type LogEntry,
+  type NodeStatus,
   type PeerId,
   type Role,
   type SnapshotMeta,

@@ -2,6 +2,7 @@ import {
   type ConfigurationEntry,
   ConfigurationManager,
   decodeConfiguration,
+  encodeConfiguration,
 } from './configuration.js';
 import { InternalError, type RaftError, StorageError, toRaftError } from './errors.js';
 import type { LogStorage } from './storage.js';
@@ -268,6 +269,15 @@ export class LogManager {
     }
     this.pushMem(entries);
     this.enqueueAppend(entries);
+  }
+
+  /** The leader appends a configuration entry of `term`; returns its index. */
+  appendConfiguration(term: number, conf: Configuration): number {
+    const index = this.last + 1;
+    this.appendLocal([
+      { index, term, type: EntryType.Configuration, data: encodeConfiguration(conf) },
+    ]);
+    return index;
   }
 
   /**

@@ -29,8 +29,8 @@ export interface NodeOptions<R = unknown> {
   heartbeatIntervalMs?: number;
   /** Deadline of one AppendEntries/RequestVote call in ms (default T / 2). */
   rpcTimeoutMs?: number;
-  /** Seconds between snapshots; 0 turns the timer off (default 3600). */
-  snapshotIntervalS?: number;
+  /** Milliseconds between snapshots; 0 turns the timer off (default 3,600,000: one hour). */
+  snapshotIntervalMs?: number;
   /** Entries kept in the log behind a snapshot, so that followers a little behind need no snapshot (default 1000). */
   snapshotLogMargin?: number;
   /** Most entries in one AppendEntries (default 1024). */
@@ -45,6 +45,14 @@ export interface NodeOptions<R = unknown> {
   applyBatchSize?: number;
   /** Proposals waiting to be applied beyond which `apply` fails with BUSY (default 100000). */
   maxPendingProposals?: number;
+
+  /**
+   * Whether a started node keeps the Node.js process alive, as a listening server does
+   * (default true). With false the process may exit while the node runs unless something
+   * else keeps it alive; the node's own timers never do. Only clocks with `hold` (the system
+   * clock) can keep a process alive.
+   */
+  keepAlive?: boolean;
 
   clock?: Clock;
   random?: RandomSource;
@@ -65,7 +73,7 @@ export interface ResolvedOptions<R> {
   readonly maxClockDriftMs: number;
   readonly heartbeatIntervalMs: number;
   readonly rpcTimeoutMs: number;
-  readonly snapshotIntervalS: number;
+  readonly snapshotIntervalMs: number;
   readonly snapshotLogMargin: number;
   readonly maxEntriesPerRpc: number;
   readonly maxBytesPerRpc: number;
@@ -73,6 +81,7 @@ export interface ResolvedOptions<R> {
   readonly maxInflightBytes: number;
   readonly applyBatchSize: number;
   readonly maxPendingProposals: number;
+  readonly keepAlive: boolean;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
@@ -95,6 +104,14 @@ function nonNegativeInt(name: string, value: unknown, fallback: number): number 
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new InvalidOptionError(name, `must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new InvalidOptionError(name, `must be true or false, got ${String(value)}`);
   }
   return value;
 }
@@ -196,7 +213,7 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     maxClockDriftMs,
     heartbeatIntervalMs,
     rpcTimeoutMs,
-    snapshotIntervalS: nonNegativeInt('snapshotIntervalS', options.snapshotIntervalS, 3600),
+    snapshotIntervalMs: nonNegativeInt('snapshotIntervalMs', options.snapshotIntervalMs, 3_600_000),
     snapshotLogMargin: nonNegativeInt('snapshotLogMargin', options.snapshotLogMargin, 1000),
     maxEntriesPerRpc: positiveInt('maxEntriesPerRpc', options.maxEntriesPerRpc, 1024),
     maxBytesPerRpc: positiveInt('maxBytesPerRpc', options.maxBytesPerRpc, 1024 * 1024),
@@ -204,6 +221,7 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     maxInflightBytes: positiveInt('maxInflightBytes', options.maxInflightBytes, 32 * 1024 * 1024),
     applyBatchSize: positiveInt('applyBatchSize', options.applyBatchSize, 512),
     maxPendingProposals: positiveInt('maxPendingProposals', options.maxPendingProposals, 100_000),
+    keepAlive: booleanOption('keepAlive', options.keepAlive, true),
     clock,
     random,
     logger: options.logger ?? defaultLogger(`kontiki:${options.groupId}:${options.peerId}`),

@@ -1,4 +1,12 @@
-import type { RaftError } from './errors.js';
+import { AbortedError, LeaderSteppedDownError, type RaftError } from './errors.js';
+import type { LogEntry } from './types.js';
+
+export interface ApplyOptions {
+  /** Fail with TERM_MISMATCH unless the leader is still in this term. */
+  readonly expectedTerm?: number;
+  /** Stop waiting; the entry may still be applied if it was already appended. */
+  readonly signal?: AbortSignal;
+}
 
 /** What `node.apply` resolves with: where the entry landed and what the state machine returned. */
 export interface ApplyResult<R> {
@@ -38,6 +46,54 @@ export class ProposalQueue<R> {
   /** Forgets the proposal at `index` without settling it (its caller gave up). */
   drop(index: number): void {
     this.pending.delete(index);
+  }
+
+  /**
+   * The promise a proposer gets for the entry at `index` of `term`. Aborting `signal` stops
+   * the wait (the entry stays in the log and may still be applied).
+   */
+  track(index: number, term: number, signal: AbortSignal | undefined): Promise<ApplyResult<R>> {
+    if (!signal) {
+      return new Promise((resolve, reject) => this.add(index, { term, resolve, reject }));
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.drop(index);
+        reject(
+          new AbortedError(
+            'apply aborted; the entry was already appended and may still be applied',
+          ),
+        );
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.add(index, {
+        term,
+        resolve: (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        reject: (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  /**
+   * Entries were applied, `results[i]` from `entries[i]`: their proposers hear the result, or
+   * LEADER_STEPPED_DOWN when another leader's entry took the index they were promised.
+   */
+  settleApplied(entries: readonly LogEntry[], results: readonly R[] | undefined): void {
+    if (this.pending.size === 0) return;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as LogEntry;
+      const p = this.take(e.index);
+      if (p === undefined) continue;
+      if (p.term === e.term) p.resolve({ index: e.index, term: e.term, result: results?.[i] });
+      else
+        p.reject(new LeaderSteppedDownError('another entry was committed at the proposal index'));
+    }
   }
 
   /** Fails every pending proposal with `error` (step-down, shutdown). */

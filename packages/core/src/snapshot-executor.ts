@@ -58,8 +58,29 @@ export class SnapshotExecutor {
     return this.lastIndex;
   }
 
-  /** At start: loads the latest snapshot into the state machine; returns its meta. */
-  async load(): Promise<SnapshotMeta | undefined> {
+  /**
+   * At start: the latest snapshot becomes the state machine's state, then the log after it is
+   * loaded, and nothing at or below the snapshot is applied again. Returns the snapshot's
+   * index, if there is one.
+   */
+  async restore(): Promise<number | undefined> {
+    const snapshot = await this.load();
+    const { log, fsm } = this.o;
+    await log.load(
+      snapshot ? { index: snapshot.lastIncludedIndex, term: snapshot.lastIncludedTerm } : undefined,
+    );
+    if (!snapshot) return undefined;
+    log.configurations.setSnapshot({
+      index: snapshot.lastIncludedIndex,
+      term: snapshot.lastIncludedTerm,
+      configuration: snapshot.configuration,
+    });
+    fsm.resetApplied(snapshot.lastIncludedIndex);
+    return snapshot.lastIncludedIndex;
+  }
+
+  /** Loads the latest snapshot into the state machine; returns its meta. */
+  private async load(): Promise<SnapshotMeta | undefined> {
     const storage = this.o.storage;
     if (!storage) return undefined;
     const reader = await storage.openLatest();

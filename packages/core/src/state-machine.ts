@@ -23,7 +23,10 @@ export interface StateMachine<R = unknown> {
   onApply(
     entries: readonly CommittedEntry[],
   ): readonly R[] | undefined | Promise<readonly R[] | undefined>;
-  /** Called with the entry's index when the leader's first entry of its term commits. */
+  /**
+   * Called with the leader's term once its first entry of the term is applied: from then on
+   * everything committed before it is applied too, and the leader can serve reads.
+   */
   onLeaderStart?(term: number): void;
   onLeaderStop?(reason: RaftError): void;
   onStartFollowing?(context: LeaderChangeContext): void;

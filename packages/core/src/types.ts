@@ -1,3 +1,4 @@
+import type { ReplicatorStatus } from './replicator.js';
 /** A peer's address on the transport: one transport endpoint, which may host many groups. */
 export type PeerId = string;
 
@@ -41,3 +42,25 @@ export interface SnapshotMeta {
 
 /** The role a node plays, as in braft's State. */
 export type Role = 'follower' | 'candidate' | 'leader' | 'transferring' | 'error' | 'shutdown';
+
+/** A snapshot of a node's state, for status pages and tests. */
+export interface NodeStatus {
+  readonly groupId: string;
+  readonly peerId: PeerId;
+  readonly role: Role;
+  readonly term: number;
+  readonly votedFor: PeerId | null;
+  readonly leaderId: PeerId | undefined;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly firstLogIndex: number;
+  /** The index the latest snapshot covers (0 without one). */
+  readonly snapshotIndex: number;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+  readonly durableIndex: number;
+  readonly configuration: Configuration;
+  readonly pendingProposals: number;
+  /** Per follower, on a leader only. */
+  readonly peers: readonly ReplicatorStatus[];
+}

@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { BadRequestError, validateConfiguration } from '../src/index.js';
 import {
-  BadRequestError,
   Ballot,
   ConfigurationManager,
   decodeConfiguration,
   encodeConfiguration,
   hasQuorum,
   quorumMatchIndex,
-  validateConfiguration,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 describe('quorums (Raft paper 5.3 and section 6)', () => {
   const match: Record<string, number> = { a: 10, b: 7, c: 5, d: 3, e: 1 };

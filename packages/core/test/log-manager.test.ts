@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EntryType, encodeConfiguration, type RaftError } from '../src/index.js';
+import { EntryType, type RaftError } from '../src/index.js';
+import { encodeConfiguration } from '../src/internal.js';
 import { LogManager } from '../src/log-manager.js';
 import { entry, flush, GatedLogStorage } from './fakes.js';
 

@@ -7,11 +7,11 @@ import {
   type RpcMethod,
   type RpcRequest,
   type RpcResponse,
-  resolveOptions,
   type TimerHandle,
   type Transport,
   UnreachableError,
 } from '../src/index.js';
+import { resolveOptions } from '../src/internal.js';
 import { LogManager } from '../src/log-manager.js';
 import { Replicator, type ReplicatorHost } from '../src/replicator.js';
 import { entry, flush, GatedLogStorage, ManualClock } from './fakes.js';

@@ -1,8 +1,9 @@
 /**
  * Durable storage for Kontiki Raft nodes on SQLite (better-sqlite3): the log, term/vote and
  * snapshots of many Raft groups in one database file, in WAL mode, with a checksum on every
- * record and group commit across groups. SQLite runs on a worker thread by default, so
- * commits and their fsyncs never block the event loop.
+ * record and group commit across groups. SQLite runs on the main thread by default (the
+ * fastest); `thread: 'worker'` moves it to a worker thread, so that commits and their fsyncs
+ * never block the event loop.
  *
  * @example
  * ```ts

@@ -43,7 +43,7 @@ class Cluster {
           }),
       },
       electionTimeoutMs: 200,
-      snapshotIntervalS: 0,
+      snapshotIntervalMs: 0,
       logger: silentLogger,
     });
     await node.start();

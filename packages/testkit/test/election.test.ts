@@ -1,4 +1,5 @@
 import { RaftError, type RequestVoteRequest } from '@kontiki/core';
+import { nodeInternals } from '@kontiki/core/internal';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/index.js';
 
@@ -92,7 +93,7 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
       lastLogIndex: 1_000,
       lastLogTerm: term + 4,
     };
-    const response = await follower.handleRequestVote(request);
+    const response = await nodeInternals(follower).handleRequestVote(request);
     expect(response).toEqual({ term, granted: false });
     expect(follower.term).toBe(term);
     // Once the leader is gone for an election timeout, the same request wins the vote.
@@ -100,7 +101,7 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
     for (const p of c.peers) if (p !== follower.id) c.crash(p);
     await c.runFor(T + 1);
     const later = await c.settle(
-      follower.handleRequestVote({ ...request, term: follower.term + 5 }),
+      nodeInternals(follower).handleRequestVote({ ...request, term: follower.term + 5 }),
     );
     expect(later.granted).toBe(true);
     await c.stop();
@@ -164,7 +165,7 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
     for (const p of c.peers) if (p !== follower.id) c.crash(p);
     await c.runFor(T + 1);
     const stale = await c.settle(
-      follower.handleRequestVote({
+      nodeInternals(follower).handleRequestVote({
         groupId: 'g',
         from: 'stale',
         to: follower.id,
@@ -177,7 +178,7 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
     expect(stale.granted).toBe(false);
     // It still adopted the later term (the request was not refused for the lease).
     expect(stale.term).toBe(follower.term);
-    const preVote = await follower.handleRequestVote({
+    const preVote = await nodeInternals(follower).handleRequestVote({
       groupId: 'g',
       from: 'stale',
       to: follower.id,
@@ -202,7 +203,7 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
     if (!voter) throw new Error('no voter');
     const term = voter.term + 3;
     const ask = (from: string) =>
-      (c.node(voterId) ?? voter).handleRequestVote({
+      nodeInternals(c.node(voterId) ?? voter).handleRequestVote({
         groupId: 'g',
         from,
         to: voterId,
@@ -227,7 +228,7 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
     if (!follower) throw new Error('no follower');
     await c.settle(follower.shutdown());
     await expect(
-      follower.handleAppendEntries({
+      nodeInternals(follower).handleAppendEntries({
         groupId: 'g',
         from: leader.id,
         to: follower.id,

@@ -200,3 +200,61 @@ describe('membership changes (joint consensus, Raft paper section 6)', () => {
     await c.stop();
   });
 });
+
+describe('membership changes meeting transfers and dead learners', () => {
+  it('a membership change completes even when C(old,new) commits during a failed leadership transfer', async () => {
+    const c = new SimCluster({ seed: 3, peers: 3, electionTimeoutMs: T });
+    await c.start();
+    const leader = await c.waitForLeader();
+    await c.propose('x');
+    await c.runFor(T);
+    const [fa] = c.peers.filter((p) => p !== leader.id) as [string];
+    c.network.setFilter((m) => (m.method === 'timeoutNow' ? 'drop' : 'deliver'));
+    let outcome = 'pending';
+    leader.changeConfiguration({ voters: [leader.id, fa] }).then(
+      () => {
+        outcome = 'resolved';
+      },
+      (e: unknown) => {
+        outcome = `rejected ${String(e)}`;
+      },
+    );
+    leader.transferLeadership(fa).catch(() => {});
+    // An idle group: nothing else commits to nudge the change along.
+    await c.runFor(20 * T);
+    expect(outcome).toBe('resolved');
+    expect(leader.status().configuration).toEqual({ voters: [leader.id, fa] });
+    await c.stop();
+  });
+
+  it('promoting learners that have been down fails in catch-up and leaves the membership as it was', async () => {
+    const c = new SimCluster({
+      seed: 41,
+      peers: 5,
+      initialVoters: ['n1', 'n2', 'n3'],
+      electionTimeoutMs: T,
+    });
+    await c.start();
+    const leader = await c.waitForLeader();
+    await c.settle(
+      leader.changeConfiguration({ voters: ['n1', 'n2', 'n3'], learners: ['n4', 'n5'] }),
+    );
+    await c.propose('x');
+    await c.runFor(2 * T);
+    c.crash('n4');
+    c.crash('n5');
+    await c.runFor(2 * T);
+    const e = await c
+      .settle(
+        leader.changeConfiguration({ voters: [leader.id, 'n4', 'n5'] }, { timeoutMs: 20 * T }),
+        'the change',
+        30 * T,
+      )
+      .catch((err: unknown) => err);
+    expect(RaftError.is(e, 'TIMEOUT')).toBe(true);
+    expect(leader.status().configuration.voters).toEqual(['n1', 'n2', 'n3']);
+    expect(c.stableLeader()).toBeDefined();
+    await c.propose('still-serving');
+    await c.stop();
+  });
+});

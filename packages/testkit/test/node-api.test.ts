@@ -8,6 +8,7 @@ import {
   type RequestVoteRequest,
   StorageError,
 } from '@kontiki/core';
+import { nodeInternals } from '@kontiki/core/internal';
 import { MemoryLogStorage, MemoryMetaStorage } from '@kontiki/storage-memory';
 import { MemoryNetwork } from '@kontiki/transport-memory';
 import { describe, expect, it } from 'vitest';
@@ -199,7 +200,7 @@ describe('node lifecycle', () => {
     );
     // The leader is told only once its first entry of the term is applied.
     expect(leader.appliedIndex).toBeGreaterThanOrEqual(
-      leader.log.firstIndexOfTerm(leader.term) ?? 1,
+      nodeInternals(leader).log.firstIndexOfTerm(leader.term) ?? 1,
     );
     c.network.isolate(leader.id, c.peers);
     await c.runUntil(
@@ -442,3 +443,55 @@ function bind(s: LogStorage): LogStorage {
     close: () => s.close(),
   };
 }
+
+describe('node.waitForLeader', () => {
+  it('resolves on every node with the same leader; on the leader only once it can serve reads', async () => {
+    const c = new SimCluster({ seed: 61, peers: 3, electionTimeoutMs: T });
+    await c.start();
+    const waits = c.peers.map((p) => watch((c.node(p) as RaftNode<string>).waitForLeader()));
+    await c.runUntil(() => waits.every((w) => w.settled), 'every node to know a leader');
+    const leaders = new Set(waits.map((w) => w.value));
+    expect(leaders.size).toBe(1);
+    const leader = c.node([...leaders][0] as string) as RaftNode<string>;
+    expect(leader.role).toBe('leader');
+    // The leader resolved only once its first entry of the term was applied: a read now
+    // needs no wait for that entry.
+    const first = nodeInternals(leader).log.firstIndexOfTerm(leader.term) ?? 0;
+    expect(leader.appliedIndex).toBeGreaterThanOrEqual(first);
+    // Already known: resolves at once.
+    expect(await leader.waitForLeader()).toBe(leader.id);
+    await c.stop();
+  });
+
+  it('rejects with TIMEOUT when no quorum is up to elect anyone', async () => {
+    const c = new SimCluster({ seed: 62, peers: 3, electionTimeoutMs: T });
+    await c.start();
+    c.crash('n2');
+    c.crash('n3');
+    const w = watch((c.node('n1') as RaftNode<string>).waitForLeader({ timeoutMs: 10 * T }));
+    await c.runFor(11 * T);
+    expect(w.settled).toBe(true);
+    expect(RaftError.is(w.error, ErrorCode.TIMEOUT)).toBe(true);
+    await c.stop();
+  });
+
+  it('rejects with SHUTDOWN when the node stops, and with ABORTED on its signal', async () => {
+    const c = new SimCluster({ seed: 63, peers: 3, electionTimeoutMs: T });
+    await c.start();
+    c.crash('n2');
+    c.crash('n3');
+    const n1 = c.node('n1') as RaftNode<string>;
+    const controller = new AbortController();
+    const aborted = watch(n1.waitForLeader({ signal: controller.signal }));
+    const stopped = watch(n1.waitForLeader());
+    controller.abort();
+    await c.runFor(T);
+    expect(RaftError.is(aborted.error, ErrorCode.ABORTED)).toBe(true);
+    expect(stopped.settled).toBe(false);
+    await n1.shutdown();
+    await c.runFor(T);
+    expect(RaftError.is(stopped.error, ErrorCode.SHUTDOWN)).toBe(true);
+    await expect(n1.waitForLeader()).rejects.toThrow(RaftError);
+    await c.stop();
+  });
+});

@@ -125,7 +125,7 @@ describe('log replication (Raft paper 5.3, 5.4)', () => {
     const oldNode = c.node(old.id);
     expect(oldNode?.role).toBe('follower');
     expect(c.appliedKeys(old.id)).toEqual(['fresh']);
-    expect(oldNode?.log.termAt(fresh.index)).toBe(fresh.term);
+    expect(c.log(old.id)?.termAt(fresh.index)).toBe(fresh.term);
     await c.stop();
   });
 
@@ -219,7 +219,7 @@ describe('log replication (Raft paper 5.3, 5.4)', () => {
     );
     const l5 = rest.find((p) => c.node(p)?.role === 'leader') as string;
     const [f3, f4] = rest.filter((p) => p !== l5) as [string, string];
-    expect(c.node(l5)?.log.termAt(xIndex)).toBeGreaterThan(xTerm);
+    expect(c.log(l5)?.termAt(xIndex)).toBeGreaterThan(xTerm);
     c.crash(l5);
     c.network.setFilter(undefined);
 
@@ -243,7 +243,7 @@ describe('log replication (Raft paper 5.3, 5.4)', () => {
     const l1b = c.node(winner);
     if (!l1b) throw new Error('the winner is down');
     expect(l1b.term).toBeGreaterThan(xTerm);
-    await c.runUntil(() => c.node(f3)?.log.termAt(xIndex) === xTerm, 'X on F3');
+    await c.runUntil(() => c.log(f3)?.termAt(xIndex) === xTerm, 'X on F3');
     await c.runFor(3 * T);
     // X is on L1, F2 and F3 - a majority of five - but was written in an earlier term.
     expect(l1b.commitIndex).toBeLessThan(xIndex);

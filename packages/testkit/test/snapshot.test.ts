@@ -1,4 +1,5 @@
 import { ErrorCode, type InstallSnapshotRequest, RaftError } from '@kontiki/core';
+import { nodeInternals } from '@kontiki/core/internal';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/index.js';
 
@@ -89,7 +90,7 @@ describe('snapshots (Raft paper section 7)', () => {
   });
 
   it('the snapshot timer takes snapshots on its own', async () => {
-    const { c, leader } = await cluster(104, { snapshotIntervalS: 1, snapshotLogMargin: 0 });
+    const { c, leader } = await cluster(104, { snapshotIntervalMs: 1000, snapshotLogMargin: 0 });
     let saved = 0;
     leader.on('snapshotSaved', () => saved++);
     for (let i = 0; i < 10; i++) await c.propose(`t${i}`);
@@ -125,7 +126,7 @@ describe('snapshots (Raft paper section 7)', () => {
       configuration: { voters: c.peers },
     };
     const r = await c.settle(
-      follower.handleInstallSnapshot({
+      nodeInternals(follower).handleInstallSnapshot({
         groupId: 'g',
         from: leader.id,
         to: follower.id,

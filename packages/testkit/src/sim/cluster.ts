@@ -7,6 +7,7 @@ import {
   type StateMachine,
   silentLogger,
 } from '@kontiki/core';
+import { nodeInternals } from '@kontiki/core/internal';
 import { MemoryNetwork, type MemoryTransport } from '@kontiki/transport-memory';
 import { GroupInvariants } from './invariants.js';
 import { Rng } from './rng.js';
@@ -191,7 +192,7 @@ export class SimCluster {
           ? { heartbeatIntervalMs: this.options.heartbeatIntervalMs }
           : {}),
         maxClockDriftMs: this.options.maxClockDriftMs ?? Math.floor(this.electionTimeoutMs / 10),
-        snapshotIntervalS: 0,
+        snapshotIntervalMs: 0,
         ...this.options.nodeOptions,
         groupId: g,
         peerId: id,
@@ -290,6 +291,12 @@ export class SimCluster {
   }
 
   /** The running node of `id` for `group`, if the peer is up. */
+  /** The log of `id`'s node in `group` (core's internals: the testkit is built with core). */
+  log(id: string, group = this.groups[0] as string) {
+    const node = this.node(id, group);
+    return node ? nodeInternals(node).log : undefined;
+  }
+
   node(id: string, group = this.groups[0] as string): RaftNode<string> | undefined {
     return this.state(id).incarnation?.members.get(group)?.node;
   }
@@ -407,11 +414,10 @@ export class SimCluster {
     if (!l) return undefined;
     // Its first entry of the term is committed: in the log, or already inside a snapshot
     // (a leader whose whole log was compacted, seed 10499).
-    if (l.log.termAt(l.log.snapshotLastIndex) === l.term) return l;
-    const start = l.log.firstIndexOfTerm(l.term);
-    return start !== undefined && start <= l.log.lastIndex && l.commitIndex >= start
-      ? l
-      : undefined;
+    const log = nodeInternals(l).log;
+    if (log.termAt(log.snapshotLastIndex) === l.term) return l;
+    const start = log.firstIndexOfTerm(l.term);
+    return start !== undefined && start <= log.lastIndex && l.commitIndex >= start ? l : undefined;
   }
 
   /**

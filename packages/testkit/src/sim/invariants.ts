@@ -1,4 +1,5 @@
 import { EntryType, type LogEntry, type RaftNode } from '@kontiki/core';
+import { nodeInternals } from '@kontiki/core/internal';
 
 const decoder = new TextDecoder();
 
@@ -195,7 +196,8 @@ export class GroupInvariants {
       for (const p of leader.status().peers) {
         const f = nodes.find((n) => n.id === p.peerId);
         if (!f || f.node.term !== leader.term || f.node.role === 'shutdown') continue;
-        const held = Math.max(f.node.log.durableIndex, f.node.log.snapshotLastIndex);
+        const flog = nodeInternals(f.node).log;
+        const held = Math.max(flog.durableIndex, flog.snapshotLastIndex);
         if (p.matchIndex > held) {
           throw new InvariantViolation(
             'durable acknowledgements',
@@ -209,8 +211,9 @@ export class GroupInvariants {
   private currentLeaders: Array<RaftNode<string>> = [];
 
   private recordCommitted(id: string, node: RaftNode<string>, from: number, to: number): void {
-    for (let i = Math.max(from, node.log.firstIndex); i <= to; i++) {
-      const term = node.log.termAt(i);
+    const log = nodeInternals(node).log;
+    for (let i = Math.max(from, log.firstIndex); i <= to; i++) {
+      const term = log.termAt(i);
       if (term === undefined) continue; // compacted into a snapshot
       const known = this.committedTerm.get(i);
       if (known === undefined) {
@@ -240,10 +243,11 @@ export class GroupInvariants {
   ): void {
     // Below the leader's own snapshot the entries are gone from its log, but they are in the
     // snapshot it applied, which state-machine safety covers.
-    for (let i = Math.max(from, node.log.firstIndex); i <= to; i++) {
+    const log = nodeInternals(node).log;
+    for (let i = Math.max(from, log.firstIndex); i <= to; i++) {
       const committedIn = this.committedIn.get(i);
       if (committedIn === undefined || committedIn >= node.term) continue;
-      const term = node.log.termAt(i);
+      const term = log.termAt(i);
       if (term !== this.committedTerm.get(i)) {
         throw new InvariantViolation(
           'leader completeness',

@@ -1,43 +1,18 @@
-import {
-  type AppendEntriesRequest,
-  type InstallSnapshotRequest,
-  type LogEntry,
-  type LogStorage,
-  RaftError,
+import type {
+  AppendEntriesRequest,
+  InstallSnapshotRequest,
+  LogEntry,
+  LogStorage,
 } from '@kontiki/core';
+import { nodeInternals } from '@kontiki/core/internal';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/index.js';
 
-// From the review of snapshots and membership; each failed before its fix.
+// Each of these failed before its fix (found by review).
 const T = 100;
 const enc = new TextEncoder();
 
-describe('regressions from the snapshot and membership review', () => {
-  it('a membership change completes even when C(old,new) commits during a failed leadership transfer', async () => {
-    const c = new SimCluster({ seed: 3, peers: 3, electionTimeoutMs: T });
-    await c.start();
-    const leader = await c.waitForLeader();
-    await c.propose('x');
-    await c.runFor(T);
-    const [fa] = c.peers.filter((p) => p !== leader.id) as [string];
-    c.network.setFilter((m) => (m.method === 'timeoutNow' ? 'drop' : 'deliver'));
-    let outcome = 'pending';
-    leader.changeConfiguration({ voters: [leader.id, fa] }).then(
-      () => {
-        outcome = 'resolved';
-      },
-      (e: unknown) => {
-        outcome = `rejected ${String(e)}`;
-      },
-    );
-    leader.transferLeadership(fa).catch(() => {});
-    // An idle group: nothing else commits to nudge the change along.
-    await c.runFor(20 * T);
-    expect(outcome).toBe('resolved');
-    expect(leader.status().configuration).toEqual({ voters: [leader.id, fa] });
-    await c.stop();
-  });
-
+describe('installing a leader snapshot on a follower', () => {
   it('a follower whose entries never reached its disk is not counted as holding them after a snapshot', async () => {
     let hang = false;
     let lagger = '';
@@ -142,44 +117,16 @@ describe('regressions from the snapshot and membership review', () => {
     const node = c.node(f);
     if (!node || !finalChunk) throw new Error('no node or chunk');
     await c.settle(
-      Promise.all([node.handleInstallSnapshot(finalChunk), node.handleInstallSnapshot(finalChunk)]),
+      Promise.all([
+        nodeInternals(node).handleInstallSnapshot(finalChunk),
+        nodeInternals(node).handleInstallSnapshot(finalChunk),
+      ]),
     );
     const mine = await c.disk(f).snapshots.openLatest();
     expect(mine?.size).toBe(leaderSnap?.size);
     c.crash(f);
     await c.boot(f);
     expect(c.node(f)?.status().snapshotIndex).toBe(leaderSnap?.meta.lastIncludedIndex);
-    await c.stop();
-  });
-
-  it('promoting learners that have been down fails in catch-up and leaves the membership as it was', async () => {
-    const c = new SimCluster({
-      seed: 41,
-      peers: 5,
-      initialVoters: ['n1', 'n2', 'n3'],
-      electionTimeoutMs: T,
-    });
-    await c.start();
-    const leader = await c.waitForLeader();
-    await c.settle(
-      leader.changeConfiguration({ voters: ['n1', 'n2', 'n3'], learners: ['n4', 'n5'] }),
-    );
-    await c.propose('x');
-    await c.runFor(2 * T);
-    c.crash('n4');
-    c.crash('n5');
-    await c.runFor(2 * T);
-    const e = await c
-      .settle(
-        leader.changeConfiguration({ voters: [leader.id, 'n4', 'n5'] }, { timeoutMs: 20 * T }),
-        'the change',
-        30 * T,
-      )
-      .catch((err: unknown) => err);
-    expect(RaftError.is(e, 'TIMEOUT')).toBe(true);
-    expect(leader.status().configuration.voters).toEqual(['n1', 'n2', 'n3']);
-    expect(c.stableLeader()).toBeDefined();
-    await c.propose('still-serving');
     await c.stop();
   });
 
@@ -196,7 +143,7 @@ describe('regressions from the snapshot and membership review', () => {
     const f3 = c.peers.filter((p) => p !== leader.id)[1] as string;
     for (let i = 0; i < 4; i++) await c.propose(`p${i}`);
     await c.runFor(50);
-    const base = leader.log.lastIndex;
+    const base = nodeInternals(leader).log.lastIndex;
     let stale = true;
     let sawChunk0 = false;
     c.network.setReorder(true);
@@ -225,7 +172,7 @@ describe('regressions from the snapshot and membership review', () => {
     await c.runFor(2);
     await c.settle(leader.snapshot());
     await c.runUntil(
-      () => (c.node(f3)?.log.lastIndex ?? 0) >= base + 15,
+      () => (c.log(f3)?.lastIndex ?? 0) >= base + 15,
       'the stale AppendEntries to arrive',
       2000,
     );

@@ -6,6 +6,7 @@ import {
   type RequestVoteResponse,
   type Transport,
 } from '@kontiki/core';
+import { nodeInternals } from '@kontiki/core/internal';
 import { MemoryLogStorage, MemoryMetaStorage } from '@kontiki/storage-memory';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/index.js';
@@ -13,7 +14,7 @@ import { SimCluster } from '../src/index.js';
 // Each of these reproduced a bug found by review of the core; each failed before its fix.
 const T = 100;
 
-describe('regressions from the core review', () => {
+describe('state changes are atomic, durable and final', () => {
   it('a termChange listener never sees a leader in a term it does not lead (events fire after the transition)', async () => {
     const c = new SimCluster({ seed: 81, peers: 3, electionTimeoutMs: T });
     await c.start();
@@ -35,7 +36,7 @@ describe('regressions from the core review', () => {
     // Another node of a later term speaks as leader.
     const other = c.peers.find((p) => p !== leader.id) as string;
     await c.settle(
-      leader.handleAppendEntries({
+      nodeInternals(leader).handleAppendEntries({
         groupId: 'g',
         from: other,
         to: leader.id,
@@ -78,7 +79,7 @@ describe('regressions from the core review', () => {
       });
       await node.start();
       const vote = (from: string, term: number) =>
-        node.handleRequestVote({
+        nodeInternals(node).handleRequestVote({
           groupId: 'g',
           from,
           to: 'n1',
@@ -144,7 +145,7 @@ describe('regressions from the core review', () => {
       type: 1 as const,
       data: new Uint8Array([index]),
     });
-    const first = n1.handleAppendEntries({
+    const first = nodeInternals(n1).handleAppendEntries({
       groupId: 'g',
       from: 'n2',
       to: 'n1',
@@ -160,7 +161,7 @@ describe('regressions from the core review', () => {
     });
     await c.runFor(0);
     // Before 1..2 reach the disk, a leader of term 6 replaces index 1.
-    const second = n1.handleAppendEntries({
+    const second = nodeInternals(n1).handleAppendEntries({
       groupId: 'g',
       from: 'n3',
       to: 'n1',

@@ -1,0 +1,66 @@
+import type { ResolvedOptions } from './options.js';
+import type { ReplicatorGroup } from './replicator-group.js';
+import type { Configuration } from './types.js';
+
+/**
+ * A follower's side of the leader's lease (braft's FollowerLease; Raft paper section 6,
+ * "disruptive servers"): while the leader of its term spoke within an election timeout, a
+ * follower grants no vote and no pre-vote, so a server that rejoins cannot depose a healthy
+ * leader.
+ */
+export class FollowerLease {
+  /** When this node last heard from the leader of its term. */
+  private lastLeaderContact = Number.NEGATIVE_INFINITY;
+  /** When the election timer was last reset for another reason (a granted vote). */
+  private lastVoteGranted = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly options: ResolvedOptions<unknown>) {}
+
+  /** The leader of this node's term spoke. */
+  renew(): void {
+    this.lastLeaderContact = this.options.clock.now();
+  }
+
+  /** This node granted a vote: an election is under way, so its own waits. */
+  onVoteGranted(): void {
+    this.lastVoteGranted = this.options.clock.now();
+  }
+
+  /** From when the election timer counts: the latest leader contact or granted vote. */
+  get lastActivity(): number {
+    return Math.max(this.lastLeaderContact, this.lastVoteGranted);
+  }
+
+  /** Whether the leader spoke within an election timeout. */
+  get valid(): boolean {
+    return this.options.clock.now() - this.lastLeaderContact < this.options.electionTimeoutMs;
+  }
+}
+
+/**
+ * A leader's side (braft's LeaderLease): what it may conclude from the send times of the RPCs
+ * its followers acknowledged.
+ */
+export class LeaderLease {
+  constructor(
+    private readonly options: ResolvedOptions<unknown>,
+    private readonly replicators: ReplicatorGroup,
+  ) {}
+
+  /**
+   * Whether reads may skip the heartbeat round: a quorum acknowledged RPCs sent within
+   * electionTimeout - maxClockDrift, and until then no follower of that quorum grants a vote,
+   * so no other leader can exist.
+   */
+  valid(conf: Configuration): boolean {
+    const o = this.options;
+    const since = o.clock.now() - (o.electionTimeoutMs - o.maxClockDriftMs);
+    return this.replicators.quorumAckedSince(conf, since);
+  }
+
+  /** Check-quorum: whether a quorum acknowledged RPCs sent within the last election timeout. */
+  quorumAlive(conf: Configuration): boolean {
+    const since = this.options.clock.now() - this.options.electionTimeoutMs;
+    return this.replicators.quorumAckedSince(conf, since);
+  }
+}
