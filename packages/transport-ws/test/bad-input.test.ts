@@ -96,7 +96,8 @@ describe('bad input on the WebSocket endpoint harms only the connection that sen
       listen: '127.0.0.1:0',
       token: 'open sesame',
       maxPayloadBytes: 1024 * 1024,
-      helloTimeoutMs: 300,
+      // Long enough for a loaded machine to deliver a hello; the no-hello test waits it out.
+      helloTimeoutMs: 2000,
     });
     const counting = countingHandler();
     counter = counting.counter;
