@@ -7,6 +7,8 @@ export default defineConfig({
   entry: { bin: 'src/bin.ts', 'kv-server': 'src/kv-server.ts' },
   format: ['esm'],
   dts: false,
+  // Maps point into src/ without embedding it: a stack trace keeps its file and line, and the
+  // tarball does not ship every source twice.
   sourcemap: true,
   clean: true,
   target: 'node20',
@@ -16,6 +18,7 @@ export default defineConfig({
   // ships a stale copy); the public packages it uses stay dependencies of the CLI.
   noExternal: ['@kontiki/kv-server'],
   esbuildOptions(options) {
+    options.sourcesContent = false;
     options.alias = {
       '@kontiki/kv-server': fileURLToPath(new URL('../kv-server/src/index.ts', import.meta.url)),
     };
