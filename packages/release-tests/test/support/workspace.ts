@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,3 +124,22 @@ export async function pack(dir: string, dest: string, root = ROOT): Promise<stri
   const filename = (JSON.parse(r.stdout) as { filename: string }).filename;
   return filename.startsWith('/') ? filename : join(dest, filename);
 }
+
+/**
+ * Copies the repository's files (tracked, and new ones not ignored: what the next commit
+ * would hold) to `dest`, without node_modules or build output: the tests that version and
+ * publish work on this copy, never on the real tree.
+ */
+export async function copyRepository(dest: string, root = ROOT): Promise<void> {
+  const r = await runOk('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
+    cwd: root,
+    timeoutMs: 30_000,
+  });
+  for (const file of r.stdout.split('\0')) {
+    if (file === '' || !existsSync(join(root, file))) continue;
+    cpSync(join(root, file), join(dest, file));
+  }
+}
+
+/** The changesets command line of the workspace. */
+export const CHANGESET = join(ROOT, 'node_modules/.bin/changeset');
