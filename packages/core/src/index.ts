@@ -40,6 +40,7 @@ export {
   isErrorCode,
   LeaderSteppedDownError,
   NotLeaderError,
+  NotMemberError,
   RaftError,
   ShutdownError,
   StorageError,

@@ -290,13 +290,13 @@ export class SimCluster {
     state.incarnation?.clock.setRate(rate);
   }
 
-  /** The running node of `id` for `group`, if the peer is up. */
   /** The log of `id`'s node in `group` (core's internals: the testkit is built with core). */
   log(id: string, group = this.groups[0] as string) {
     const node = this.node(id, group);
     return node ? nodeInternals(node).log : undefined;
   }
 
+  /** The running node of `id` for `group`, if the peer is up. */
   node(id: string, group = this.groups[0] as string): RaftNode<string> | undefined {
     return this.state(id).incarnation?.members.get(group)?.node;
   }
