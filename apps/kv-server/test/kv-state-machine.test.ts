@@ -111,6 +111,9 @@ class RecordingWriter implements SnapshotWriter {
   async write(chunk: Uint8Array): Promise<void> {
     this.chunks.push(chunk.slice());
   }
+  async openReader(): Promise<SnapshotReader> {
+    return readerOf(this.bytes());
+  }
   async commit(): Promise<void> {}
   async abort(): Promise<void> {}
   bytes(): Uint8Array {

@@ -48,7 +48,7 @@ import { type InstallOutcome, SnapshotExecutor } from './snapshot-executor.js';
 import type { StateMachine } from './state-machine.js';
 import { RaftTimer } from './timer.js';
 import { Transitions } from './transitions.js';
-import type { RpcHandler } from './transport.js';
+import type { RequestContext, RpcHandler } from './transport.js';
 import {
   type Configuration,
   EntryType,
@@ -399,10 +399,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     // Every request passes the gate first: malformed or from a stranger, it touches nothing.
     const gated =
       <M extends RpcMethod>(method: M, handle: (req: RpcRequest<M>) => Promise<RpcResponse<M>>) =>
-      (req: RpcRequest<M>): Promise<RpcResponse<M>> => {
+      (req: RpcRequest<M>, context?: RequestContext): Promise<RpcResponse<M>> => {
         try {
           this.checkRunning();
-          this.gate.admit(method, req);
+          this.gate.admit(method, req, context);
         } catch (error) {
           return Promise.reject(error);
         }
@@ -424,16 +424,19 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       req.lastLogTerm > lastTerm ||
       (req.lastLogTerm === lastTerm && req.lastLogIndex >= this.log.lastIndex);
     const inLease = this.inLease(req.disruptedLeader);
+    // Refused for a live leader's lease: name it, so that a member lagging behind the
+    // configuration that added it learns of it (RequestGate.vouch).
+    const leaderId = inLease && this.leaderId !== undefined ? { leaderId: this.leaderId } : {};
     if (req.preVote) {
       // A pre-vote changes nothing here: it only asks whether we would vote.
-      return {
-        term: this.meta.term,
-        granted: req.term > this.meta.term && upToDate && !inLease,
-      };
+      const granted = req.term > this.meta.term && upToDate && !inLease;
+      return { term: this.meta.term, granted, ...leaderId };
     }
     // Raft paper section 6: within the lease of a live leader, a vote request neither
     // raises our term nor gets our vote, so a rejoining server cannot depose that leader.
-    if (req.term < this.meta.term || inLease) return { term: this.meta.term, granted: false };
+    if (req.term < this.meta.term || inLease) {
+      return { term: this.meta.term, granted: false, ...leaderId };
+    }
     if (req.term > this.meta.term)
       this.stepDown(req.term, 'vote request of a later term', undefined);
     const term = this.meta.term;
@@ -617,8 +620,15 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   /** Asks the voters whether they would vote for us in term + 1, changing nothing yet. */
   private preVote(): void {
     const conf = this.log.latestConfiguration();
-    if (!isVoter(conf, this.self)) return;
     const term = this.meta.term;
+    if (!isVoter(conf, this.self)) {
+      // A learner does not stand, but it asks who leads (a pre-vote changes nothing).
+      if (conf.voters.length > 0) {
+        const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
+        round.solicit(this.log, true, undefined, (_peer, response) => this.learnLeader(response));
+      }
+      return;
+    }
     const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
     if (round.won) {
       this.electSelf();
@@ -636,6 +646,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     round: VoteRound,
     response: RequestVoteResponse,
   ): void {
+    this.learnLeader(response);
     const stale = round.version !== this.electionVersion || term !== this.meta.term;
     if (stale || this.roleValue !== 'follower') return;
     if (response.term > this.meta.term) {
@@ -643,6 +654,15 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       return;
     }
     if (response.granted && round.grant(peer)) this.electSelf();
+  }
+
+  /** A voter answered naming the leader whose lease it keeps: admit that leader's requests. */
+  private learnLeader(response: RequestVoteResponse): void {
+    if (response.leaderId === undefined || response.term < this.meta.term) return;
+    this.gate.vouch(response.leaderId, response.term);
+    if (response.term > this.meta.term && this.isRunning() && !this.isLeaderRole()) {
+      this.stepDown(response.term, 'a member named a leader of a later term', undefined);
+    }
   }
 
   /** Stands for election: term + 1, vote for self, persist both, then ask the peers. */

@@ -3,7 +3,7 @@ import {
   decodeConfiguration,
   validateConfiguration,
 } from './configuration.js';
-import { BadRequestError, NotMemberError, RaftError } from './errors.js';
+import { BadRequestError, NotMemberError, RaftError, UnauthenticatedError } from './errors.js';
 import type {
   AppendEntriesRequest,
   InstallSnapshotRequest,
@@ -12,6 +12,7 @@ import type {
   RpcMethod,
   RpcRequest,
 } from './messages.js';
+import type { RequestContext } from './transport.js';
 import { EntryType, type PeerId } from './types.js';
 
 /**
@@ -55,14 +56,25 @@ function peerId(method: RpcMethod, name: string, value: unknown): PeerId {
  * of such a node (see docs/ARCHITECTURE.md, "Threat model").
  */
 export class RequestGate {
+  /** Leaders a known voter named in its vote answer, with the term it named (see vouch). */
+  private readonly vouched = new Map<PeerId, number>();
+
   constructor(
     private readonly self: PeerId,
     private readonly configurations: ConfigurationManager,
   ) {}
 
-  /** Throws BAD_REQUEST for a malformed request and NOT_MEMBER for a stranger. */
-  admit<M extends RpcMethod>(method: M, req: RpcRequest<M>): void {
+  /**
+   * Throws BAD_REQUEST for a malformed request, UNAUTHENTICATED when the sender's credentials
+   * name another peer than the request does, and NOT_MEMBER for a stranger.
+   */
+  admit<M extends RpcMethod>(method: M, req: RpcRequest<M>, context?: RequestContext): void {
     this.checkEnvelope(method, req);
+    if (context?.peerId !== undefined && context.peerId !== req.from) {
+      throw new UnauthenticatedError(
+        `the sender's credentials name ${context.peerId}, but the request claims to come from ${req.from}`,
+      );
+    }
     switch (method) {
       case 'requestVote':
         this.checkVote(req as RequestVoteRequest);
@@ -77,12 +89,31 @@ export class RequestGate {
     const confs = this.configurations;
     if (!confs.hasAny) return;
     if (method === 'requestVote') {
-      if (!confs.isVoterAnywhere(req.from)) {
+      // A vote only from a voter; a pre-vote (which changes nothing) from any member: a
+      // learner asks who leads that way.
+      const preVote = (req as RequestVoteRequest).preVote;
+      if (preVote ? !confs.isMember(req.from) : !confs.isVoterAnywhere(req.from)) {
         throw new NotMemberError(req.from, `${req.from} is not a voter of this group: no vote`);
       }
-    } else if (!confs.isMember(req.from)) {
-      throw new NotMemberError(req.from);
+      return;
     }
+    if (confs.isMember(req.from) || this.vouched.get(req.from) === req.term) return;
+    // Not in any configuration known here: a stranger, or a member added while this node was
+    // away. Only the transport can tell them apart: with authentication, it vouches.
+    if (context?.authenticated === true) return;
+    throw new NotMemberError(req.from);
+  }
+
+  /**
+   * A member this node knows says `leader` leads in `term`. A member that lags behind the
+   * configuration entry that added that leader would otherwise refuse it for good; with a
+   * member's word it takes the leader's requests of that term, and so catches up.
+   */
+  vouch(leader: PeerId, term: number): void {
+    if (this.vouched.get(leader) === term) return;
+    // Only the latest word counts; the map stays as small as the number of leaders named.
+    if (this.vouched.size > 64) this.vouched.clear();
+    this.vouched.set(leader, term);
   }
 
   private checkEnvelope(method: RpcMethod, req: RpcEnvelope): void {

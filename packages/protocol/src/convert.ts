@@ -140,11 +140,15 @@ export function requestVoteRequestFromProto(r: pb.RequestVoteRequest): RequestVo
 }
 
 export function requestVoteResponseToProto(r: RequestVoteResponse): pb.RequestVoteResponse {
-  return { term: toUint64(r.term, 'term'), granted: r.granted };
+  return { term: toUint64(r.term, 'term'), granted: r.granted, leaderId: r.leaderId ?? '' };
 }
 
 export function requestVoteResponseFromProto(r: pb.RequestVoteResponse): RequestVoteResponse {
-  return { term: toSafeNumber(r.term, 'term'), granted: r.granted };
+  return {
+    term: toSafeNumber(r.term, 'term'),
+    granted: r.granted,
+    ...(r.leaderId !== '' ? { leaderId: r.leaderId } : {}),
+  };
 }
 
 export function appendEntriesRequestToProto(r: AppendEntriesRequest): pb.AppendEntriesRequest {

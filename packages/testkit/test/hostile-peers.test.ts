@@ -260,3 +260,65 @@ describe('bad input from the leader itself never stops a node', () => {
     await c.stop();
   });
 });
+
+describe('members the node does not know yet', () => {
+  it('an authenticated sender it does not know is admitted; credentials naming another peer are not', async () => {
+    const { c, leader, follower } = await cluster(208);
+    const s = follower.status();
+    const append = (from: string) => ({
+      groupId: 'g0',
+      from,
+      to: follower.id,
+      term: follower.term,
+      prevLogIndex: s.lastLogIndex,
+      prevLogTerm: s.lastLogTerm,
+      entries: [],
+      leaderCommit: s.commitIndex,
+    });
+    await refused(
+      door(follower).appendEntries(append(leader.id), { authenticated: true, peerId: 'mallory' }),
+      ErrorCode.UNAUTHENTICATED,
+    );
+    await refused(door(follower).appendEntries(append('newcomer')), ErrorCode.NOT_MEMBER);
+    // With the transport's word that it holds the cluster's credentials, it is a member this
+    // node has not heard of yet (added while it was away).
+    const r = await door(follower).appendEntries(append('newcomer'), { authenticated: true });
+    expect(r.term).toBe(s.term);
+    await c.stop();
+  });
+
+  it('without authentication, a voter that missed the change adding the leader learns of it from a member', async () => {
+    const c = new SimCluster({
+      seed: 209,
+      peers: 4,
+      initialVoters: ['n1', 'n2', 'n3'],
+      electionTimeoutMs: T,
+      authenticated: false,
+    });
+    await c.start();
+    let leader = await c.waitForLeader();
+    // n3 is away while n4 joins and takes over the lead.
+    const away = leader.id === 'n3' ? 'n1' : 'n3';
+    c.network.isolate(
+      away,
+      c.peers.filter((p) => p !== away),
+    );
+    await c.settle(leader.changeConfiguration({ voters: ['n1', 'n2', 'n3', 'n4'] }));
+    await c.settle(leader.transferLeadership('n4'));
+    leader = await c.waitForLeader();
+    expect(leader.id).toBe('n4');
+    const written = await c.propose('while-away');
+    expect(c.log(away)?.lastIndex ?? 0).toBeLessThan(written.index);
+    c.network.heal();
+    // The returning voter refuses n4 at first (a stranger to it), asks for votes, hears
+    // from the members it knows who leads, and from then on follows n4.
+    await c.runUntil(
+      () => (c.node(away)?.appliedIndex ?? 0) >= written.index,
+      'the returning voter to catch up',
+      60 * T,
+    );
+    expect(c.node(away)?.leader).toBe('n4');
+    expect(c.stateMachine(away)?.keys()).toContain('while-away');
+    await c.stop();
+  });
+});
