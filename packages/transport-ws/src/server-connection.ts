@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   BadRequestError,
   BusyError,
@@ -14,6 +13,7 @@ import {
   type GroupRouter,
   PROTOCOL_VERSION,
 } from '@kontiki/protocol';
+import { sameSecret } from '@kontiki/protocol/auth';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode } from './web-socket.js';
 
@@ -28,18 +28,13 @@ export interface ServerConnectionOptions {
   readonly maxBufferedBytes: number;
 }
 
-const digest = (token: string): Buffer => createHash('sha256').update(token).digest();
-
-/** Compares tokens in constant time (hashing first makes the lengths equal). */
-function sameToken(expected: string, given: string): boolean {
-  return timingSafeEqual(digest(expected), digest(given));
-}
-
 /**
  * One client connected to the server. The first frame must be a hello with the protocol
  * version and, when the server has one, the token; until then nothing is dispatched.
  * A bad hello, a text frame or bytes that are not an envelope close this connection only,
  * after an error frame (call id 0) that says why. A bad request gets a BAD_REQUEST answer.
+ * When the connection came with a verified client certificate (`identities`), every
+ * request's `from` must be one of its names, else the connection is closed UNAUTHENTICATED.
  */
 export class ServerConnection {
   private ready = false;
@@ -54,6 +49,8 @@ export class ServerConnection {
     private readonly router: GroupRouter,
     private readonly options: ServerConnectionOptions,
     onClose: () => void,
+    /** The peer ids the client's certificate may speak for; undefined: not checked. */
+    private readonly identities?: ReadonlySet<string>,
   ) {
     this.helloTimer = setTimeout(
       () =>
@@ -107,6 +104,15 @@ export class ServerConnection {
     }
     switch (frame.kind) {
       case 'request':
+        if (this.identities !== undefined && !this.identities.has(frame.request.from)) {
+          this.reject(
+            new UnauthenticatedError(
+              `the client certificate names ${[...this.identities].join(', ')}, not ${frame.request.from}`,
+            ),
+            CloseCode.POLICY_VIOLATION,
+          );
+          return;
+        }
         this.dispatch(frame);
         return;
       case 'invalid':
@@ -135,7 +141,7 @@ export class ServerConnection {
       );
       return;
     }
-    if (this.options.token !== '' && !sameToken(this.options.token, frame.token)) {
+    if (this.options.token !== '' && !sameSecret(this.options.token, frame.token)) {
       this.reject(new UnauthenticatedError('wrong token'), CloseCode.POLICY_VIOLATION);
       return;
     }
