@@ -1,10 +1,8 @@
 import type { RpcHandler, Transport } from '@kontiki/core';
 import {
-  decodeFrame,
   encodeHello,
   encodeRequestFrame,
   encodeResponseFrame,
-  type Frame,
   PROTOCOL_VERSION,
   wire,
 } from '@kontiki/protocol';
