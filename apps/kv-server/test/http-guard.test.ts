@@ -77,7 +77,7 @@ describe('the HTTP API refuses what a web page could make a browser send', () =>
 
   const voters = async () =>
     ((await requestJson('GET', `${base}/status`)).body as StatusBody).configuration.voters;
-  const valueOf = async (key: string) =>
+  const storedValue = async (key: string) =>
     ((await requestJson('GET', `${base}/kv/${key}`)).body as { value?: string }).value;
 
   it('a text/plain membership change (a CORS-simple request) is refused with 415 and changes nothing', async () => {
@@ -119,7 +119,7 @@ describe('the HTTP API refuses what a web page could make a browser send', () =>
         JSON.stringify({ expected: 'mine', value: 'theirs' }),
       );
       expect(res.status).toBe(415);
-      expect(await valueOf('guarded')).toBe('mine');
+      expect(await storedValue('guarded')).toBe('mine');
     });
   }
 
@@ -127,7 +127,7 @@ describe('the HTTP API refuses what a web page could make a browser send', () =>
     expect((await send(`${base}/kv/k`, 'PUT', {}, '{"value":"v"}')).status).toBe(415);
     const snapshot = await send(`${base}/admin/snapshot`, 'POST', bearer);
     expect(snapshot.status).toBe(415);
-    expect(await valueOf('k')).toBeUndefined();
+    expect(await storedValue('k')).toBeUndefined();
   });
 
   it('JSON writes work as before (curl -H "content-type: application/json")', async () => {
@@ -138,7 +138,7 @@ describe('the HTTP API refuses what a web page could make a browser send', () =>
       '{"value":"ok"}',
     );
     expect(put.status).toBe(200);
-    expect(await valueOf('curl')).toBe('ok');
+    expect(await storedValue('curl')).toBe('ok');
     // DELETE always needs a CORS preflight, so it may come without a body type.
     expect((await send(`${base}/kv/curl`, 'DELETE', {})).status).toBe(200);
     expect((await send(`${base}/kv/curl`, 'DELETE', { 'content-type': 'text/plain' })).status).toBe(
@@ -189,7 +189,7 @@ describe('the HTTP API refuses what a web page could make a browser send', () =>
       );
       expect({ method, path, status: res.status }).toEqual({ method, path, status: 421 });
     }
-    expect(await valueOf('guarded')).toBe('mine');
+    expect(await storedValue('guarded')).toBe('mine');
     // This server's own names pass: its address, localhost, and the configured ones.
     for (const host of [address, `localhost:${port}`, 'kv.internal', 'kv.internal:8443']) {
       expect((await send(`${base}/status`, 'GET', { host })).status).toBe(200);
@@ -241,7 +241,7 @@ describe('the HTTP API refuses what a web page could make a browser send', () =>
       `PUT /kv/slow HTTP/1.1\r\nHost: ${address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"va`,
     );
     expect(elapsed).toBeLessThan(800 + 100 + 1500);
-    expect(await valueOf('slow')).toBeUndefined();
+    expect(await storedValue('slow')).toBeUndefined();
   });
 
   it('200 half-open connections at once are all closed', async () => {
