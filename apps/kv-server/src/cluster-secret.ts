@@ -53,6 +53,9 @@ export function readSecretFile(path: string): string {
  * cluster started again on the same directory keeps its secret.
  */
 export function ensureClusterSecret(dataDir: string): { path: string; secret: string } {
+  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) {
+    throw new SecretFileError(`${dataDir} is not a directory: no place for the cluster's secret`);
+  }
   mkdirSync(dataDir, { recursive: true });
   const path = secretFilePath(dataDir);
   if (!existsSync(path)) {
