@@ -125,7 +125,10 @@ export class ClusterMembership {
   private async setMembers(
     request: Parameters<KvClient['setMembers']>[0],
   ): Promise<MembershipBody> {
-    const client = new KvClient(this.runningEndpoints(), { retryForMs: 20_000 });
+    const client = new KvClient(this.runningEndpoints(), {
+      retryForMs: 20_000,
+      token: this.cluster.token,
+    });
     try {
       return await client.setMembers(request);
     } catch (error) {

@@ -39,7 +39,10 @@ Usage:
 Options of the client commands:
   --endpoints HOST:PORT,...   the nodes' HTTP addresses (or KONTIKI_ENDPOINTS); default:
                               the cluster.json of \`kontiki cluster start\` in --data-dir
-  --data-dir DIR              where to find cluster.json (default .kontiki-data)
+  --data-dir DIR              where to find cluster.json and cluster.secret (default
+                              .kontiki-data)
+  --token-file PATH           the cluster's secret for transfer-leader, snapshot and
+                              members set (or KONTIKI_TOKEN); default DIR/cluster.secret
   --json                      print the server's JSON answer
   --timeout-ms N              per request, and how long to look for a leader (default 10000)
 

@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { readSecretFile, SecretFileError } from './cluster-secret.js';
+import type { HttpTimeouts } from './http-guard.js';
 
 export type TransportKind = 'grpc' | 'ws';
 export type StorageKind = 'sqlite' | 'memory';
@@ -42,8 +44,20 @@ export interface ServerConfig {
   readonly snapshotIntervalS: number;
   /** Entries kept in the log behind a snapshot, for followers a little behind. */
   readonly snapshotLogMargin: number;
-  /** Shared secret of the WebSocket transport (every node needs the same one). */
+  /**
+   * The cluster's shared secret (every node needs the same one): demanded of Raft peers
+   * (gRPC and WebSocket) and, as `Authorization: Bearer`, of the HTTP admin endpoints.
+   * From `--token-file` (preferred) or `KONTIKI_TOKEN`.
+   */
   readonly token: string | undefined;
+  /** Serve Raft beyond loopback without a token (the transports refuse it otherwise). */
+  readonly allowInsecure?: boolean;
+  /** Host names, besides this server's own addresses and localhost, that may name it (DNS rebinding). */
+  readonly allowedHosts?: readonly string[];
+  /** An origin whose pages may read GET answers (CORS); none by default. */
+  readonly corsOrigin?: string;
+  /** Bounds on slow HTTP clients (defaults in http-guard.ts). */
+  readonly httpTimeouts?: Partial<HttpTimeouts>;
   readonly groupId: string;
   /** Largest value accepted, in bytes of UTF-8. */
   readonly maxValueBytes: number;
@@ -79,7 +93,19 @@ Flags (environment variable in brackets):
   --election-timeout-ms N     default 1000                            [KONTIKI_ELECTION_TIMEOUT_MS]
   --snapshot-interval-s N     default 3600; 0: only POST /admin/snapshot [KONTIKI_SNAPSHOT_INTERVAL_S]
   --snapshot-log-margin N     entries kept behind a snapshot, default 1000 [KONTIKI_SNAPSHOT_LOG_MARGIN]
-  --token SECRET              WebSocket transport's shared secret     [KONTIKI_TOKEN]
+  --token-file PATH           file holding the cluster's secret       [KONTIKI_TOKEN_FILE]
+                              (mode 0600): demanded of Raft peers and
+                              of /admin/* (Authorization: Bearer)
+  --token SECRET              the secret itself (prefer the file or   [KONTIKI_TOKEN]
+                              the variable: ps shows flags)
+  --allow-insecure            serve Raft beyond loopback without a    [KONTIKI_ALLOW_INSECURE=1]
+                              token
+  --allowed-hosts NAME,...    Host header names this server answers   [KONTIKI_ALLOWED_HOSTS]
+                              to besides its addresses and localhost
+  --cors-origin ORIGIN        let ORIGIN's pages read GET answers     [KONTIKI_CORS_ORIGIN]
+  --http-headers-timeout-ms N default 10000: time to send the headers
+  --http-request-timeout-ms N default 30000: time to send a request
+  --http-idle-timeout-ms N    default 5000: idle keep-alive connection
   --group ID                  Raft group id, default "kv"             [KONTIKI_GROUP]
   --max-value-bytes N         default 65536                           [KONTIKI_MAX_VALUE_BYTES]
   --write-timeout-ms N        default 5000                            [KONTIKI_WRITE_TIMEOUT_MS]
@@ -195,6 +221,30 @@ export function parsePeersLine(id: string, line: string): PeersLine {
   return { peers: checkPeers(id, out), voters: voters as string[] | undefined };
 }
 
+/** The secret, from the file (preferred) or given as is; never both. */
+function tokenOf(value: string | undefined, file: string | undefined): string | undefined {
+  if (file !== undefined && file !== '') {
+    if (value !== undefined && value !== '') {
+      throw new ConfigError('give the secret once: --token-file or --token (KONTIKI_TOKEN)');
+    }
+    try {
+      return readSecretFile(file);
+    } catch (error) {
+      if (error instanceof SecretFileError) throw new ConfigError(`--token-file: ${error.message}`);
+      throw error;
+    }
+  }
+  if (value === '') return undefined;
+  if (value !== undefined && value.length < 16) {
+    throw new ConfigError('--token: a secret of at least 16 characters is required');
+  }
+  return value;
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined || value === '' ? {} : { [key]: value }) as { [P in K]?: string };
+}
+
 /** Reads the configuration from command-line flags, falling back on environment variables. */
 export function parseConfig(
   argv: readonly string[],
@@ -222,6 +272,13 @@ export function parseConfig(
         'snapshot-log-margin': { type: 'string' },
         join: { type: 'boolean' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
+        'allow-insecure': { type: 'boolean' },
+        'allowed-hosts': { type: 'string' },
+        'cors-origin': { type: 'string' },
+        'http-headers-timeout-ms': { type: 'string' },
+        'http-request-timeout-ms': { type: 'string' },
+        'http-idle-timeout-ms': { type: 'string' },
         group: { type: 'string' },
         'max-value-bytes': { type: 'string' },
         'write-timeout-ms': { type: 'string' },
@@ -322,7 +379,33 @@ export function parseConfig(
       0,
       1_000_000_000,
     ),
-    token: str('token', 'KONTIKI_TOKEN'),
+    token: tokenOf(str('token', 'KONTIKI_TOKEN'), str('token-file', 'KONTIKI_TOKEN_FILE')),
+    allowInsecure: values['allow-insecure'] === true || env.KONTIKI_ALLOW_INSECURE === '1',
+    allowedHosts: (str('allowed-hosts', 'KONTIKI_ALLOWED_HOSTS') ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h !== ''),
+    ...optional('corsOrigin', str('cors-origin', 'KONTIKI_CORS_ORIGIN')),
+    httpTimeouts: {
+      headersMs: integer(
+        '--http-headers-timeout-ms',
+        str('http-headers-timeout-ms', 'KONTIKI_HTTP_HEADERS_TIMEOUT_MS') ?? '10000',
+        100,
+        600_000,
+      ),
+      requestMs: integer(
+        '--http-request-timeout-ms',
+        str('http-request-timeout-ms', 'KONTIKI_HTTP_REQUEST_TIMEOUT_MS') ?? '30000',
+        100,
+        3_600_000,
+      ),
+      idleMs: integer(
+        '--http-idle-timeout-ms',
+        str('http-idle-timeout-ms', 'KONTIKI_HTTP_IDLE_TIMEOUT_MS') ?? '5000',
+        100,
+        600_000,
+      ),
+    },
     groupId: str('group', 'KONTIKI_GROUP') ?? 'kv',
     maxValueBytes: integer(
       '--max-value-bytes',

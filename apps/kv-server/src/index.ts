@@ -25,6 +25,13 @@ export {
   waitForLeader,
 } from './cluster-observer.js';
 export {
+  ensureClusterSecret,
+  readSecretFile,
+  SECRET_FILE_NAME,
+  SecretFileError,
+  secretFilePath,
+} from './cluster-secret.js';
+export {
   decodeCommand,
   encodeCommand,
   type KvCommand,

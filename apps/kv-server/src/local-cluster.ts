@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { ensureClusterSecret } from './cluster-secret.js';
 import type { StorageKind, TransportKind } from './config.js';
 import type { ServerEvent } from './kv-server.js';
 import { ServerProcess } from './server-process.js';
@@ -11,7 +12,10 @@ export interface LocalClusterOptions {
   readonly nodes?: number;
   readonly transport?: TransportKind;
   readonly storage?: StorageKind;
-  /** Parent of every node's data directory (`<dataDir>/n1`, ...); required for SQLite. */
+  /**
+   * Parent of every node's data directory (`<dataDir>/n1`, ...); required for SQLite. The
+   * cluster's secret is kept there too (`cluster.secret`, mode 0600).
+   */
   readonly dataDir?: string;
   readonly sqliteSync?: 'full' | 'normal';
   readonly electionTimeoutMs?: number;
@@ -86,14 +90,33 @@ const RESTART_ATTEMPTS = 20;
  */
 export class LocalCluster {
   private readonly slots: Slot[] = [];
-  private readonly token = randomBytes(16).toString('hex');
+  private readonly secret: { readonly token: string; readonly file: string | undefined };
   private stopped = false;
   /** Nodes being killed or restarted on purpose: their exit is expected. */
   private readonly expectedExits = new Set<string>();
   /** Ids of removed nodes: never given again (their data directories are still there). */
   private readonly retired = new Set<string>();
 
-  private constructor(private readonly options: LocalClusterOptions) {}
+  private constructor(private readonly options: LocalClusterOptions) {
+    // One secret per cluster: in its data directory (a restarted cluster keeps it, and the
+    // CLI's commands find it there), or only in memory when there is no directory.
+    if (options.dataDir !== undefined) {
+      const { path, secret } = ensureClusterSecret(options.dataDir);
+      this.secret = { token: secret, file: path };
+    } else {
+      this.secret = { token: randomBytes(32).toString('hex'), file: undefined };
+    }
+  }
+
+  /** The cluster's shared secret: for its Raft transports and its HTTP admin endpoints. */
+  get token(): string {
+    return this.secret.token;
+  }
+
+  /** The file that holds the secret (undefined without a data directory). */
+  get tokenFile(): string | undefined {
+    return this.secret.file;
+  }
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     const count = options.members?.length ?? options.nodes ?? 3;
@@ -348,11 +371,15 @@ export class LocalCluster {
       args.push('--data-dir', join(o.dataDir, id), '--sqlite-sync', o.sqliteSync ?? 'full');
     }
     if (o.enableBench) args.push('--enable-bench');
+    // The secret goes by file (or environment), never argv: ps shows argv to every user.
+    if (this.secret.file !== undefined) args.push('--token-file', this.secret.file);
+    const env: Record<string, string | undefined> = { ...process.env, ...o.env };
+    if (this.secret.file === undefined) env.KONTIKI_TOKEN = this.secret.token;
+    else delete env.KONTIKI_TOKEN;
     return new ServerProcess({
       script: o.serverScript,
       args,
-      // The WebSocket transport's shared secret goes by environment, not argv (ps shows argv).
-      env: { ...process.env, ...o.env, KONTIKI_TOKEN: this.token },
+      env,
       stderr: o.stderr ?? 'collect',
       ...(o.onEvent ? { onEvent: o.onEvent } : {}),
       onExit: (code, signal) => {

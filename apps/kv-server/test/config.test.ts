@@ -15,14 +15,14 @@ describe('kv-server configuration', () => {
       KONTIKI_TRANSPORT: 'ws',
       KONTIKI_ELECTION_TIMEOUT_MS: '300',
       KONTIKI_STORAGE: 'sqlite',
-      KONTIKI_TOKEN: 'secret',
+      KONTIKI_TOKEN: 'a-secret-of-24-characters',
     });
     expect(c).toMatchObject({
       id: 'n1',
       transport: 'ws',
       storage: 'memory',
       electionTimeoutMs: 300,
-      token: 'secret',
+      token: 'a-secret-of-24-characters',
       raftListen: '127.0.0.1:7001',
       httpListen: '127.0.0.1:8001',
       groupId: 'kv',

@@ -33,7 +33,7 @@ describe.each(['grpc', 'ws'] as const)(
         // Small: the nodes added later get the leader's snapshot, then the log after it.
         snapshotLogMargin: 10,
       });
-      client = new KvClient(cluster.httpEndpoints());
+      client = new KvClient(cluster.httpEndpoints(), { token: cluster.token });
     });
 
     afterAll(async () => {
@@ -49,7 +49,7 @@ describe.each(['grpc', 'ws'] as const)(
       voters: string[],
       peers: Record<string, { raft: string; http: string }> = {},
     ): Promise<MembershipBody> {
-      const c = new KvClient([via], { retryForMs: 20_000 });
+      const c = new KvClient([via], { retryForMs: 20_000, token: cluster?.token ?? '' });
       try {
         const r = await c.setMembers({ voters, peers });
         expect(sorted(r.configuration.voters)).toEqual(sorted(voters));

@@ -257,7 +257,6 @@ export class SnapshotExecutor {
    */
   private async install(meta: SnapshotMeta, writer: SnapshotWriter): Promise<boolean | string> {
     const { log, fsm, stateMachine } = this.o;
-    const storage = this.o.storage as SnapshotStorage;
     const index = meta.lastIncludedIndex;
     const installed = await fsm.runExclusive(async () => {
       if (index <= this.lastIndex || index <= fsm.appliedIndex) {

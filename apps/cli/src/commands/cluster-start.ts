@@ -140,6 +140,9 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
       io.out('');
       io.out(`live page:  http://${leader.http}/`);
       io.out(`cluster file: ${clusterFilePath(dataDir)} (other kontiki commands read it)`);
+      if (cluster.tokenFile !== undefined) {
+        io.out(`secret:     ${cluster.tokenFile} (mode 0600; admin commands and peers need it)`);
+      }
       const where = args.string('data-dir') === undefined ? '' : ` --data-dir ${dataDir}`;
       io.out(`try:        kontiki put greeting hello${where} && kontiki get greeting${where}`);
       io.out('Ctrl-C stops the cluster.');

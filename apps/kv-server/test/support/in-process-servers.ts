@@ -1,6 +1,9 @@
 import type { ServerConfig } from '../../src/config.js';
 import { KvServer } from '../../src/kv-server.js';
 
+/** The secret of every in-process test cluster (their Raft transports and admin endpoints). */
+export const TEST_TOKEN = 'in-process-test-cluster-secret';
+
 export interface InProcessServers {
   readonly servers: readonly KvServer[];
   /** HTTP "host:port" of each server, in order n1, n2, ... */
@@ -41,7 +44,7 @@ export async function startInProcessServers(
         electionTimeoutMs: 200,
         snapshotIntervalS: 0,
         snapshotLogMargin: 1000,
-        token: undefined,
+        token: TEST_TOKEN,
         groupId: 'kv',
         maxValueBytes: 1024,
         maxKeyBytes: 64,
