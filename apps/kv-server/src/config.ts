@@ -7,6 +7,8 @@ export type StorageKind = 'sqlite' | 'memory';
 export interface PeerAddress {
   readonly raft: string;
   readonly http?: string;
+  /** Its etcd v3 gRPC API, when it serves one (see `etcdListen`). */
+  readonly etcd?: string;
 }
 
 /** Everything a kv-server process needs, from flags and environment variables. */
