@@ -177,7 +177,7 @@ export interface TxnShape {
   readonly compare: TxnCompare[];
   readonly success: TxnOp[];
   readonly failure: TxnOp[];
-  /** Every range asked for a serializable read. */
+  /** It has ranges, and every one asked for a serializable read. */
   readonly serializable: boolean;
 }
 
@@ -246,7 +246,10 @@ export function txnShape(
   const compares = req.compare.map((c) => compare(c, limits));
   const success = requestOps(req.success, limits, serial);
   const failure = requestOps(req.failure, limits, serial);
-  return { compare: compares, success, failure, serializable: serial.every((s) => s) };
+  // Unlike etcd, a transaction without ranges (compares only) is never taken as serializable:
+  // its answer would come from this node's state alone, which may be behind.
+  const serializable = serial.length > 0 && serial.every((s) => s);
+  return { compare: compares, success, failure, serializable };
 }
 
 // ------------------------------------------------------------------ answers
