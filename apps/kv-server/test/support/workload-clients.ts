@@ -93,17 +93,17 @@ export function etcdWorkloadClient(
       }
     }
   };
-  const valueOf = (kvs: ReadonlyArray<{ value: Uint8Array }>): string | null =>
+  const firstValue = (kvs: ReadonlyArray<{ value: Uint8Array }>): string | null =>
     kvs[0] === undefined ? null : text(kvs[0].value);
   return {
-    get: (key) => attempt(async (c) => valueOf((await c.get(key)).kvs)),
+    get: (key) => attempt(async (c) => firstValue((await c.get(key)).kvs)),
     put: (key, value) =>
       attempt(async (c) => {
         const r = await c.put(key, value, { prevKv: true });
         return { prev: r.prevKv === undefined ? null : text(r.prevKv.value) };
       }),
     delete: (key) =>
-      attempt(async (c) => ({ prev: valueOf((await c.delete(key, { prevKv: true })).prevKvs) })),
+      attempt(async (c) => ({ prev: firstValue((await c.delete(key, { prevKv: true })).prevKvs) })),
     cas: (key, expected, value) =>
       attempt(async (c) => {
         const k = bytes(key);
@@ -144,7 +144,7 @@ export function etcdWorkloadClient(
         );
         if (r.succeeded) return { succeeded: true, prev: expected };
         const range = r.responses[0]?.response;
-        const prev = range?.$case === 'responseRange' ? valueOf(range.value.kvs) : null;
+        const prev = range?.$case === 'responseRange' ? firstValue(range.value.kvs) : null;
         return { succeeded: false, prev };
       }),
     outcomeOf: (error) => (error instanceof EtcdCallError ? error.outcome : undefined),
