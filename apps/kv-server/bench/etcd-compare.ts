@@ -247,6 +247,8 @@ async function main(): Promise<void> {
           const a = mine[level];
           const b = base[level];
           if (a === undefined || b === undefined || 'error' in a || 'error' in b) continue;
+          // A level where either side acknowledged nothing has no meaningful ratio.
+          if (a.acked === 0 || b.acked === 0) continue;
           (ratios[s.name] as Record<string, Record<string, number | null>>)[level] = {
             throughput: ratio(a.perSecond, b.perSecond),
             p50: ratio(a.latencyMs.p50, b.latencyMs.p50),
