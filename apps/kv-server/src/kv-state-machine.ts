@@ -22,6 +22,25 @@ export interface KvDigest {
   readonly sha256: string;
 }
 
+/**
+ * One change to a key, as etcd's watch reports it: a put with the key as written, or a
+ * delete whose `kv` has the key and the deletion's revision as mod revision (zeros elsewhere).
+ * `prev` is the key before the change.
+ */
+export interface KvEvent {
+  readonly type: 'put' | 'delete';
+  readonly kv: KeyedEntry;
+  readonly prev: KeyedEntry | undefined;
+}
+
+/** Told of every change as it is applied (how etcd's Watch is served). */
+export interface KvChangeListener {
+  /** The changes one revision made, in order. */
+  onChange(revision: number, events: readonly KvEvent[]): void;
+  /** The state was replaced by a snapshot: what happened in between is not known. */
+  onReset(revision: number): void;
+}
+
 /** A transaction, as a command (see `KvCommand`). */
 export type TxnCommand = Extract<KvCommand, { op: 'txn' }>;
 
@@ -72,6 +91,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private rev = INITIAL_REVISION;
   /** Every key with its UTF-8 bytes, in byte order: built by the first range after a key came or went. */
   private sorted: Array<{ readonly key: string; readonly bytes: Uint8Array }> | undefined;
+  private listener: KvChangeListener | undefined;
+  /** The changes of the write being applied, while a listener wants them. */
+  private events: KvEvent[] | undefined;
+
+  /** Sets the one listener told of every change (undefined: none). */
+  listen(listener: KvChangeListener | undefined): void {
+    this.listener = listener;
+  }
 
   onApply(entries: readonly CommittedEntry[]): readonly KvResult[] {
     return entries.map((entry) => {
@@ -94,6 +121,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.peerBook = content.peers;
     this.rev = content.revision;
     this.sorted = undefined;
+    this.listener?.onReset(this.rev);
   }
 
   get(key: string): string | undefined {
@@ -194,6 +222,15 @@ export class KvStateMachine implements StateMachine<KvResult> {
       for (const [id, address] of Object.entries(command.peers)) this.peerBook.set(id, address);
       return { op: 'peers' };
     }
+    if (this.listener !== undefined) this.events = [];
+    const result = this.executeKv(command);
+    const events = this.events;
+    this.events = undefined;
+    if (events !== undefined && events.length > 0) this.listener?.onChange(this.rev, events);
+    return result;
+  }
+
+  private executeKv(command: Exclude<KvCommand, { op: 'peers' }>): KvResult {
     if (command.op === 'txn') return this.txn(command);
     const before = this.data.get(command.key);
     const prev = before?.value ?? null;
@@ -206,7 +243,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       case 'delete':
         if (before !== undefined) {
           this.rev++;
-          this.remove(command.key);
+          this.remove(command.key, before, this.rev);
         }
         return { op: 'delete', prev, prevEntry, revision: this.rev };
       case 'cas': {
@@ -223,17 +260,24 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private write(key: string, value: string, before: KvEntry | undefined, rev: number): void {
     if (before === undefined) this.sorted = undefined;
     // A new object each time: results and ranges hand out entries, which must not change.
-    this.data.set(key, {
+    const entry: KvEntry = {
       value,
       createRevision: before?.createRevision ?? rev,
       modRevision: rev,
       version: (before?.version ?? 0) + 1,
-    });
+    };
+    this.data.set(key, entry);
+    this.events?.push({ type: 'put', kv: { key, ...entry }, prev: keyed(key, before) });
   }
 
-  private remove(key: string): void {
+  private remove(key: string, before: KvEntry, rev: number): void {
     this.data.delete(key);
     this.sorted = undefined;
+    this.events?.push({
+      type: 'delete',
+      kv: { key, value: '', createRevision: 0, modRevision: rev, version: 0 },
+      prev: { key, ...before },
+    });
   }
 
   /** etcd's Txn: compares on the state before it, then one branch; its writes share one revision. */
@@ -260,7 +304,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return { op: 'put', prev: keyed(op.key, before) };
       }
       const prevs = this.range(op.key, op.end);
-      for (const e of prevs) this.remove(e.key);
+      for (const e of prevs) this.remove(e.key, e, next);
       if (prevs.length > 0) wrote = true;
       return { op: 'deleteRange', deleted: prevs.length, prevs };
     });

@@ -7,6 +7,7 @@ import {
   Metadata,
   Server,
   ServerCredentials,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type ServiceError,
   status,
@@ -33,6 +34,9 @@ import {
   type StatusResponse,
   type TxnRequest,
   type TxnResponse,
+  type WatchRequest,
+  type WatchResponse,
+  WatchService,
 } from '../gen/etcdserverpb/rpc.js';
 import { shapeRange } from '../kv-entry.js';
 import { isReadOnlyTxn, type KvStateMachine } from '../kv-state-machine.js';
@@ -58,6 +62,7 @@ import {
   noLeader,
   OUTCOME_TRAILER,
 } from './etcd-errors.js';
+import { WatchHub } from './etcd-watch.js';
 import { clusterId, memberId } from './ids.js';
 
 /**
@@ -92,6 +97,7 @@ export class EtcdApi {
   private readonly limits: EtcdLimits;
   private readonly clusterId: bigint;
   private readonly memberId: bigint;
+  private readonly watches: WatchHub;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -103,6 +109,8 @@ export class EtcdApi {
     this.limits = { maxKeyBytes: ctx.config.maxKeyBytes, maxValueBytes: ctx.config.maxValueBytes };
     this.clusterId = clusterId(ctx.config.groupId);
     this.memberId = memberId(ctx.config.id);
+    // Before the node starts: the changes it replays from its log at start are kept too.
+    this.watches = new WatchHub(ctx.stateMachine);
   }
 
   /** Serves the API on `listen` ("host:port"; port 0: any free one). */
@@ -127,6 +135,10 @@ export class EtcdApi {
       deleteRange: api.unary((req: DeleteRangeRequest, call) => api.deleteRange(req, call)),
       txn: api.unary((req: TxnRequest, call) => api.txn(req, call)),
     });
+    server.addService(WatchService, {
+      watch: (call: ServerDuplexStream<WatchRequest, WatchResponse>) =>
+        api.watches.serve(call, (rev) => api.header(rev, ctx.node()?.term ?? 0)),
+    });
     server.addService(ClusterService, {
       memberList: api.unary((req: MemberListRequest) => api.memberList(req)),
     });
@@ -141,6 +153,7 @@ export class EtcdApi {
     this.closing ??= (async () => {
       for (const c of this.forwardClients.values()) c.close();
       this.forwardClients.clear();
+      this.watches.close();
       this.server.forceShutdown();
     })();
     return this.closing;

@@ -10,15 +10,17 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { KeyValue } from "../mvccpb/kv.js";
+import { Event, KeyValue } from "../mvccpb/kv.js";
 
 export const protobufPackage = "etcdserverpb";
 
@@ -26,7 +28,7 @@ export const protobufFileName = "etcdserverpb/rpc.proto";
 
 /**
  * The subset of etcd 3.4's etcdserverpb that Kontiki's kv-server serves (see the kv-server's
- * README): KV (Range, Put, DeleteRange, Txn), Cluster.MemberList and Maintenance.Status.
+ * README): KV (Range, Put, DeleteRange, Txn), Watch, Cluster.MemberList and Maintenance.Status.
  * Service, method and message names and field numbers are etcd's, so that etcd clients
  * (etcdctl, client libraries) interoperate; what is left out is answered UNIMPLEMENTED.
  */
@@ -200,6 +202,56 @@ export interface StatusResponse {
   errors: string[];
   dbSizeInUse: bigint;
   isLearner: boolean;
+}
+
+export interface WatchRequest {
+  requestUnion:
+    | { $case: "createRequest"; value: WatchCreateRequest }
+    | { $case: "cancelRequest"; value: WatchCancelRequest }
+    | { $case: "progressRequest"; value: WatchProgressRequest }
+    | undefined;
+}
+
+export interface WatchCreateRequest {
+  key: Uint8Array;
+  rangeEnd: Uint8Array;
+  /** 0: from the next revision; else from this one, if the node still holds its events. */
+  startRevision: bigint;
+  /** Accepted; no periodic progress is sent (a WatchProgressRequest gets one). */
+  progressNotify: boolean;
+  filters: WatchCreateRequest_FilterType[];
+  prevKv: boolean;
+  watchId: bigint;
+  /** Accepted; responses are never split. */
+  fragment: boolean;
+}
+
+export enum WatchCreateRequest_FilterType {
+  NOPUT = 0,
+  NODELETE = 1,
+  UNRECOGNIZED = -1,
+}
+
+export interface WatchCancelRequest {
+  watchId: bigint;
+}
+
+export interface WatchProgressRequest {
+}
+
+export interface WatchResponse {
+  header: ResponseHeader | undefined;
+  watchId: bigint;
+  created: boolean;
+  canceled: boolean;
+  /**
+   * Set when the watch asked for events this node no longer holds (or lost, by installing a
+   * snapshot): the oldest revision it can still be started from, minus one.
+   */
+  compactRevision: bigint;
+  cancelReason: string;
+  fragment: boolean;
+  events: Event[];
 }
 
 function createBaseResponseHeader(): ResponseHeader {
@@ -2064,6 +2116,551 @@ export const StatusResponse: MessageFns<StatusResponse> = {
   },
 };
 
+function createBaseWatchRequest(): WatchRequest {
+  return { requestUnion: undefined };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.requestUnion?.$case) {
+      case "createRequest":
+        WatchCreateRequest.encode(message.requestUnion.value, writer.uint32(10).fork()).join();
+        break;
+      case "cancelRequest":
+        WatchCancelRequest.encode(message.requestUnion.value, writer.uint32(18).fork()).join();
+        break;
+      case "progressRequest":
+        WatchProgressRequest.encode(message.requestUnion.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestUnion = {
+              $case: "createRequest",
+              value: WatchCreateRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestUnion = {
+              $case: "cancelRequest",
+              value: WatchCancelRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestUnion = {
+              $case: "progressRequest",
+              value: WatchProgressRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchRequest>): WatchRequest {
+    return WatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRequest>): WatchRequest {
+    const message = createBaseWatchRequest();
+    switch (object.requestUnion?.$case) {
+      case "createRequest": {
+        if (object.requestUnion?.value !== undefined && object.requestUnion?.value !== null) {
+          message.requestUnion = {
+            $case: "createRequest",
+            value: WatchCreateRequest.fromPartial(object.requestUnion.value),
+          };
+        }
+        break;
+      }
+      case "cancelRequest": {
+        if (object.requestUnion?.value !== undefined && object.requestUnion?.value !== null) {
+          message.requestUnion = {
+            $case: "cancelRequest",
+            value: WatchCancelRequest.fromPartial(object.requestUnion.value),
+          };
+        }
+        break;
+      }
+      case "progressRequest": {
+        if (object.requestUnion?.value !== undefined && object.requestUnion?.value !== null) {
+          message.requestUnion = {
+            $case: "progressRequest",
+            value: WatchProgressRequest.fromPartial(object.requestUnion.value),
+          };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseWatchCreateRequest(): WatchCreateRequest {
+  return {
+    key: new Uint8Array(0),
+    rangeEnd: new Uint8Array(0),
+    startRevision: 0n,
+    progressNotify: false,
+    filters: [],
+    prevKv: false,
+    watchId: 0n,
+    fragment: false,
+  };
+}
+
+export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
+  encode(message: WatchCreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    if (message.rangeEnd.length !== 0) {
+      writer.uint32(18).bytes(message.rangeEnd);
+    }
+    if (message.startRevision !== 0n) {
+      if (BigInt.asIntN(64, message.startRevision) !== message.startRevision) {
+        throw new globalThis.Error("value provided for field message.startRevision of type int64 too large");
+      }
+      writer.uint32(24).int64(message.startRevision);
+    }
+    if (message.progressNotify !== false) {
+      writer.uint32(32).bool(message.progressNotify);
+    }
+    if (message.filters.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.filters) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.prevKv !== false) {
+      writer.uint32(48).bool(message.prevKv);
+    }
+    if (message.watchId !== 0n) {
+      if (BigInt.asIntN(64, message.watchId) !== message.watchId) {
+        throw new globalThis.Error("value provided for field message.watchId of type int64 too large");
+      }
+      writer.uint32(56).int64(message.watchId);
+    }
+    if (message.fragment !== false) {
+      writer.uint32(64).bool(message.fragment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchCreateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchCreateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rangeEnd = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.startRevision = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.progressNotify = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.filters.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.filters.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.prevKv = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.watchId = reader.int64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.fragment = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchCreateRequest>): WatchCreateRequest {
+    return WatchCreateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchCreateRequest>): WatchCreateRequest {
+    const message = createBaseWatchCreateRequest();
+    message.key = object.key ?? new Uint8Array(0);
+    message.rangeEnd = object.rangeEnd ?? new Uint8Array(0);
+    message.startRevision = (object.startRevision !== undefined && object.startRevision !== null)
+      ? BigInt(object.startRevision)
+      : 0n;
+    message.progressNotify = object.progressNotify ?? false;
+    message.filters = object.filters?.map((e) => e) || [];
+    message.prevKv = object.prevKv ?? false;
+    message.watchId = (object.watchId !== undefined && object.watchId !== null) ? BigInt(object.watchId) : 0n;
+    message.fragment = object.fragment ?? false;
+    return message;
+  },
+};
+
+function createBaseWatchCancelRequest(): WatchCancelRequest {
+  return { watchId: 0n };
+}
+
+export const WatchCancelRequest: MessageFns<WatchCancelRequest> = {
+  encode(message: WatchCancelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.watchId !== 0n) {
+      if (BigInt.asIntN(64, message.watchId) !== message.watchId) {
+        throw new globalThis.Error("value provided for field message.watchId of type int64 too large");
+      }
+      writer.uint32(8).int64(message.watchId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchCancelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchCancelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.watchId = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchCancelRequest>): WatchCancelRequest {
+    return WatchCancelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchCancelRequest>): WatchCancelRequest {
+    const message = createBaseWatchCancelRequest();
+    message.watchId = (object.watchId !== undefined && object.watchId !== null) ? BigInt(object.watchId) : 0n;
+    return message;
+  },
+};
+
+function createBaseWatchProgressRequest(): WatchProgressRequest {
+  return {};
+}
+
+export const WatchProgressRequest: MessageFns<WatchProgressRequest> = {
+  encode(_: WatchProgressRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchProgressRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchProgressRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchProgressRequest>): WatchProgressRequest {
+    return WatchProgressRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<WatchProgressRequest>): WatchProgressRequest {
+    const message = createBaseWatchProgressRequest();
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return {
+    header: undefined,
+    watchId: 0n,
+    created: false,
+    canceled: false,
+    compactRevision: 0n,
+    cancelReason: "",
+    fragment: false,
+    events: [],
+  };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.watchId !== 0n) {
+      if (BigInt.asIntN(64, message.watchId) !== message.watchId) {
+        throw new globalThis.Error("value provided for field message.watchId of type int64 too large");
+      }
+      writer.uint32(16).int64(message.watchId);
+    }
+    if (message.created !== false) {
+      writer.uint32(24).bool(message.created);
+    }
+    if (message.canceled !== false) {
+      writer.uint32(32).bool(message.canceled);
+    }
+    if (message.compactRevision !== 0n) {
+      if (BigInt.asIntN(64, message.compactRevision) !== message.compactRevision) {
+        throw new globalThis.Error("value provided for field message.compactRevision of type int64 too large");
+      }
+      writer.uint32(40).int64(message.compactRevision);
+    }
+    if (message.cancelReason !== "") {
+      writer.uint32(50).string(message.cancelReason);
+    }
+    if (message.fragment !== false) {
+      writer.uint32(56).bool(message.fragment);
+    }
+    for (const v of message.events) {
+      Event.encode(v!, writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.watchId = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.canceled = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.compactRevision = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cancelReason = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.fragment = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.events.push(Event.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchResponse>): WatchResponse {
+    return WatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchResponse>): WatchResponse {
+    const message = createBaseWatchResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.watchId = (object.watchId !== undefined && object.watchId !== null) ? BigInt(object.watchId) : 0n;
+    message.created = object.created ?? false;
+    message.canceled = object.canceled ?? false;
+    message.compactRevision = (object.compactRevision !== undefined && object.compactRevision !== null)
+      ? BigInt(object.compactRevision)
+      : 0n;
+    message.cancelReason = object.cancelReason ?? "";
+    message.fragment = object.fragment ?? false;
+    message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type KVService = typeof KVService;
 export const KVService = {
   range: {
@@ -2171,6 +2768,35 @@ export interface KVClient extends Client {
 export const KVClient = makeGenericClientConstructor(KVService, "etcdserverpb.KV") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): KVClient;
   service: typeof KVService;
+  serviceName: string;
+};
+
+export type WatchService = typeof WatchService;
+export const WatchService = {
+  watch: {
+    path: "/etcdserverpb.Watch/Watch" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
+    responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
+  },
+} as const;
+
+export interface WatchServer extends UntypedServiceImplementation {
+  watch: handleBidiStreamingCall<WatchRequest, WatchResponse>;
+}
+
+export interface WatchClient extends Client {
+  watch(): ClientDuplexStream<WatchRequest, WatchResponse>;
+  watch(options: Partial<CallOptions>): ClientDuplexStream<WatchRequest, WatchResponse>;
+  watch(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<WatchRequest, WatchResponse>;
+}
+
+export const WatchClient = makeGenericClientConstructor(WatchService, "etcdserverpb.Watch") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): WatchClient;
+  service: typeof WatchService;
   serviceName: string;
 };
 
