@@ -1,15 +1,21 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForLeader } from '../src/cluster-observer.js';
 import { ETCD_API_VERSION } from '../src/etcd/etcd-api.js';
-import { bytes, EtcdCallError, EtcdClient, text } from '../src/etcd/etcd-client.js';
+import { bytes, EtcdCallError, EtcdClient, prefixEnd, text } from '../src/etcd/etcd-client.js';
 import { memberId } from '../src/etcd/ids.js';
 import {
   Compare_CompareResult,
   Compare_CompareTarget,
   RangeRequest,
   type RequestOp,
+  WatchClient,
+  WatchCreateRequest,
+  WatchCreateRequest_FilterType,
+  type WatchRequest,
+  type WatchResponse,
 } from '../src/gen/etcdserverpb/rpc.js';
+import { Event_EventType } from '../src/gen/mvccpb/kv.js';
 import { KvClient } from '../src/kv-client.js';
 import { type InProcessServers, startInProcessServers } from './support/in-process-servers.js';
 
@@ -54,6 +60,56 @@ const valueIs = (key: string, value: string) => ({
   rangeEnd: new Uint8Array(0),
 });
 
+/** A Watch stream: what it received so far, and a bounded wait for more. */
+function watchStream(endpoint: string) {
+  const client = new WatchClient(endpoint, credentials.createInsecure());
+  const stream = client.watch();
+  const received: WatchResponse[] = [];
+  let wake: (() => void) | undefined;
+  stream.on('data', (r: WatchResponse) => {
+    received.push(r);
+    wake?.();
+  });
+  stream.on('error', () => {});
+  return {
+    received,
+    send: (req: WatchRequest) => stream.write(req),
+    create: (c: Partial<WatchCreateRequest>) =>
+      stream.write({
+        requestUnion: { $case: 'createRequest', value: WatchCreateRequest.fromPartial(c) },
+      }),
+    /** Resolves once `count` answers arrived; fails after 5 s. */
+    async until(count: number): Promise<WatchResponse[]> {
+      const deadline = Date.now() + 5000;
+      while (received.length < count) {
+        if (Date.now() > deadline)
+          throw new Error(`only ${received.length} of ${count} watch answers`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
+      return received;
+    },
+    close: () => {
+      stream.end();
+      client.close();
+    },
+  };
+}
+
+/** "PUT key=value" / "DELETE key", and the previous value when sent. */
+function describeEvents(r: WatchResponse): string[] {
+  return r.events.map((e) => {
+    const kv = e.kv;
+    const what =
+      e.type === Event_EventType.PUT
+        ? `PUT ${text(kv?.key ?? new Uint8Array())}=${text(kv?.value ?? new Uint8Array())}`
+        : `DELETE ${text(kv?.key ?? new Uint8Array())}`;
+    return e.prevKv === undefined ? what : `${what} (was ${text(e.prevKv.value)})`;
+  });
+}
+
 describe("etcd's v3 API on three in-process nodes", () => {
   let cluster: InProcessServers;
   let leaderClient: EtcdClient;
@@ -61,7 +117,12 @@ describe("etcd's v3 API on three in-process nodes", () => {
   let leaderId: string;
 
   beforeAll(async () => {
-    cluster = await startInProcessServers(3, { etcdListen: '127.0.0.1:0', maxKeyBytes: 64 });
+    // A longer election timeout than the other in-process tests: the tests below follow one leader.
+    cluster = await startInProcessServers(3, {
+      etcdListen: '127.0.0.1:0',
+      maxKeyBytes: 64,
+      electionTimeoutMs: 1000,
+    });
     const leader = await waitForLeader(cluster.endpoints, { timeoutMs: 10_000 });
     leaderId = leader.id;
     const i = cluster.endpoints.indexOf(leader.http);
@@ -273,7 +334,60 @@ describe("etcd's v3 API on three in-process nodes", () => {
     expect((await leaderClient.status()).header?.memberId).toBe(memberId(leaderId));
   });
 
-  it('answers UNIMPLEMENTED for what it does not serve (Watch, leases)', async () => {
+  it('a watch on a prefix, on a follower, hears puts and deletes as they are applied', async () => {
+    const w = watchStream(followerClient.endpoint);
+    try {
+      w.create({ key: bytes('watched/'), rangeEnd: prefixEnd(bytes('watched/')), prevKv: true });
+      const [created] = await w.until(1);
+      expect(created).toMatchObject({ created: true, watchId: 0n });
+      await leaderClient.put('watched/a', '1');
+      await leaderClient.put('unwatched', 'x');
+      await followerClient.put('watched/a', '2');
+      await leaderClient.delete('watched/a');
+      const answers = (await w.until(4)).slice(1);
+      expect(answers.map(describeEvents)).toEqual([
+        ['PUT watched/a=1'],
+        ['PUT watched/a=2 (was 1)'],
+        ['DELETE watched/a (was 2)'],
+      ]);
+      // Each answer is headed by the revision of its change; the delete's kv carries it too.
+      const last = answers[2] as WatchResponse;
+      expect(last.events[0]?.kv?.modRevision).toBe(last.header?.revision);
+      // A second watch on the same stream gets the next id; cancelling it is acknowledged.
+      w.create({ key: bytes('other') });
+      w.send({ requestUnion: { $case: 'cancelRequest', value: { watchId: 1n } } });
+      const [second, cancelled] = (await w.until(6)).slice(4);
+      expect(second).toMatchObject({ created: true, watchId: 1n });
+      expect(cancelled).toMatchObject({ canceled: true, watchId: 1n });
+    } finally {
+      w.close();
+    }
+  });
+
+  it('a watch from a past revision replays its changes; filters drop puts or deletes', async () => {
+    const first = await leaderClient.put('past/a', '1');
+    await leaderClient.put('past/b', '2');
+    await leaderClient.delete('past/a');
+    const from = first.header?.revision ?? 0n;
+    const w = watchStream(leaderClient.endpoint);
+    try {
+      w.create({ key: bytes('past/'), rangeEnd: prefixEnd(bytes('past/')), startRevision: from });
+      w.create({
+        key: bytes('past/'),
+        rangeEnd: prefixEnd(bytes('past/')),
+        startRevision: from,
+        filters: [WatchCreateRequest_FilterType.NOPUT],
+      });
+      const r = await w.until(4);
+      const byWatch = (id: bigint) => r.filter((x) => x.watchId === id).flatMap(describeEvents);
+      expect(byWatch(0n)).toEqual(['PUT past/a=1', 'PUT past/b=2', 'DELETE past/a']);
+      expect(byWatch(1n)).toEqual(['DELETE past/a']);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('answers UNIMPLEMENTED for what it does not serve (leases, Lease service)', async () => {
     await refused(
       leaderClient.txn(
         [],
@@ -297,7 +411,13 @@ describe("etcd's v3 API on three in-process nodes", () => {
       /lease not found/,
     );
     const channel = leaderClient.kv.getChannel();
-    const call = channel.createCall('/etcdserverpb.Watch/Watch', Date.now() + 5000, null, null, 0);
+    const call = channel.createCall(
+      '/etcdserverpb.Lease/LeaseGrant',
+      Date.now() + 5000,
+      null,
+      null,
+      0,
+    );
     const code = await new Promise<status>((resolve) => {
       call.start(new Metadata(), {
         onReceiveMetadata: () => {},

@@ -11,8 +11,8 @@ import { waitUntil } from './support/wait-until.js';
 
 /**
  * etcd's own clients against three kv-server processes on SQLite: Debian's etcdctl (3.4) and
- * the `etcd3` npm library, through the leader and through followers; and revisions that
- * survive snapshots, restarts and InstallSnapshot.
+ * the `etcd3` npm library, through the leader and through followers (watches included); and
+ * revisions that survive snapshots, restarts and InstallSnapshot.
  */
 const ELECTION_TIMEOUT_MS = 500;
 
@@ -217,6 +217,54 @@ describe("etcd's clients against three kv-server processes on SQLite", () => {
       expect(await client.getAll().prefix('npm/').count()).toBe(0);
     } finally {
       client.close();
+    }
+  });
+
+  it('etcdctl watch replays from a revision and follows; the etcd3 client watches through a follower', async () => {
+    const [f1, f2] = followersEtcd as [string, string];
+    const head = JSON.parse(await ok([leaderEtcd], ['get', 'nothing', '-w', 'json'])) as JsonRange;
+    const first = JSON.parse(await ok([leaderEtcd], ['put', 'watch/a', '1', '-w', 'json'])) as {
+      header: { revision: number };
+    };
+    // From the revision after `head`: the put above is replayed, what follows is live.
+    const child = spawn(
+      'etcdctl',
+      [`--endpoints=${f1}`, 'watch', '--prefix', 'watch/', `--rev=${head.header.revision + 1}`],
+      { env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const npm = new Etcd3({ hosts: [f2] });
+    const heard: string[] = [];
+    try {
+      // From the revision after the first put: a follower that has not applied it yet when
+      // the watch is created must not report it either.
+      const watcher = await npm
+        .watch()
+        .prefix('watch/')
+        .startRevision(String(first.header.revision + 1))
+        .create();
+      watcher.on('put', (kv) => heard.push(`put ${kv.key.toString()}=${kv.value.toString()}`));
+      watcher.on('delete', (kv) => heard.push(`delete ${kv.key.toString()}`));
+      await waitUntil(
+        'etcdctl watch to replay the first put',
+        () => out.includes('watch/a'),
+        10_000,
+      );
+      await ok([leaderEtcd], ['put', 'watch/b', '2']);
+      await ok([f2], ['del', 'watch/a']);
+      const expected = ['PUT', 'watch/a', '1', 'PUT', 'watch/b', '2', 'DELETE', 'watch/a'];
+      const lines = () => out.split('\n').filter((l) => l !== '');
+      await waitUntil('etcdctl watch to print every change', () => lines().length >= 8, 10_000);
+      expect(lines()).toEqual(expected);
+      await waitUntil('the etcd3 watcher to hear both changes', () => heard.length >= 2, 10_000);
+      expect(heard).toEqual(['put watch/b=2', 'delete watch/a']);
+      await watcher.cancel();
+    } finally {
+      child.kill('SIGTERM');
+      npm.close();
     }
   });
 

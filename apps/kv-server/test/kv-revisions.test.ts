@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { CommittedEntry } from '@kontiki/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -8,6 +10,12 @@ import {
   type TxnOp,
 } from '../src/commands.js';
 import { bytes, prefixEnd } from '../src/etcd/etcd-client.js';
+import { WatchHub } from '../src/etcd/etcd-watch.js';
+import {
+  WatchCreateRequest,
+  type WatchRequest,
+  type WatchResponse,
+} from '../src/gen/etcdserverpb/rpc.js';
 import { DEFAULT_RANGE_OPTIONS, type RangeOptions } from '../src/kv-entry.js';
 import { INITIAL_REVISION, KvStateMachine } from '../src/kv-state-machine.js';
 
@@ -264,5 +272,141 @@ describe("etcd's transactions in the state machine", () => {
       '{"op":"txn","c":[{"k":"!!","t":"mod","r":"less","v":1}],"s":[],"f":[]}',
     );
     expect(decodeCommand(bad)).toBe('txn compare without a key');
+  });
+});
+
+describe('the changes a watch hears', () => {
+  it('every write that changes something is told once, with its revision and what it replaced', () => {
+    const sm = new KvStateMachine();
+    const heard: Array<[number, string[]]> = [];
+    sm.listen({
+      onChange: (revision, events) =>
+        heard.push([
+          revision,
+          events.map(
+            (e) => `${e.type} ${e.kv.key}@${e.kv.modRevision} prev=${e.prev?.value ?? '-'}`,
+          ),
+        ]),
+      onReset: (revision) => heard.push([revision, ['reset']]),
+    });
+    apply(
+      sm,
+      put('a', '1'),
+      put('a', '2'),
+      { op: 'delete', key: 'missing' },
+      { op: 'cas', key: 'a', expected: 'nope', value: 'x' },
+      {
+        op: 'txn',
+        compare: [],
+        success: [
+          { op: 'put', key: 'b', value: '1' },
+          { op: 'deleteRange', key: bytes('a') },
+        ],
+        failure: [],
+      },
+    );
+    expect(heard).toEqual([
+      [2, ['put a@2 prev=-']],
+      [3, ['put a@3 prev=1']],
+      [4, ['put b@4 prev=-', 'delete a@4 prev=2']],
+    ]);
+  });
+});
+
+describe('the watch history', () => {
+  it('keeps the latest changes up to a bound; a watch can start from the oldest it holds', () => {
+    const sm = new KvStateMachine();
+    const hub = new WatchHub(sm, 5);
+    // A new store has had no change: a watch may start from its first revision.
+    expect(hub.oldestRevision).toBe(1);
+    for (let i = 0; i < 8; i++) apply(sm, put(`k${i}`, 'v'));
+    expect(sm.revision).toBe(9);
+    // Five changes kept (revisions 5..9): the oldest start is 5.
+    expect(hub.oldestRevision).toBe(5);
+    expect(hub.since(7).map((r) => r.revision)).toEqual([7, 8, 9]);
+    hub.close();
+  });
+});
+
+/** A Watch stream's server side, in memory: what the hub wrote to it. */
+class FakeWatchCall extends EventEmitter {
+  readonly written: WatchResponse[] = [];
+  ended = false;
+  write(r: WatchResponse): boolean {
+    this.written.push(r);
+    return true;
+  }
+  end(): void {
+    this.ended = true;
+  }
+  create(c: Partial<WatchCreateRequest>): void {
+    const req: WatchRequest = {
+      requestUnion: { $case: 'createRequest', value: WatchCreateRequest.fromPartial(c) },
+    };
+    this.emit('data', req);
+  }
+}
+
+function serve(hub: WatchHub): FakeWatchCall {
+  const call = new FakeWatchCall();
+  hub.serve(call as unknown as ServerDuplexStream<WatchRequest, WatchResponse>, (revision) => ({
+    clusterId: 1n,
+    memberId: 1n,
+    revision: BigInt(revision),
+    raftTerm: 1n,
+  }));
+  return call;
+}
+
+describe('watches that cannot be served from the history', () => {
+  it('one that starts before the oldest change kept is cancelled with the oldest revision it could start from', () => {
+    const sm = new KvStateMachine();
+    const hub = new WatchHub(sm, 3);
+    for (let i = 0; i < 6; i++) apply(sm, put('k', `v${i}`)); // revisions 2..7; 5..7 kept
+    const call = serve(hub);
+    call.create({ key: bytes('k'), startRevision: 4n });
+    expect(call.written.map((r) => [r.created, r.canceled, r.compactRevision])).toEqual([
+      [true, false, 0n],
+      [false, true, 5n],
+    ]);
+    call.create({ key: bytes('k'), startRevision: 5n, watchId: 7n });
+    const replayed = call.written.slice(2);
+    expect(replayed[0]).toMatchObject({ created: true, watchId: 7n });
+    expect(replayed[1]?.events.map((e) => e.kv?.modRevision)).toEqual([5n, 6n, 7n]);
+    hub.close();
+  });
+
+  it('a snapshot installed under a live watch cancels it: the changes in between are unknown', async () => {
+    const sm = new KvStateMachine();
+    const hub = new WatchHub(sm);
+    const call = serve(hub);
+    call.create({ key: bytes('k') });
+    apply(sm, put('k', '1'));
+    expect(call.written.map((r) => r.events.length)).toEqual([0, 1]);
+    // What another node saved, three revisions further on.
+    const other = new KvStateMachine();
+    apply(other, put('k', '1'), put('k', '2'), put('k', '3'));
+    const chunks: Uint8Array[] = [];
+    const meta = { lastIncludedIndex: 3, lastIncludedTerm: 1, configuration: { voters: ['n1'] } };
+    await other.onSnapshotSave({
+      meta,
+      write: async (c: Uint8Array) => void chunks.push(c.slice()),
+      commit: async () => {},
+      abort: async () => {},
+    });
+    const bytesOf = Buffer.concat(chunks);
+    await sm.onSnapshotLoad({
+      meta,
+      size: bytesOf.byteLength,
+      read: async (offset: number, max: number) => bytesOf.subarray(offset, offset + max),
+      close: async () => {},
+    });
+    const last = call.written.at(-1);
+    expect(last).toMatchObject({ canceled: true, compactRevision: 5n });
+    // Later changes reach no cancelled watch.
+    const count = call.written.length;
+    apply(sm, put('k', '5'));
+    expect(call.written).toHaveLength(count);
+    hub.close();
   });
 });

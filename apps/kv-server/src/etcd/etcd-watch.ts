@@ -233,11 +233,14 @@ class WatchStream {
     // live changes that follow are exactly those after `current`.
     if (start > 0 && start <= current) {
       // One answer with every past change, headed by the current revision, as etcd does.
-      const past = this.hub
-        .since(start)
-        .flatMap((r) =>
-          this.matching(watcher, r.revision, r.events, r.events.map((e) => utf8(e.kv.key))),
-        );
+      const past = this.hub.since(start).flatMap((r) =>
+        this.matching(
+          watcher,
+          r.revision,
+          r.events,
+          r.events.map((e) => utf8(e.kv.key)),
+        ),
+      );
       if (past.length > 0) this.send({ watchId: id, events: past }, current);
     }
   }
