@@ -410,3 +410,14 @@ describe('watches that cannot be served from the history', () => {
     hub.close();
   });
 });
+
+describe('the watch history, by size', () => {
+  it('drops the oldest changes when their keys and values pass the byte bound', () => {
+    const sm = new KvStateMachine();
+    const hub = new WatchHub(sm, 1000, 250);
+    for (let i = 0; i < 5; i++) apply(sm, put(`k${i}`, 'x'.repeat(100)));
+    // Each change holds ~102 bytes: two fit under 250, so the oldest start is revision 5.
+    expect(hub.oldestRevision).toBe(5);
+    hub.close();
+  });
+});

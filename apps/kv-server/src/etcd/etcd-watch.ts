@@ -16,12 +16,16 @@ import {
 } from '../kv-state-machine.js';
 import { keyValue } from './etcd-convert.js';
 
-/** Events kept for watches that start at a past revision (etcd keeps them until compaction). */
+/** Changes kept for watches that start at a past revision (etcd keeps them until compaction). */
 export const DEFAULT_WATCH_HISTORY = 10_000;
+/** And at most about this many bytes of keys and values in them (large values add up fast). */
+export const DEFAULT_WATCH_HISTORY_BYTES = 32 * 1024 * 1024;
 
 interface Revision {
   readonly revision: number;
   readonly events: readonly KvEvent[];
+  /** Bytes of the keys and values it holds (strings' lengths: a bound, not an exact size). */
+  readonly bytes: number;
 }
 
 /**
@@ -34,6 +38,7 @@ interface Revision {
 export class WatchHub implements KvChangeListener {
   private readonly history: Revision[] = [];
   private historyEvents = 0;
+  private historyBytes = 0;
   /** Every change of a revision above this one is in `history`. */
   private complete: number;
   private readonly streams = new Set<WatchStream>();
@@ -41,6 +46,7 @@ export class WatchHub implements KvChangeListener {
   constructor(
     private readonly stateMachine: KvStateMachine,
     private readonly maxEvents = DEFAULT_WATCH_HISTORY,
+    private readonly maxBytes = DEFAULT_WATCH_HISTORY_BYTES,
   ) {
     // A store at its first revision has had no change, so none can be missing.
     this.complete = stateMachine.revision === INITIAL_REVISION ? 0 : stateMachine.revision;
@@ -57,11 +63,20 @@ export class WatchHub implements KvChangeListener {
   }
 
   onChange(revision: number, events: readonly KvEvent[]): void {
-    this.history.push({ revision, events });
+    let bytes = 0;
+    for (const e of events) {
+      bytes += e.kv.key.length + e.kv.value.length + (e.prev?.value.length ?? 0);
+    }
+    this.history.push({ revision, events, bytes });
     this.historyEvents += events.length;
-    while (this.historyEvents > this.maxEvents && this.history.length > 1) {
+    this.historyBytes += bytes;
+    while (
+      (this.historyEvents > this.maxEvents || this.historyBytes > this.maxBytes) &&
+      this.history.length > 1
+    ) {
       const dropped = this.history.shift() as Revision;
       this.historyEvents -= dropped.events.length;
+      this.historyBytes -= dropped.bytes;
       this.complete = dropped.revision;
     }
     for (const s of this.streams) s.deliver(revision, events);
@@ -70,6 +85,7 @@ export class WatchHub implements KvChangeListener {
   onReset(revision: number): void {
     this.history.length = 0;
     this.historyEvents = 0;
+    this.historyBytes = 0;
     this.complete = revision;
     for (const s of this.streams) s.lost(this.oldestRevision);
   }
