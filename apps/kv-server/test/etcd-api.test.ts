@@ -324,9 +324,10 @@ describe("etcd's v3 API on three in-process nodes", () => {
   });
 
   it("reports each member's status: leader, raft index and term, applied index", async () => {
+    const leader = await waitForLeader(cluster.endpoints, { timeoutMs: 10_000 });
     const s = await followerClient.status();
     expect(s.version).toBe(ETCD_API_VERSION);
-    expect(s.leader).toBe(memberId(leaderId));
+    expect(s.leader).toBe(memberId(leader.id));
     expect(s.raftTerm).toBeGreaterThan(0n);
     expect(s.raftAppliedIndex).toBeGreaterThan(0n);
     expect(s.raftIndex).toBeGreaterThanOrEqual(s.raftAppliedIndex);

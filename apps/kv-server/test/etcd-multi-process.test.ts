@@ -178,6 +178,7 @@ describe("etcd's clients against three kv-server processes on SQLite", () => {
     const table = await ok(all, ['member', 'list']);
     for (const m of members) expect(table).toContain(`${hexId(memberId(m.id))}, started, ${m.id},`);
 
+    await locate();
     const status = await ok(all, ['endpoint', 'status']);
     const lines = status.trim().split('\n');
     expect(lines).toHaveLength(3);
