@@ -36,7 +36,9 @@ interface Revision {
  * one that starts before its compaction.
  */
 export class WatchHub implements KvChangeListener {
-  private readonly history: Revision[] = [];
+  /** Oldest first, from `head` on (dropped entries are cut off in bulk, not one shift each). */
+  private history: Revision[] = [];
+  private head = 0;
   private historyEvents = 0;
   private historyBytes = 0;
   /** Every change of a revision above this one is in `history`. */
@@ -72,18 +74,23 @@ export class WatchHub implements KvChangeListener {
     this.historyBytes += bytes;
     while (
       (this.historyEvents > this.maxEvents || this.historyBytes > this.maxBytes) &&
-      this.history.length > 1
+      this.history.length - this.head > 1
     ) {
-      const dropped = this.history.shift() as Revision;
+      const dropped = this.history[this.head++] as Revision;
       this.historyEvents -= dropped.events.length;
       this.historyBytes -= dropped.bytes;
       this.complete = dropped.revision;
+    }
+    if (this.head > 1024 && this.head * 2 > this.history.length) {
+      this.history = this.history.slice(this.head);
+      this.head = 0;
     }
     for (const s of this.streams) s.deliver(revision, events);
   }
 
   onReset(revision: number): void {
-    this.history.length = 0;
+    this.history = [];
+    this.head = 0;
     this.historyEvents = 0;
     this.historyBytes = 0;
     this.complete = revision;
@@ -92,8 +99,15 @@ export class WatchHub implements KvChangeListener {
 
   /** The changes of revisions >= `from`, oldest first (`from` must be >= oldestRevision). */
   since(from: number): readonly Revision[] {
-    const i = this.history.findIndex((r) => r.revision >= from);
-    return i < 0 ? [] : this.history.slice(i);
+    // Revisions increase along the history: the first at or after `from`, by binary search.
+    let lo = this.head;
+    let hi = this.history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.history[mid] as Revision).revision < from) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.history.slice(lo);
   }
 
   /** Serves one Watch stream until the client ends it. */
