@@ -66,7 +66,12 @@ export class ClusterMembership {
         r = await this.setMembers({
           voters: learner ? [...conf.voters] : [...conf.voters, member.id],
           learners: learner ? [...(conf.learners ?? []), member.id] : [...(conf.learners ?? [])],
-          peers: { [member.id]: { raft: member.raft, http: member.http } },
+          peers: {
+            [member.id]:
+              member.etcd === undefined
+                ? { raft: member.raft, http: member.http }
+                : { raft: member.raft, http: member.http, etcd: member.etcd },
+          },
         });
       } catch (error) {
         // Not a member (core gives up before the joint configuration): nothing to keep.

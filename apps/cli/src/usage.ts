@@ -11,8 +11,8 @@ Usage:
                         [--snapshot-interval-s N] [--snapshot-log-margin N]
       Run a local cluster in the foreground until Ctrl-C. Data and cluster.json go to
       DIR (default .kontiki-data). Ports are picked by the system, or with --base-port N
-      node i serves HTTP on N+i and Raft on N+100+i. With SQLite, DIR/nodes.json keeps
-      the nodes (added ones too) for the next start on DIR.
+      node i serves HTTP on N+i, Raft on N+100+i and etcd's v3 API on N+200+i. With
+      SQLite, DIR/nodes.json keeps the nodes (added ones too) for the next start on DIR.
   kontiki cluster add-node [--id ID] [--learner] [--data-dir DIR]
       The running cluster in DIR starts a new node with --join and its leader adds it
       (as a voter, or a learner); the node catches up first.

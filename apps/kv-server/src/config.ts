@@ -9,6 +9,8 @@ export type StorageKind = 'sqlite' | 'memory';
 export interface PeerAddress {
   readonly raft: string;
   readonly http?: string;
+  /** Its etcd v3 gRPC API, when it serves one (see `etcdListen`). */
+  readonly etcd?: string;
 }
 
 /** Everything a kv-server process needs, from flags and environment variables. */
@@ -69,6 +71,8 @@ export interface ServerConfig {
   readonly enableBench: boolean;
   /** Shut down when stdin closes: a launcher's children die with it. */
   readonly exitOnStdinClose: boolean;
+  /** "host:port" of the etcd v3 gRPC API (port 0: any free one); undefined: not served. */
+  readonly etcdListen?: string | undefined;
 }
 
 export const USAGE = `kontiki-kv-server: a replicated key-value server (Kontiki Raft)
@@ -111,6 +115,8 @@ Flags (environment variable in brackets):
   --write-timeout-ms N        default 5000                            [KONTIKI_WRITE_TIMEOUT_MS]
   --enable-bench              serve POST /admin/bench                 [KONTIKI_ENABLE_BENCH=1]
   --exit-on-stdin-close       shut down when stdin closes
+  --etcd-listen HOST:PORT     also serve etcd's v3 gRPC API there     [KONTIKI_ETCD_LISTEN]
+                              (port 0: any); default: not served
   --help
 `;
 
@@ -134,6 +140,10 @@ function address(name: string, value: string): string {
   const port = Number(value.slice(value.lastIndexOf(':') + 1));
   if (port > 65535) throw new ConfigError(`${name}: port ${port} is out of range`);
   return value;
+}
+
+function optionalAddress(name: string, value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : address(name, value);
 }
 
 function integer(name: string, value: string, min: number, max: number): number {
@@ -176,6 +186,7 @@ export function checkPeers(
   for (const [peer, where] of peers) {
     address(`peers ${peer}`, where.raft);
     if (where.http !== undefined) address(`peer-http ${peer}`, where.http);
+    if (where.etcd !== undefined) address(`peers ${peer} etcd`, where.etcd);
   }
   return peers;
 }
@@ -204,9 +215,12 @@ export function parsePeersLine(id: string, line: string): PeersLine {
   }
   const out = new Map<string, PeerAddress>();
   for (const [peer, value] of Object.entries(peers)) {
-    const v = value as { raft?: unknown; http?: unknown } | null;
+    const v = value as { raft?: unknown; http?: unknown; etcd?: unknown } | null;
     if (typeof v?.raft !== 'string') throw new ConfigError(`peers on stdin: ${peer} has no raft`);
-    out.set(peer, typeof v.http === 'string' ? { raft: v.raft, http: v.http } : { raft: v.raft });
+    const a: { raft: string; http?: string; etcd?: string } = { raft: v.raft };
+    if (typeof v.http === 'string') a.http = v.http;
+    if (typeof v.etcd === 'string') a.etcd = v.etcd;
+    out.set(peer, a);
   }
   const voters = (parsed as { voters?: unknown }).voters;
   if (voters !== undefined) {
@@ -284,6 +298,7 @@ export function parseConfig(
         'write-timeout-ms': { type: 'string' },
         'enable-bench': { type: 'boolean' },
         'exit-on-stdin-close': { type: 'boolean' },
+        'etcd-listen': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -422,5 +437,6 @@ export function parseConfig(
     ),
     enableBench: values['enable-bench'] === true || env.KONTIKI_ENABLE_BENCH === '1',
     exitOnStdinClose: values['exit-on-stdin-close'] === true,
+    etcdListen: optionalAddress('--etcd-listen', str('etcd-listen', 'KONTIKI_ETCD_LISTEN')),
   };
 }

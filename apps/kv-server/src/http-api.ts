@@ -477,7 +477,9 @@ export class KvHttpApi {
     for (const id of members) {
       const a = given.get(id) ?? (known.get(id) as PeerAddress);
       const b = book.get(id);
-      if (b === undefined || b.raft !== a.raft || b.http !== a.http) record[id] = a;
+      if (b === undefined || b.raft !== a.raft || b.http !== a.http || b.etcd !== a.etcd) {
+        record[id] = a;
+      }
     }
     const recorded = Object.keys(record);
     if (recorded.length > 0) await this.write(req, { op: 'peers', peers: record });
@@ -654,14 +656,20 @@ function peerMap(value: unknown): Map<string, PeerAddress> {
     throw new HttpError(400, 'BAD_REQUEST', '"peers" must be an object of {raft, http} by peer id');
   }
   for (const [id, v] of Object.entries(value)) {
-    const a = v as { raft?: unknown; http?: unknown } | null;
+    const a = v as { raft?: unknown; http?: unknown; etcd?: unknown } | null;
     if (typeof a?.raft !== 'string' || !isAddress(a.raft)) {
       throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} needs "raft": "HOST:PORT"`);
     }
     if (a.http !== undefined && (typeof a.http !== 'string' || !isAddress(a.http))) {
       throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} has a bad "http" (HOST:PORT)`);
     }
-    out.set(id, typeof a.http === 'string' ? { raft: a.raft, http: a.http } : { raft: a.raft });
+    if (a.etcd !== undefined && (typeof a.etcd !== 'string' || !isAddress(a.etcd))) {
+      throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} has a bad "etcd" (HOST:PORT)`);
+    }
+    const address: { raft: string; http?: string; etcd?: string } = { raft: a.raft };
+    if (typeof a.http === 'string') address.http = a.http;
+    if (typeof a.etcd === 'string') address.etcd = a.etcd;
+    out.set(id, address);
   }
   return out;
 }

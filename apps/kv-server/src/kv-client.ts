@@ -59,7 +59,9 @@ export interface MembershipRequest {
   readonly voters: readonly string[];
   readonly learners?: readonly string[];
   /** Addresses of members the group does not know yet (nodes being added). */
-  readonly peers?: Readonly<Record<string, { readonly raft: string; readonly http?: string }>>;
+  readonly peers?: Readonly<
+    Record<string, { readonly raft: string; readonly http?: string; readonly etcd?: string }>
+  >;
   /** How long new members may take to catch up before the change is given up (server default: 20 election timeouts). */
   readonly timeoutMs?: number;
 }

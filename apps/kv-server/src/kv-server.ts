@@ -19,6 +19,7 @@ import { grpcTransport } from '@kontiki/transport-grpc';
 import { wsTransport } from '@kontiki/transport-ws';
 import type { KvResult } from './commands.js';
 import { type PeerAddress, parsePeersLine, type ServerConfig } from './config.js';
+import { EtcdApi } from './etcd/etcd-api.js';
 import { KvHttpApi } from './http-api.js';
 import { createHttpServer, HttpGuard, isLoopbackAddress } from './http-guard.js';
 import { KvStateMachine } from './kv-state-machine.js';
@@ -31,6 +32,8 @@ export type ServerEvent =
       readonly id: string;
       readonly raft: string;
       readonly http: string;
+      /** Where the etcd v3 API listens, when it is served. */
+      readonly etcd?: string;
     }
   | {
       readonly event: 'ready';
@@ -164,6 +167,9 @@ export class KvServer {
     readonly config: ServerConfig,
     readonly raftAddress: string,
     readonly httpAddress: string,
+    /** "host:port" of the etcd v3 API, when served. */
+    readonly etcdAddress: string | undefined,
+    private readonly etcd: EtcdApi | undefined,
     private readonly storage: Storage,
     private readonly transport: Transport,
     private readonly http: Server,
@@ -211,11 +217,28 @@ export class KvServer {
       cleanups.push(() => closeHttp(http));
       guard.listening(httpAddress);
       warnIfHttpExposed(httpAddress, config.token);
+      let etcd: EtcdApi | undefined;
+      if (config.etcdListen !== undefined) {
+        const api = await EtcdApi.listen(
+          {
+            config,
+            stateMachine,
+            metrics,
+            node: () => server?.node,
+            peers: () => knownPeers(stateMachine, peers),
+          },
+          config.etcdListen,
+        );
+        etcd = api;
+        cleanups.push(() => api.close());
+      }
       const raftAddress = transport.address ?? config.raftListen;
       server = new KvServer(
         config,
         raftAddress,
         httpAddress,
+        etcd?.address,
+        etcd,
         storage,
         transport,
         http,
@@ -223,7 +246,13 @@ export class KvServer {
         stateMachine,
         announce,
       );
-      announce({ event: 'listening', id: config.id, raft: raftAddress, http: httpAddress });
+      announce({
+        event: 'listening',
+        id: config.id,
+        raft: raftAddress,
+        http: httpAddress,
+        ...(etcd === undefined ? {} : { etcd: etcd.address }),
+      });
 
       if (config.peers === 'stdin') {
         if (options.readPeersLine === undefined) throw new Error('no way to read the peers');
@@ -233,10 +262,19 @@ export class KvServer {
       }
       // Listening on port 0: what others must call is the port the system picked.
       const self = peers.get(config.id);
-      if (self !== undefined && (anyPort(self.raft) || anyPort(self.http ?? ''))) {
+      if (
+        self !== undefined &&
+        (anyPort(self.raft) ||
+          anyPort(self.http ?? '') ||
+          anyPort(self.etcd ?? '') ||
+          (self.etcd === undefined && etcd !== undefined))
+      ) {
+        const etcdAddress =
+          self.etcd === undefined || anyPort(self.etcd) ? etcd?.address : self.etcd;
         peers.set(config.id, {
           raft: anyPort(self.raft) ? raftAddress : self.raft,
           http: self.http === undefined || anyPort(self.http) ? httpAddress : self.http,
+          ...(etcdAddress === undefined ? {} : { etcd: etcdAddress }),
         });
       }
       await server.startNode(metrics, voters);
@@ -314,6 +352,7 @@ export class KvServer {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await closeHttp(this.http);
+      await this.etcd?.close();
       await this.node?.shutdown();
       await this.transport.close();
       await this.storage.close();

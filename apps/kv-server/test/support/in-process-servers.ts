@@ -8,6 +8,8 @@ export interface InProcessServers {
   readonly servers: readonly KvServer[];
   /** HTTP "host:port" of each server, in order n1, n2, ... */
   readonly endpoints: readonly string[];
+  /** etcd API "host:port" of each server (with `etcdListen` in the overrides). */
+  readonly etcdEndpoints: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -21,7 +23,7 @@ export async function startInProcessServers(
   overrides: Partial<ServerConfig> = {},
   firstId = 'n1',
 ): Promise<InProcessServers> {
-  const listening = new Map<string, { raft: string; http: string }>();
+  const listening = new Map<string, { raft: string; http: string; etcd?: string }>();
   let release: (line: string) => void = () => {};
   const peersLine = new Promise<string>((resolve) => {
     release = resolve;
@@ -56,7 +58,12 @@ export async function startInProcessServers(
       {
         announce: (event) => {
           if (event.event !== 'listening') return;
-          listening.set(event.id, { raft: event.raft, http: event.http });
+          listening.set(
+            event.id,
+            event.etcd === undefined
+              ? { raft: event.raft, http: event.http }
+              : { raft: event.raft, http: event.http, etcd: event.etcd },
+          );
           if (listening.size === count) {
             release(JSON.stringify({ peers: Object.fromEntries(listening) }));
           }
@@ -75,5 +82,10 @@ export async function startInProcessServers(
     await stop();
     throw (failed as PromiseRejectedResult).reason;
   }
-  return { servers, endpoints: servers.map((s) => s.httpAddress), stop };
+  return {
+    servers,
+    endpoints: servers.map((s) => s.httpAddress),
+    etcdEndpoints: servers.flatMap((s) => (s.etcdAddress === undefined ? [] : [s.etcdAddress])),
+    stop,
+  };
 }
