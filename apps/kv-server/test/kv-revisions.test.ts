@@ -391,6 +391,9 @@ describe('watches that cannot be served from the history', () => {
     await other.onSnapshotSave({
       meta,
       write: async (c: Uint8Array) => void chunks.push(c.slice()),
+      openReader: async () => {
+        throw new Error('not read back in this test');
+      },
       commit: async () => {},
       abort: async () => {},
     });
