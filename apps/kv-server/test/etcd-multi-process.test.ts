@@ -109,7 +109,7 @@ describe("etcd's clients against three kv-server processes on SQLite", () => {
       snapshotLogMargin: 0,
       onEvent: (e) => events.push(e),
     });
-    http = new KvClient(cluster.httpEndpoints());
+    http = new KvClient(cluster.httpEndpoints(), { token: cluster.token });
     await locate();
   });
 

@@ -203,7 +203,7 @@ export class RaftServer {
     // holds the cluster's credentials; a certificate also proved which peer it is.
     const certified = this.identities.has(stream);
     const context: RequestContext = {
-      authenticated: this.options.token !== '' || certified,
+      authenticated: this.options.token !== '' || this.options.tls?.mutual === true,
       ...(certified ? { peerId: frame.request.from } : {}),
     };
     // answer() invokes the handler before it returns: arrival order is dispatch order.

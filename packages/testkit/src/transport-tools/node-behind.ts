@@ -1,6 +1,7 @@
 import {
   type Logger,
   RaftNode,
+  type RequestContext,
   RPC_METHODS,
   type RpcHandler,
   type RpcMethod,
@@ -68,11 +69,14 @@ export async function nodeBehind(
     serve(group, handler) {
       const wrapped = {} as Record<RpcMethod, (r: RpcRequest<RpcMethod>) => Promise<unknown>>;
       for (const method of RPC_METHODS) {
-        const inner = handler[method] as (r: RpcRequest<RpcMethod>) => Promise<unknown>;
-        wrapped[method] = (request) => {
+        const inner = handler[method] as (
+          r: RpcRequest<RpcMethod>,
+          c?: RequestContext,
+        ) => Promise<unknown>;
+        wrapped[method] = (request, context) => {
           reached.set(method, (reached.get(method) ?? 0) + 1);
           senders.add(request.from);
-          return inner.call(handler, request);
+          return inner.call(handler, request, context);
         };
       }
       return transport.serve(group, wrapped as unknown as RpcHandler);
