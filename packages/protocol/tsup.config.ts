@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/grpc.ts', 'src/proto-files.ts'],
+  entry: ['src/index.ts', 'src/grpc.ts', 'src/auth.ts', 'src/proto-files.ts'],
   format: ['esm'],
   dts: true,
   // Maps point into src/ without embedding it: a stack trace keeps its file and line, and the

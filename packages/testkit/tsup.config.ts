@@ -1,7 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/sim-cli.ts', 'src/conformance/*.ts', 'src/transport-tools/index.ts'],
+  entry: [
+    'src/index.ts',
+    'src/sim-cli.ts',
+    'src/conformance/*.ts',
+    'src/transport-tools/index.ts',
+    'src/fuzz/index.ts',
+  ],
   format: ['esm'],
   dts: true,
   // Maps point into src/ without embedding it: a stack trace keeps its file and line, and the
