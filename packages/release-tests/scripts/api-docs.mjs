@@ -57,6 +57,8 @@ async function generate(pkg, dest) {
     hidePageHeader: true,
     hideBreadcrumbs: true,
     outputFileStrategy: 'modules',
+    // Members in the order the source declares them (required options first, ...).
+    sort: ['source-order'],
     logLevel: 'Warn',
     validation: { notExported: false, invalidLink: true, notDocumented: false },
   });
