@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 
@@ -17,6 +18,12 @@ export default defineConfig({
   // @kontiki/kv-server is private: its code is bundled in, from source (so the CLI never
   // ships a stale copy); the public packages it uses stay dependencies of the CLI.
   noExternal: ['@kontiki/kv-server'],
+  // `kontiki --version`.
+  define: {
+    KONTIKI_CLI_VERSION: JSON.stringify(
+      JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')).version,
+    ),
+  },
   esbuildOptions(options) {
     options.sourcesContent = false;
     options.alias = {
