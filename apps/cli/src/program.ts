@@ -76,6 +76,9 @@ export function buildProgram(
     )
     .version(version, '-v, --version', 'print the version')
     .helpCommand('help [command]', 'help for a command')
+    // A command's flags belong to it alone: `members set --data-dir X` is set's flag, not
+    // one of `members` (which has the same flags).
+    .enablePositionalOptions()
     .showSuggestionAfterError(true);
 
   /** A leaf command whose action runs `command` with its parsed arguments. */
