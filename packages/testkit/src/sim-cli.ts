@@ -107,7 +107,17 @@ async function main(): Promise<number> {
   if (values.seed !== undefined && livenessFaults) {
     const seed = int('seed', values.seed) as number;
     try {
-      const { trace, latencies: _all, ...r } = await runLivenessFaults({ seed });
+      const {
+        trace,
+        latencies: _all,
+        ...r
+      } = await runLivenessFaults({
+        seed,
+        traceDebug: process.env.KONTIKI_SIM_TRACE === 'debug',
+        ...(process.env.KONTIKI_SIM_DESCRIBE_MS
+          ? { describeEveryMs: Number(process.env.KONTIKI_SIM_DESCRIBE_MS) }
+          : {}),
+      });
       console.log(JSON.stringify(r, null, 2));
       if (trace) console.error(`bound missed; trace:\n  ${trace.join('\n  ')}`);
       return r.violations.length === 0 ? 0 : 1;

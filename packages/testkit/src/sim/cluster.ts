@@ -39,8 +39,8 @@ export interface SimClusterOptions {
   >;
   /** Keep the last N events for the failure report. Default 200. */
   traceSize?: number;
-  /** Put the nodes' own log lines (info and above: elections, step-downs) into the trace. */
-  traceNodeLogs?: boolean;
+  /** Put the nodes' own log lines (info and above: leaders, step-downs; or debug too) into the trace. */
+  traceNodeLogs?: boolean | 'debug';
   /** Lets a test add callbacks around the simulator's state machine. */
   wrapStateMachine?: (peer: string, group: string, sm: SimStateMachine) => StateMachine<string>;
   /** Lets a test put faults into a node's log storage. */
@@ -493,7 +493,7 @@ export class SimCluster {
         `${component} ${level}${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}`,
       );
     return {
-      debug: () => {},
+      debug: this.options.traceNodeLogs === 'debug' ? line('debug ') : () => {},
       info: line(''),
       warn: line('WARN '),
       error: line('ERROR '),

@@ -33,6 +33,10 @@ export interface LivenessFaultsOptions {
   commandIntervalTimeouts?: number;
   /** Keep this many trace lines for a report (default 4000). */
   traceSize?: number;
+  /** Put the nodes' debug lines (pre-votes, elections) into the trace too. */
+  traceDebug?: boolean;
+  /** Put a picture of the cluster (roles, replicators) into the trace this often, virtual ms. */
+  describeEveryMs?: number;
   /** Most simulation steps before the run is abandoned as stuck (default 3,000,000). */
   maxSteps?: number;
 }
@@ -59,6 +63,11 @@ export interface LivenessFaultsResult {
   readonly electionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly network: HostileNetworkProfile;
+  readonly batching: {
+    readonly maxEntriesPerRpc: number;
+    readonly maxInflightRpcs: number;
+    readonly snapshotLogMargin: number;
+  };
   /** The majority kept up and connected during the window. */
   readonly majority: readonly string[];
   readonly boundMs: number;
@@ -139,7 +148,13 @@ export async function runLivenessFaults(
   const peerCount = options.peers ?? shape.pick([3, 5, 5, 7]);
   const heartbeat = options.heartbeatIntervalMs ?? shape.pick([Math.floor(t / 3), t / 10]);
   const profile = options.network ?? seededNetwork(shape.fork('network'), t);
-  const snapshotMargin = shape.pick([0, 5, 100, 1000]);
+  // Not one entry per RPC: at one entry per round trip of up to 7 T, a backlog of a few tens
+  // of entries cannot commit within the bound whatever the core does (the safety sweep covers it).
+  const batching = {
+    maxEntriesPerRpc: shape.pick([16, 64, 1024]),
+    maxInflightRpcs: shape.pick([1, 8, 64]),
+    snapshotLogMargin: shape.pick([0, 5, 100, 1000]),
+  };
   const cluster = new SimCluster({
     seed,
     peers: peerCount,
@@ -147,12 +162,8 @@ export async function runLivenessFaults(
     heartbeatIntervalMs: heartbeat,
     networkDelayMs: [0, 0],
     traceSize: options.traceSize ?? 4000,
-    traceNodeLogs: true,
-    nodeOptions: {
-      maxEntriesPerRpc: shape.pick([1, 16, 1024]),
-      maxInflightRpcs: shape.pick([1, 8, 64]),
-      snapshotLogMargin: snapshotMargin,
-    },
+    traceNodeLogs: options.traceDebug ? 'debug' : true,
+    nodeOptions: batching,
     wrapStateMachine: (_peer, _group, sm) => observeCommits(sm, (key) => onCommitted(key)),
   });
   const boundMs = (options.boundTimeouts ?? 30) * t;
@@ -192,6 +203,14 @@ export async function runLivenessFaults(
   applyHostileNetwork(cluster.network, profile, rng.fork('network').asSource());
   const churn = new Churn(cluster, rng.fork('churn'));
   churn.start();
+  const every = options.describeEveryMs;
+  if (every !== undefined && every > 0) {
+    const picture = () => {
+      cluster.record(cluster.describe());
+      cluster.time.schedule(every, picture, 'trace');
+    };
+    cluster.time.schedule(every, picture, 'trace');
+  }
 
   // Background clients during the chaos phase, so that logs grow and snapshots happen.
   let background = true;
@@ -287,6 +306,7 @@ export async function runLivenessFaults(
     electionTimeoutMs: t,
     heartbeatIntervalMs: heartbeat,
     network: profile,
+    batching,
     majority,
     boundMs,
     commands: commands.length,
