@@ -41,6 +41,11 @@ export {
   type Violation,
 } from './linearizability/index.js';
 export {
+  type HostileScenarioOptions,
+  type HostileScenarioResult,
+  runHostileScenario,
+} from './liveness/hostile-scenario.js';
+export {
   SimCluster,
   type SimClusterOptions,
   type SimMember,
