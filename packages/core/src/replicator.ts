@@ -74,6 +74,8 @@ export class Replicator {
   private version = 0;
   private inflight = 0;
   private inflightBytes = 0;
+  /** Data bytes of every AppendEntries still open, abandoned pipelines included. */
+  private openBytes = 0;
   private probeOutstanding = false;
   private reading = false;
   private backoffMs = 0;
@@ -158,7 +160,7 @@ export class Replicator {
     while (
       !this.reading &&
       this.inflight < o.maxInflightRpcs &&
-      this.inflightBytes < o.maxInflightBytes &&
+      this.openBytes < o.maxInflightBytes &&
       this.next <= log.lastIndex
     ) {
       if (!this.sendEntries()) return;
@@ -232,6 +234,7 @@ export class Replicator {
     this.outstanding.set(seq, sentAt);
     this.inflight++;
     this.inflightBytes += bytes;
+    this.openBytes += bytes;
     if (this.state === 'replicate') this.next = prev + entries.length + 1;
     else this.probeOutstanding = true;
     this.lastSendAt = sentAt;
@@ -246,8 +249,14 @@ export class Replicator {
       leaderCommit: this.host.commitIndex(),
     };
     o.transport.call('appendEntries', request, { timeoutMs: this.replyHorizonMs() }).then(
-      (response) => this.onResponse(version, seq, prev, entries.length, bytes, sentAt, response),
-      () => this.onError(version),
+      (response) => {
+        this.openBytes -= bytes;
+        this.onResponse(version, seq, prev, entries.length, bytes, sentAt, response);
+      },
+      () => {
+        this.openBytes -= bytes;
+        this.onError(version);
+      },
     );
   }
 
@@ -415,6 +424,9 @@ export class Replicator {
     if (oldest.done) return;
     const o = this.host.options;
     if (o.clock.now() - oldest.value < o.rpcTimeoutMs) return;
+    // Calls left open for late answers hold their bytes: on a link that swallows everything,
+    // resending stops at maxInflightBytes instead of queueing without bound.
+    if (this.openBytes >= o.maxInflightBytes) return;
     if (this.state === 'replicate') this.next = this.match + 1;
     this.resetPipeline();
     this.sendProbe();

@@ -49,6 +49,7 @@ async function setup(opts: {
   clock?: Clock;
   maxEntriesPerRpc?: number;
   maxInflightRpcs?: number;
+  maxInflightBytes?: number;
 }) {
   const clock = opts.clock ?? new ManualClock();
   const transport = new ScriptedTransport();
@@ -79,6 +80,7 @@ async function setup(opts: {
     clock,
     maxEntriesPerRpc: opts.maxEntriesPerRpc ?? 4,
     maxInflightRpcs: opts.maxInflightRpcs ?? 3,
+    ...(opts.maxInflightBytes ? { maxInflightBytes: opts.maxInflightBytes } : {}),
   });
   const host: ReplicatorHost = {
     options: options as never,
@@ -222,6 +224,19 @@ describe('Replicator', () => {
     const after = transport.sent.slice(before).filter((s) => s.req.entries.length > 0);
     expect(after.map((s) => s.req.prevLogIndex)).toEqual([4]);
     expect(r.status().state).toBe('probe');
+  });
+
+  it('on a link that swallows everything, re-sending stops once open calls hold maxInflightBytes', async () => {
+    const { r, transport, clock } = await setup({ lastIndex: 3, maxInflightBytes: 4 });
+    r.start();
+    transport.sent[0]?.resolve({ term: 2, success: false, lastLogIndex: 0 });
+    await flush();
+    // Probes of entries 1..3 (3 data bytes each) go unanswered for a long while.
+    (clock as ManualClock).advance(500);
+    const withEntries = transport.sent.filter((s) => s.req.entries.length > 0);
+    expect(withEntries).toHaveLength(2);
+    // Heartbeats still go out meanwhile.
+    expect(transport.sent.length).toBeGreaterThan(30);
   });
 
   it('a transport error backs off before probing again', async () => {
