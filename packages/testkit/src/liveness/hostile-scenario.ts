@@ -276,7 +276,11 @@ export async function runHostileScenario(
       later(uniform(500, 3000), () => change(m, startMember));
     }
   };
-  const chaosLoop = () => later(uniform(300, 1500), () => (inject(), chaosLoop()));
+  const chaosLoop = () =>
+    later(uniform(300, 1500), () => {
+      inject();
+      chaosLoop();
+    });
   chaosLoop();
   let writes = 0;
   const writer = async () => {
