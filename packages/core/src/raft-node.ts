@@ -19,7 +19,7 @@ import { type NodeEvents, TypedEmitter } from './events.js';
 import { FSMCaller } from './fsm-caller.js';
 import { LeaderWaiters, type WaitOptions } from './leader-waiters.js';
 import { LeadershipTransfer, type TransferHost } from './leadership-transfer.js';
-import { FollowerLease, LeaderLease } from './lease.js';
+import { CHECK_QUORUM_WINDOW_TIMEOUTS, FollowerLease, LeaderLease } from './lease.js';
 import { LogManager } from './log-manager.js';
 import type { Logger } from './logger.js';
 import type {
@@ -106,6 +106,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
 
   /** Bumped by every new election round and every step-down: stale responses are dropped. */
   private electionVersion = 0;
+  /** The round of (pre-)votes under way, which asks again those that have not answered. */
+  private round: VoteRound | undefined;
   /** Whether this leader's first entry of its term is applied (so its commit index is current). */
   private leaderStarted = false;
 
@@ -624,18 +626,21 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     if (!isVoter(conf, this.self)) {
       // A learner does not stand, but it asks who leads (a pre-vote changes nothing).
       if (conf.voters.length > 0) {
-        const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
-        round.solicit(this.log, true, undefined, (_peer, response) => this.learnLeader(response));
+        const round = this.newRound(conf, term + 1);
+        round.solicit(this.log, true, undefined, this.electionTimer.dueAt, (_peer, response) =>
+          this.learnLeader(response),
+        );
       }
       return;
     }
-    const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
+    const round = this.newRound(conf, term + 1);
     if (round.won) {
       this.electSelf();
       return;
     }
     this.logger.debug('pre-vote', { term: term + 1 });
-    round.solicit(this.log, true, undefined, (peer, response) =>
+    // The round lives until the election timer fires again.
+    round.solicit(this.log, true, undefined, this.electionTimer.dueAt, (peer, response) =>
       this.handlePreVoteResponse(peer, term, round, response),
     );
   }
@@ -680,7 +685,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     const durable = this.meta.set(this.meta.term + 1, this.self);
     this.notify('termChange', { term: this.meta.term });
     this.setRole('candidate');
-    const round = new VoteRound(this.options, conf, this.meta.term, ++this.electionVersion);
+    const round = this.newRound(conf, this.meta.term);
     const t = this.options.electionTimeoutMs;
     this.voteTimer.start(t + this.options.maxClockDriftMs + this.options.random() * t);
     this.logger.debug('elect self', { term: round.term });
@@ -696,9 +701,18 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private requestPeersToVote(round: VoteRound, disruptedLeader: DisruptedLeader | undefined): void {
-    round.solicit(this.log, false, disruptedLeader, (peer, response) =>
+    // The round lives until the vote timer ends it.
+    round.solicit(this.log, false, disruptedLeader, this.voteTimer.dueAt, (peer, response) =>
       this.handleRequestVoteResponse(peer, round, response),
     );
+  }
+
+  /** A new round of (pre-)votes; the one before it, if any, asks nobody again. */
+  private newRound(conf: Configuration, term: number): VoteRound {
+    this.round?.stop();
+    const round = new VoteRound(this.options, conf, term, ++this.electionVersion);
+    this.round = round;
+    return round;
   }
 
   private handleRequestVoteResponse(
@@ -729,6 +743,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private takeLeadership(): void {
     this.voteTimer.stop();
     this.electionTimer.stop();
+    this.round?.stop();
     const term = this.meta.term;
     const conf = this.log.latestConfiguration();
     this.setRole('leader');
@@ -740,7 +755,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.leaderStarted = false;
     this.confChange.onBecomeLeader();
     this.syncReplicators();
-    this.stepdownTimer.start(this.options.electionTimeoutMs);
+    // The first check looks back to the election only: the followers get the whole window.
+    this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
     this.logger.info('became leader', { term, index });
     this.updateCommit();
   }
@@ -923,6 +939,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private stopTimers(): void {
+    this.round?.stop();
     this.electionTimer.stop();
     this.voteTimer.stop();
     this.stepdownTimer.stop();
