@@ -57,6 +57,15 @@ export type { WaitOptions } from './leader-waiters.js';
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, defaultLogger, silentLogger } from './logger.js';
 export type {
+  CounterMetric,
+  GaugeMetric,
+  HistogramDescriptor,
+  HistogramMetric,
+  MetricDescriptor,
+  MetricLabels,
+  RaftMetrics,
+} from './metrics.js';
+export type {
   AppendEntriesRequest,
   AppendEntriesResponse,
   DisruptedLeader,
