@@ -119,7 +119,6 @@ export class FSMCaller<R> {
           throw new Error(`committed entry ${from} is missing from the log`);
         }
         await this.applyBatch(entries);
-        this.metrics.appliedTo(this.applied);
       }
     } catch (error) {
       this.stopped = true;
@@ -150,10 +149,12 @@ export class FSMCaller<R> {
         const results = out instanceof Promise ? await out : out;
         const last = (data[data.length - 1] as LogEntry).index;
         this.applied = last;
+        this.metrics.appliedTo(last);
         this.hooks.onApplied(data, results, last);
       }
       if (e !== undefined) {
         this.applied = e.index;
+        this.metrics.appliedTo(e.index);
         this.hooks.onConfigurationApplied(e);
       }
       start = i + 1;
