@@ -9,6 +9,7 @@ import {
   startInProcessServers,
   TEST_TOKEN,
 } from './support/in-process-servers.js';
+import { sampleOf } from './support/prometheus-text.js';
 
 /** Sends a chunked body (no Content-Length) of `size` bytes; resolves with status and body. */
 function sendChunked(url: string, size: number): Promise<{ status: number; body: string }> {
@@ -156,35 +157,49 @@ describe('the HTTP API of a single node', () => {
     const res = await requestJson('GET', `${base}/metrics`);
     expect(res.headers['content-type']).toContain('text/plain; version=0.0.4');
     const text = res.text;
-    const value = (series: string) => sampleOf(text, series);
+    const value = (name: string, labels: Record<string, string>) => sampleOf(text, name, labels);
     // The server's state, read when scraped; every series names the node.
     expect(text).toMatch(/^# TYPE kontiki_raft_is_leader gauge$/m);
-    expect(value('kontiki_raft_is_leader{node="n1"}')).toBe(1);
-    expect(value('kontiki_raft_role{role="leader",node="n1"}')).toBe(1);
-    expect(value('kontiki_raft_role{role="follower",node="n1"}')).toBe(0);
+    expect(value('kontiki_raft_is_leader', { node: 'n1' })).toBe(1);
+    expect(value('kontiki_raft_role', { role: 'leader', node: 'n1' })).toBe(1);
+    expect(value('kontiki_raft_role', { role: 'follower', node: 'n1' })).toBe(0);
     // Its requests, by prom-client children (an unserved method counts as "other").
-    expect(value('kontiki_kv_proposals_total{op="put",code="ok",node="n1"}')).toBeGreaterThan(0);
     expect(
-      value('kontiki_http_requests_total{route="unknown",method="GET",code="404",node="n1"}'),
+      value('kontiki_kv_proposals_total', { op: 'put', code: 'ok', node: 'n1' }),
     ).toBeGreaterThan(0);
     expect(
-      value('kontiki_http_requests_total{route="/kv/:key",method="other",code="405",node="n1"}'),
+      value('kontiki_http_requests_total', {
+        route: 'unknown',
+        method: 'GET',
+        code: '404',
+        node: 'n1',
+      }),
+    ).toBeGreaterThan(0);
+    expect(
+      value('kontiki_http_requests_total', {
+        route: '/kv/:key',
+        method: 'other',
+        code: '405',
+        node: 'n1',
+      }),
     ).toBeGreaterThan(0);
     expect(text).not.toContain('method="BREW"');
     expect(
-      value('kontiki_kv_proposal_duration_seconds_bucket{le="+Inf",op="put",node="n1"}'),
+      value('kontiki_kv_proposal_duration_seconds_bucket', { le: '+Inf', op: 'put', node: 'n1' }),
     ).toBeGreaterThan(0);
     // The Raft node's, through core's metrics hook.
-    expect(value('kontiki_raft_has_leader{group="kv",node="n1"}')).toBe(1);
-    expect(value('kontiki_raft_leader_changes_seen_total{group="kv",node="n1"}')).toBe(1);
-    const applied = value('kontiki_raft_applied_index{group="kv",node="n1"}') ?? 0;
+    expect(value('kontiki_raft_has_leader', { group: 'kv', node: 'n1' })).toBe(1);
+    expect(value('kontiki_raft_leader_changes_seen_total', { group: 'kv', node: 'n1' })).toBe(1);
+    const applied = value('kontiki_raft_applied_index', { group: 'kv', node: 'n1' }) ?? 0;
     expect(applied).toBeGreaterThan(0);
-    expect(value('kontiki_raft_proposals_applied_total{group="kv",node="n1"}')).toBe(applied);
+    expect(value('kontiki_raft_proposals_applied_total', { group: 'kv', node: 'n1' })).toBe(
+      applied,
+    );
     expect(
-      value('kontiki_disk_log_sync_duration_seconds_count{group="kv",node="n1"}'),
+      value('kontiki_disk_log_sync_duration_seconds_count', { group: 'kv', node: 'n1' }),
     ).toBeGreaterThan(0);
     // The process's own (prom-client's default metrics).
-    expect(value('process_resident_memory_bytes{node="n1"}')).toBeGreaterThan(0);
+    expect(value('process_resident_memory_bytes', { node: 'n1' })).toBeGreaterThan(0);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds\{node="n1"\} [0-9.e-]+$/m);
     // Every sample line is "name{labels} value" or "name value".
     for (const line of text.trim().split('\n')) {
@@ -205,25 +220,6 @@ describe('the HTTP API of a single node', () => {
     expect(() => new Script(script as string)).not.toThrow();
   });
 });
-
-/**
- * The value of `series` (`name{a="1",b="2"}`) in Prometheus exposition text, whatever the
- * order of its labels; undefined when absent.
- */
-function sampleOf(text: string, series: string): number | undefined {
-  const parse = (s: string) => {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$/.exec(s);
-    if (m === null) throw new Error(`not a series: ${s}`);
-    return `${m[1]}{${(m[2] ?? '').split(',').filter(Boolean).sort().join(',')}}`;
-  };
-  const wanted = parse(series);
-  for (const line of text.split('\n')) {
-    const space = line.lastIndexOf(' ');
-    if (line === '' || line.startsWith('#') || space < 0) continue;
-    if (parse(line.slice(0, space)) === wanted) return Number(line.slice(space + 1));
-  }
-  return undefined;
-}
 
 function rawRequest(method: string, url: string, body: string) {
   return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
