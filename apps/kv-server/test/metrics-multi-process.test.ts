@@ -25,7 +25,7 @@ describe('the metrics of three kv-server processes (gRPC, SQLite)', () => {
     expect(res.status).toBe(200);
     return res.text;
   };
-  const valueOf = async (id: string, name: string, labels: Record<string, string> = {}) =>
+  const metric = async (id: string, name: string, labels: Record<string, string> = {}) =>
     sampleOf(await metricsOf(id), name, { node: id, ...labels });
 
   beforeAll(async () => {
@@ -74,12 +74,12 @@ describe('the metrics of three kv-server processes (gRPC, SQLite)', () => {
     }
     expect(leaderships.size).toBeGreaterThanOrEqual(3);
     for (const m of c().members()) {
-      const counted = await valueOf(m.id, 'kontiki_raft_leader_changes_seen_total');
+      const counted = await metric(m.id, 'kontiki_raft_leader_changes_seen_total');
       const truth = seen.get(m.id)?.size;
       expect({ node: m.id, counted }).toEqual({ node: m.id, counted: truth });
       // It followed every leadership there was (no other election came between).
       expect({ node: m.id, counted }).toEqual({ node: m.id, counted: leaderships.size });
-      expect(await valueOf(m.id, 'kontiki_raft_has_leader')).toBe(1);
+      expect(await metric(m.id, 'kontiki_raft_has_leader')).toBe(1);
     }
   }, 60_000);
 
@@ -89,14 +89,14 @@ describe('the metrics of three kv-server processes (gRPC, SQLite)', () => {
       .members()
       .find((m) => m.id !== leader.id) as { id: string; http: string };
     const before =
-      (await valueOf(follower.id, 'kontiki_raft_proposals_failed_total', {
+      (await metric(follower.id, 'kontiki_raft_proposals_failed_total', {
         reason: 'not_leader',
       })) ?? 0;
     const res = await requestJson('PUT', `http://${follower.http}/kv/redirected`, {
       body: { value: 'v' },
     });
     expect(res.status).toBe(307);
-    const after = await valueOf(follower.id, 'kontiki_raft_proposals_failed_total', {
+    const after = await metric(follower.id, 'kontiki_raft_proposals_failed_total', {
       reason: 'not_leader',
     });
     expect(after).toBe(before + 1);
@@ -107,7 +107,7 @@ describe('the metrics of three kv-server processes (gRPC, SQLite)', () => {
     for (let i = 0; i < 20; i++) await kv.put(`k${i}`, `v${i}`);
     const leader = await waitForLeader(c().httpEndpoints(), { timeoutMs: 10_000 });
     for (const m of c().members()) {
-      const syncs = await valueOf(m.id, 'kontiki_disk_log_sync_duration_seconds_count');
+      const syncs = await metric(m.id, 'kontiki_disk_log_sync_duration_seconds_count');
       expect({ node: m.id, synced: (syncs ?? 0) > 0 }).toEqual({ node: m.id, synced: true });
     }
     const text = await metricsOf(leader.id);
@@ -128,14 +128,14 @@ describe('the metrics of three kv-server processes (gRPC, SQLite)', () => {
 
   it('has_leader drops to 0 on the last node standing once the quorum is gone', async () => {
     const leader = await waitForLeader(c().httpEndpoints(), { timeoutMs: 10_000 });
-    expect(await valueOf(leader.id, 'kontiki_raft_has_leader')).toBe(1);
+    expect(await metric(leader.id, 'kontiki_raft_has_leader')).toBe(1);
     for (const m of c().members()) if (m.id !== leader.id) await c().kill(m.id, 'SIGKILL');
     // Check-quorum: the leader hears no answer for two election timeouts and steps down.
     await waitUntil(
       'the lone leader to know no leader',
-      async () => (await valueOf(leader.id, 'kontiki_raft_has_leader')) === 0,
+      async () => (await metric(leader.id, 'kontiki_raft_has_leader')) === 0,
       20 * ELECTION_TIMEOUT_MS,
     );
-    expect(await valueOf(leader.id, 'kontiki_raft_is_leader')).toBe(0);
+    expect(await metric(leader.id, 'kontiki_raft_is_leader')).toBe(0);
   }, 30_000);
 });
