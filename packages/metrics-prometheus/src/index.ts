@@ -18,4 +18,5 @@
  *
  * @packageDocumentation
  */
-export { PrometheusMetrics, type PrometheusMetricsOptions } from './prometheus-metrics.js';
+export type { PrometheusMetricsOptions } from './options.js';
+export { PrometheusMetrics } from './prometheus-metrics.js';

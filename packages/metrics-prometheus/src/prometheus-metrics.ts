@@ -7,27 +7,8 @@ import type {
   MetricLabels,
   RaftMetrics,
 } from '@kontiki/core';
-import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
-
-export interface PrometheusMetricsOptions {
-  /**
-   * The prom-client registry the series go to.
-   * @defaultValue `register` (prom-client's global registry)
-   */
-  registry?: Registry;
-  /**
-   * Put before every name the node gives (`raft_has_leader` becomes `kontiki_raft_has_leader`).
-   * @defaultValue `'kontiki_'`
-   */
-  prefix?: string;
-  /**
-   * Labels added to every series of this sink, e.g. `{ node: 'n1' }` when several nodes of
-   * one group report to one registry (in-process tests). Sinks that share a registry must
-   * use the same label names.
-   * @defaultValue `{}`
-   */
-  labels?: Readonly<Record<string, string>>;
-}
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { type PrometheusMetricsOptions, resolveOptions } from './options.js';
 
 type Labels = Record<string, string>;
 
@@ -81,9 +62,10 @@ export class PrometheusMetrics implements RaftMetrics {
   private readonly extra: Labels;
 
   constructor(options: PrometheusMetricsOptions = {}) {
-    this.registry = options.registry ?? register;
-    this.prefix = options.prefix ?? 'kontiki_';
-    this.extra = { ...options.labels };
+    const o = resolveOptions(options);
+    this.registry = o.registry;
+    this.prefix = o.prefix;
+    this.extra = { ...o.labels };
   }
 
   counter(descriptor: MetricDescriptor): CounterMetric {

@@ -136,6 +136,11 @@ describe('PrometheusMetrics', () => {
     expect(a.gauge(d)).toBe(a.gauge(d));
   });
 
+  it('refuses options a registry could not use, with a TypeError that says which', () => {
+    expect(() => new PrometheusMetrics({ prefix: 'my-app ' })).toThrow(/prefix/);
+    expect(() => new PrometheusMetrics({ registry: {} as Registry })).toThrow(/registry/);
+  });
+
   it('takes a prefix of the caller', async () => {
     const registry = new Registry();
     const m = new PrometheusMetrics({ registry, prefix: 'myapp_' });
