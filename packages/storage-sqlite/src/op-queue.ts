@@ -1,4 +1,5 @@
 import { type RaftError, ShutdownError } from '@kontiki/core';
+import { batchLength } from './entry-batch.js';
 import {
   isRead,
   isUnordered,
@@ -28,6 +29,8 @@ export type SendOps = (ops: Numbered[]) => void;
 export class OpQueue {
   /** Transactions the engine has committed so far (as of its last answer). */
   commits = 0;
+  /** Batches handed to the engine (in worker mode: messages posted), ops and entries in them. */
+  readonly sent = { batches: 0, ops: 0, entries: 0 };
   private queued: Numbered[] = [];
   private readonly waiting = new Map<number, Waiting>();
   private scheduled: NodeJS.Immediate | undefined;
@@ -58,7 +61,7 @@ export class OpQueue {
       this.waiting.set(numbered.id, { resolve: resolve as (value: never) => void, reject });
       if (this.waiting.size === 1) this.onBusy(true);
       if (isUnordered(numbered) || (isRead(numbered) && this.queued.length === 0)) {
-        this.send([numbered]);
+        this.dispatch([numbered]);
         return;
       }
       this.queued.push(numbered);
@@ -80,6 +83,13 @@ export class OpQueue {
     if (this.queued.length === 0) return;
     const ops = this.queued;
     this.queued = [];
+    this.dispatch(ops);
+  }
+
+  private dispatch(ops: Numbered[]): void {
+    this.sent.batches++;
+    this.sent.ops += ops.length;
+    for (const op of ops) if (op.kind === 'append') this.sent.entries += batchLength(op.entries);
     this.send(ops);
   }
 
