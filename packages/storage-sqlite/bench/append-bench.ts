@@ -205,6 +205,61 @@ async function independentWriters(
 }
 
 /**
+ * `writers` groups appending one entry at a time, each waiting a random 0 to 3 ms after its
+ * append resolves before the next one, so that appends arrive spread over time (as requests
+ * of many Raft groups do), not in lockstep: how many share a message to the engine and a
+ * transaction.
+ */
+async function staggeredWriters(
+  { SqliteStore }: Store,
+  thread: ThreadMode,
+  writers: number,
+  appendsEach: number,
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'kontiki-bench-'));
+  try {
+    const store = await SqliteStore.open(dir, { synchronous: 'full', thread });
+    const entries = makeEntries(appendsEach);
+    // A fixed sequence of waits, so both thread modes see the same arrivals.
+    let seed = 12345;
+    const waitMs = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % 4;
+    };
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const before = store.stats;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        const log = store.logStorage(`s${w}`);
+        for (let i = 0; i < appendsEach; i++) {
+          await pause(waitMs());
+          await log.append([entries[i] as LogEntry]);
+        }
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const after = store.stats;
+    await store.close();
+    const appends = writers * appendsEach;
+    const commits = after.commits - before.commits;
+    const messages = after.batches - before.batches;
+    return {
+      thread,
+      writers,
+      appends,
+      transactions: commits,
+      messages,
+      appendsPerTransaction: Number((appends / commits).toFixed(2)),
+      appendsPerMessage: Number((appends / messages).toFixed(2)),
+      appendsPerSec: Math.round(appends / seconds),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Large transactions on the real disk (`batches` appends of 16 entries of 256 KiB, 4 MiB
  * each, `synchronous: 'full'`): how long one takes, and how long the event loop stalls
  * meanwhile, measured by a 1 ms timer, as Raft's heartbeat timer would see it.
@@ -373,11 +428,16 @@ async function main(): Promise<void> {
   }
   const groupCommit = [];
   const independent = [];
+  const staggered = [];
   if (PARTS.has('groups')) {
     for (const thread of THREADS) {
       groupCommit.push(await crossGroup(store, thread, 8, 200));
       independent.push(await independentWriters(store, thread, 8, 200));
+      staggered.push(await staggeredWriters(store, thread, 64, 100));
     }
+    process.stderr.write(
+      `64 staggered writers: ${staggered.map((g) => `${g.thread} ${g.appendsPerSec}/s, ${g.appendsPerTransaction} per transaction, ${g.appendsPerMessage} per message`).join('; ')}\n`,
+    );
     process.stderr.write(
       `8 groups appending together: ${groupCommit.map((g) => `${g.thread} ${g.appendsPerTransaction}`).join(', ')} appends per transaction\n`,
     );
@@ -428,6 +488,7 @@ async function main(): Promise<void> {
       results,
       groupCommit,
       independentWriters: independent,
+      staggeredWriters: staggered,
       packing,
       bigTransactions: big,
       fsync,
