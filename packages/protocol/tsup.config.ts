@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/grpc.ts'],
+  entry: ['src/index.ts', 'src/grpc.ts', 'src/auth.ts'],
   format: ['esm'],
   dts: true,
   sourcemap: true,

@@ -66,7 +66,12 @@ export class ClusterMembership {
         r = await this.setMembers({
           voters: learner ? [...conf.voters] : [...conf.voters, member.id],
           learners: learner ? [...(conf.learners ?? []), member.id] : [...(conf.learners ?? [])],
-          peers: { [member.id]: { raft: member.raft, http: member.http } },
+          peers: {
+            [member.id]:
+              member.etcd === undefined
+                ? { raft: member.raft, http: member.http }
+                : { raft: member.raft, http: member.http, etcd: member.etcd },
+          },
         });
       } catch (error) {
         // Not a member (core gives up before the joint configuration): nothing to keep.
@@ -125,7 +130,10 @@ export class ClusterMembership {
   private async setMembers(
     request: Parameters<KvClient['setMembers']>[0],
   ): Promise<MembershipBody> {
-    const client = new KvClient(this.runningEndpoints(), { retryForMs: 20_000 });
+    const client = new KvClient(this.runningEndpoints(), {
+      retryForMs: 20_000,
+      token: this.cluster.token,
+    });
     try {
       return await client.setMembers(request);
     } catch (error) {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readSecretFile, SecretFileError, secretFilePath } from '@kontiki/kv-server';
 import { CommandError, type Parsed } from './args.js';
 import type { ControlAddress } from './cluster-control.js';
 
@@ -98,6 +99,25 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * The cluster's secret, for the admin endpoints: `--token-file`, else `KONTIKI_TOKEN`, else
+ * the `cluster.secret` that `kontiki cluster start` keeps in `--data-dir`. Undefined when
+ * there is none (the server then answers 401, which says what is missing).
+ */
+export function resolveToken(parsed: Parsed): string | undefined {
+  try {
+    const file = parsed.string('token-file');
+    if (file !== undefined) return readSecretFile(file);
+    const env = process.env.KONTIKI_TOKEN;
+    if (env !== undefined && env !== '') return env;
+    const fromDir = secretFilePath(parsed.string('data-dir') ?? DEFAULT_DATA_DIR);
+    return existsSync(fromDir) ? readSecretFile(fromDir) : undefined;
+  } catch (error) {
+    if (error instanceof SecretFileError) throw new CommandError(error.message);
+    throw error;
   }
 }
 

@@ -11,8 +11,8 @@ Usage:
                         [--snapshot-interval-s N] [--snapshot-log-margin N]
       Run a local cluster in the foreground until Ctrl-C. Data and cluster.json go to
       DIR (default .kontiki-data). Ports are picked by the system, or with --base-port N
-      node i serves HTTP on N+i and Raft on N+100+i. With SQLite, DIR/nodes.json keeps
-      the nodes (added ones too) for the next start on DIR.
+      node i serves HTTP on N+i, Raft on N+100+i and etcd's v3 API on N+200+i. With
+      SQLite, DIR/nodes.json keeps the nodes (added ones too) for the next start on DIR.
   kontiki cluster add-node [--id ID] [--learner] [--data-dir DIR]
       The running cluster in DIR starts a new node with --join and its leader adds it
       (as a voter, or a learner); the node catches up first.
@@ -39,7 +39,10 @@ Usage:
 Options of the client commands:
   --endpoints HOST:PORT,...   the nodes' HTTP addresses (or KONTIKI_ENDPOINTS); default:
                               the cluster.json of \`kontiki cluster start\` in --data-dir
-  --data-dir DIR              where to find cluster.json (default .kontiki-data)
+  --data-dir DIR              where to find cluster.json and cluster.secret (default
+                              .kontiki-data)
+  --token-file PATH           the cluster's secret for transfer-leader, snapshot and
+                              members set (or KONTIKI_TOKEN); default DIR/cluster.secret
   --json                      print the server's JSON answer
   --timeout-ms N              per request, and how long to look for a leader (default 10000)
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess, isAlive, runCli } from './support/cli.js';
@@ -113,6 +113,37 @@ describe('kontiki cluster start, and the client commands against it', () => {
       role: string;
     }>;
     expect(after.find((n) => n.role === 'leader')?.id).toBe(target);
+  });
+
+  it('keeps one secret in cluster.secret (mode 0600), off every command line; admin commands need it', async () => {
+    const secretFile = join(data.dir, 'cluster.secret');
+    expect(statSync(secretFile).mode & 0o777).toBe(0o600);
+    const secret = readFileSync(secretFile, 'utf8').trim();
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    // `ps` shows every user the nodes' arguments: the secret is not among them.
+    for (const n of file.nodes) {
+      expect(readFileSync(`/proc/${n.pid}/cmdline`, 'utf8')).not.toContain(secret);
+    }
+    const endpoints = ['--endpoints', file.nodes.map((n) => n.http).join(',')];
+    const elsewhere = tempDir('cli-no-secret');
+    try {
+      const refused = await runCli(['snapshot', ...endpoints, '--data-dir', elsewhere.dir]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/UNAUTHORIZED/);
+      const allowed = await runCli([
+        'snapshot',
+        '--node',
+        'n1',
+        ...endpoints,
+        '--data-dir',
+        elsewhere.dir,
+        '--token-file',
+        secretFile,
+      ]);
+      expect(allowed).toMatchObject({ code: 0, stderr: '' });
+    } finally {
+      elsewhere.remove();
+    }
   });
 
   it('refuses a second cluster on the same data directory', async () => {

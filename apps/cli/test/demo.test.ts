@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliProcess, isAlive, pidsIn, runCli } from './support/cli.js';
@@ -71,14 +71,23 @@ describe('kontiki demo', () => {
   afterAll(() => scratch.remove());
 
   it('fails with a clear message and exit 1 when a node cannot start', async () => {
-    // A data directory that is a file: every node fails to create its store.
-    const file = join(scratch.dir, 'not-a-directory');
-    writeFileSync(file, 'x');
-    const r = await runCli(['demo', '--data-dir', file], 30_000);
+    // Each node's data directory is a file: every node fails to create its store.
+    const dir = join(scratch.dir, 'nodes-are-files');
+    mkdirSync(dir);
+    for (const id of ['n1', 'n2', 'n3']) writeFileSync(join(dir, id), 'x');
+    const r = await runCli(['demo', '--data-dir', dir], 30_000);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /^kontiki demo: kv-server exited \(code 1\) before n\d (listening|ready)/,
     );
-    expect(r.stderr).toMatch(/ENOTDIR|not a directory/);
+    expect(r.stderr).toMatch(/EEXIST|ENOTDIR|not a directory/);
+  });
+
+  it('fails with exit 1 naming the data directory when it is a file (no place for the secret)', async () => {
+    const file = join(scratch.dir, 'not-a-directory');
+    writeFileSync(file, 'x');
+    const r = await runCli(['demo', '--data-dir', file], 30_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^kontiki demo: .*not-a-directory is not a directory/);
   });
 });

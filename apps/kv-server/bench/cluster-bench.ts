@@ -64,6 +64,7 @@ async function networked(transport: TransportKind, storage: StorageKind): Promis
           payloadBytes: PAYLOAD_BYTES,
         },
         timeoutMs: WARMUP_MS + DURATION_MS + 30_000,
+        headers: { authorization: `Bearer ${cluster.token}` },
       });
       levels[concurrency] =
         res.status === 200

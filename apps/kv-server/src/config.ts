@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { readSecretFile, SecretFileError } from './cluster-secret.js';
+import type { HttpTimeouts } from './http-guard.js';
 
 export type TransportKind = 'grpc' | 'ws';
 export type StorageKind = 'sqlite' | 'memory';
@@ -7,6 +9,8 @@ export type StorageKind = 'sqlite' | 'memory';
 export interface PeerAddress {
   readonly raft: string;
   readonly http?: string;
+  /** Its etcd v3 gRPC API, when it serves one (see `etcdListen`). */
+  readonly etcd?: string;
 }
 
 /** Everything a kv-server process needs, from flags and environment variables. */
@@ -42,8 +46,20 @@ export interface ServerConfig {
   readonly snapshotIntervalS: number;
   /** Entries kept in the log behind a snapshot, for followers a little behind. */
   readonly snapshotLogMargin: number;
-  /** Shared secret of the WebSocket transport (every node needs the same one). */
+  /**
+   * The cluster's shared secret (every node needs the same one): demanded of Raft peers
+   * (gRPC and WebSocket) and, as `Authorization: Bearer`, of the HTTP admin endpoints.
+   * From `--token-file` (preferred) or `KONTIKI_TOKEN`.
+   */
   readonly token: string | undefined;
+  /** Serve Raft beyond loopback without a token (the transports refuse it otherwise). */
+  readonly allowInsecure?: boolean;
+  /** Host names, besides this server's own addresses and localhost, that may name it (DNS rebinding). */
+  readonly allowedHosts?: readonly string[];
+  /** An origin whose pages may read GET answers (CORS); none by default. */
+  readonly corsOrigin?: string;
+  /** Bounds on slow HTTP clients (defaults in http-guard.ts). */
+  readonly httpTimeouts?: Partial<HttpTimeouts>;
   readonly groupId: string;
   /** Largest value accepted, in bytes of UTF-8. */
   readonly maxValueBytes: number;
@@ -55,6 +71,8 @@ export interface ServerConfig {
   readonly enableBench: boolean;
   /** Shut down when stdin closes: a launcher's children die with it. */
   readonly exitOnStdinClose: boolean;
+  /** "host:port" of the etcd v3 gRPC API (port 0: any free one); undefined: not served. */
+  readonly etcdListen?: string | undefined;
 }
 
 export const USAGE = `kontiki-kv-server: a replicated key-value server (Kontiki Raft)
@@ -79,12 +97,26 @@ Flags (environment variable in brackets):
   --election-timeout-ms N     default 1000                            [KONTIKI_ELECTION_TIMEOUT_MS]
   --snapshot-interval-s N     default 3600; 0: only POST /admin/snapshot [KONTIKI_SNAPSHOT_INTERVAL_S]
   --snapshot-log-margin N     entries kept behind a snapshot, default 1000 [KONTIKI_SNAPSHOT_LOG_MARGIN]
-  --token SECRET              WebSocket transport's shared secret     [KONTIKI_TOKEN]
+  --token-file PATH           file holding the cluster's secret       [KONTIKI_TOKEN_FILE]
+                              (mode 0600): demanded of Raft peers and
+                              of /admin/* (Authorization: Bearer)
+  --token SECRET              the secret itself (prefer the file or   [KONTIKI_TOKEN]
+                              the variable: ps shows flags)
+  --allow-insecure            serve Raft beyond loopback without a    [KONTIKI_ALLOW_INSECURE=1]
+                              token
+  --allowed-hosts NAME,...    Host header names this server answers   [KONTIKI_ALLOWED_HOSTS]
+                              to besides its addresses and localhost
+  --cors-origin ORIGIN        let ORIGIN's pages read GET answers     [KONTIKI_CORS_ORIGIN]
+  --http-headers-timeout-ms N default 10000: time to send the headers
+  --http-request-timeout-ms N default 30000: time to send a request
+  --http-idle-timeout-ms N    default 5000: idle keep-alive connection
   --group ID                  Raft group id, default "kv"             [KONTIKI_GROUP]
   --max-value-bytes N         default 65536                           [KONTIKI_MAX_VALUE_BYTES]
   --write-timeout-ms N        default 5000                            [KONTIKI_WRITE_TIMEOUT_MS]
   --enable-bench              serve POST /admin/bench                 [KONTIKI_ENABLE_BENCH=1]
   --exit-on-stdin-close       shut down when stdin closes
+  --etcd-listen HOST:PORT     also serve etcd's v3 gRPC API there     [KONTIKI_ETCD_LISTEN]
+                              (port 0: any); default: not served
   --help
 `;
 
@@ -108,6 +140,10 @@ function address(name: string, value: string): string {
   const port = Number(value.slice(value.lastIndexOf(':') + 1));
   if (port > 65535) throw new ConfigError(`${name}: port ${port} is out of range`);
   return value;
+}
+
+function optionalAddress(name: string, value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : address(name, value);
 }
 
 function integer(name: string, value: string, min: number, max: number): number {
@@ -150,6 +186,7 @@ export function checkPeers(
   for (const [peer, where] of peers) {
     address(`peers ${peer}`, where.raft);
     if (where.http !== undefined) address(`peer-http ${peer}`, where.http);
+    if (where.etcd !== undefined) address(`peers ${peer} etcd`, where.etcd);
   }
   return peers;
 }
@@ -178,9 +215,12 @@ export function parsePeersLine(id: string, line: string): PeersLine {
   }
   const out = new Map<string, PeerAddress>();
   for (const [peer, value] of Object.entries(peers)) {
-    const v = value as { raft?: unknown; http?: unknown } | null;
+    const v = value as { raft?: unknown; http?: unknown; etcd?: unknown } | null;
     if (typeof v?.raft !== 'string') throw new ConfigError(`peers on stdin: ${peer} has no raft`);
-    out.set(peer, typeof v.http === 'string' ? { raft: v.raft, http: v.http } : { raft: v.raft });
+    const a: { raft: string; http?: string; etcd?: string } = { raft: v.raft };
+    if (typeof v.http === 'string') a.http = v.http;
+    if (typeof v.etcd === 'string') a.etcd = v.etcd;
+    out.set(peer, a);
   }
   const voters = (parsed as { voters?: unknown }).voters;
   if (voters !== undefined) {
@@ -193,6 +233,30 @@ export function parsePeersLine(id: string, line: string): PeersLine {
     }
   }
   return { peers: checkPeers(id, out), voters: voters as string[] | undefined };
+}
+
+/** The secret, from the file (preferred) or given as is; never both. */
+function tokenOf(value: string | undefined, file: string | undefined): string | undefined {
+  if (file !== undefined && file !== '') {
+    if (value !== undefined && value !== '') {
+      throw new ConfigError('give the secret once: --token-file or --token (KONTIKI_TOKEN)');
+    }
+    try {
+      return readSecretFile(file);
+    } catch (error) {
+      if (error instanceof SecretFileError) throw new ConfigError(`--token-file: ${error.message}`);
+      throw error;
+    }
+  }
+  if (value === '') return undefined;
+  if (value !== undefined && value.length < 16) {
+    throw new ConfigError('--token: a secret of at least 16 characters is required');
+  }
+  return value;
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined || value === '' ? {} : { [key]: value }) as { [P in K]?: string };
 }
 
 /** Reads the configuration from command-line flags, falling back on environment variables. */
@@ -222,11 +286,19 @@ export function parseConfig(
         'snapshot-log-margin': { type: 'string' },
         join: { type: 'boolean' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
+        'allow-insecure': { type: 'boolean' },
+        'allowed-hosts': { type: 'string' },
+        'cors-origin': { type: 'string' },
+        'http-headers-timeout-ms': { type: 'string' },
+        'http-request-timeout-ms': { type: 'string' },
+        'http-idle-timeout-ms': { type: 'string' },
         group: { type: 'string' },
         'max-value-bytes': { type: 'string' },
         'write-timeout-ms': { type: 'string' },
         'enable-bench': { type: 'boolean' },
         'exit-on-stdin-close': { type: 'boolean' },
+        'etcd-listen': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -322,7 +394,33 @@ export function parseConfig(
       0,
       1_000_000_000,
     ),
-    token: str('token', 'KONTIKI_TOKEN'),
+    token: tokenOf(str('token', 'KONTIKI_TOKEN'), str('token-file', 'KONTIKI_TOKEN_FILE')),
+    allowInsecure: values['allow-insecure'] === true || env.KONTIKI_ALLOW_INSECURE === '1',
+    allowedHosts: (str('allowed-hosts', 'KONTIKI_ALLOWED_HOSTS') ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h !== ''),
+    ...optional('corsOrigin', str('cors-origin', 'KONTIKI_CORS_ORIGIN')),
+    httpTimeouts: {
+      headersMs: integer(
+        '--http-headers-timeout-ms',
+        str('http-headers-timeout-ms', 'KONTIKI_HTTP_HEADERS_TIMEOUT_MS') ?? '10000',
+        100,
+        600_000,
+      ),
+      requestMs: integer(
+        '--http-request-timeout-ms',
+        str('http-request-timeout-ms', 'KONTIKI_HTTP_REQUEST_TIMEOUT_MS') ?? '30000',
+        100,
+        3_600_000,
+      ),
+      idleMs: integer(
+        '--http-idle-timeout-ms',
+        str('http-idle-timeout-ms', 'KONTIKI_HTTP_IDLE_TIMEOUT_MS') ?? '5000',
+        100,
+        600_000,
+      ),
+    },
     groupId: str('group', 'KONTIKI_GROUP') ?? 'kv',
     maxValueBytes: integer(
       '--max-value-bytes',
@@ -339,5 +437,6 @@ export function parseConfig(
     ),
     enableBench: values['enable-bench'] === true || env.KONTIKI_ENABLE_BENCH === '1',
     exitOnStdinClose: values['exit-on-stdin-close'] === true,
+    etcdListen: optionalAddress('--etcd-listen', str('etcd-listen', 'KONTIKI_ETCD_LISTEN')),
   };
 }

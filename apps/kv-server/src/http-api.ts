@@ -3,9 +3,11 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCode, NotLeaderError, RaftError, type RaftNode } from '@kontiki/core';
 import type { DigestBody, MembershipBody, SnapshotBody, StatusBody } from './api-types.js';
 import { ApplyLoopError, runApplyLoops } from './apply-loops.js';
+import { fetchStatus } from './cluster-observer.js';
 import { encodeCommand, type KvCommand, type KvResult, paddedPutCommand } from './commands.js';
 import { isAddress, type PeerAddress, type ServerConfig } from './config.js';
 import { type ErrorContext, httpErrorOf } from './error-mapping.js';
+import type { HttpGuard } from './http-guard.js';
 import { HttpError, parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
 import type { KvStateMachine } from './kv-state-machine.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
@@ -18,6 +20,8 @@ export interface KvApiContext {
   readonly stateMachine: KvStateMachine;
   readonly metrics: ServerMetrics;
   readonly startedAt: number;
+  /** Host, content type and admin checks (http-guard.ts). */
+  readonly guard: HttpGuard;
   node(): RaftNode<KvResult> | undefined;
   peers(): ReadonlyMap<string, PeerAddress>;
 }
@@ -41,7 +45,7 @@ function byteLength(s: string): number {
 
 /**
  * The HTTP API of a kv-server node (documented in the app's README):
- * GET/PUT/DELETE /kv/{key}, POST /cas/{key}, GET /status, /metrics, /digest, /,
+ * GET/PUT/DELETE /kv/{key}, POST /cas/{key}, GET /status, /cluster, /metrics, /digest, /,
  * POST /admin/transfer-leader, /admin/snapshot, /admin/membership and (when enabled)
  * POST /admin/bench.
  */
@@ -56,6 +60,12 @@ export class KvHttpApi {
         prefix: '/status',
         exact: true,
         methods: { GET: (_q, s) => this.status(s) },
+      },
+      {
+        name: '/cluster',
+        prefix: '/cluster',
+        exact: true,
+        methods: { GET: (_q, s) => this.clusterStatus(s) },
       },
       {
         name: '/metrics',
@@ -124,6 +134,10 @@ export class KvHttpApi {
     const method = req.method ?? 'GET';
     let routeName = 'unknown';
     try {
+      this.refuse(req, this.ctx.guard.checkHost(req));
+      if (method === 'GET' || method === 'HEAD') {
+        for (const [k, v] of Object.entries(this.ctx.guard.corsHeaders(req))) res.setHeader(k, v);
+      }
       const route = this.routes.find((r) =>
         r.exact ? path === r.prefix : path.startsWith(r.prefix),
       );
@@ -144,6 +158,7 @@ export class KvHttpApi {
           { allow },
         );
       }
+      this.refuse(req, this.ctx.guard.checkRequest(req, path));
       await handler(req, res, path.slice(route.prefix.length));
     } catch (error) {
       if (!res.headersSent) {
@@ -161,6 +176,16 @@ export class KvHttpApi {
     }
   }
 
+  /** Throws the guard's refusal, if any; the refused request's body is never read. */
+  private refuse(req: IncomingMessage, refusal: HttpError | undefined): void {
+    if (refusal === undefined) return;
+    req.resume();
+    throw new HttpError(refusal.status, refusal.code, refusal.message, refusal.details, {
+      ...refusal.headers,
+      connection: 'close',
+    });
+  }
+
   // ---------------------------------------------------------------- observation
 
   private page(res: ServerResponse): void {
@@ -171,7 +196,7 @@ export class KvHttpApi {
     res.end(STATUS_PAGE);
   }
 
-  /** The status document; also what the page polls on every member (hence CORS). */
+  /** The status document of this node. */
   statusBody(): StatusBody {
     const { config } = this.ctx;
     const node = this.ctx.node();
@@ -211,10 +236,29 @@ export class KvHttpApi {
   }
 
   private status(res: ServerResponse): void {
-    sendJson(res, 200, this.statusBody(), {
-      'access-control-allow-origin': '*',
-      'cache-control': 'no-store',
-    });
+    sendJson(res, 200, this.statusBody(), { 'cache-control': 'no-store' });
+  }
+
+  /**
+   * Every member's status as this node can fetch it (what the live page shows): the page
+   * asks its own origin only, so that no member needs CORS headers.
+   */
+  private async clusterStatus(res: ServerResponse): Promise<void> {
+    const self = this.statusBody();
+    const conf = self.configuration;
+    const ids = [
+      ...new Set([...conf.voters, ...(conf.oldVoters ?? []), ...(conf.learners ?? []), self.id]),
+    ];
+    const peers = this.ctx.peers();
+    const members = await Promise.all(
+      ids.map(async (id) => {
+        const http = peers.get(id)?.http ?? null;
+        const status =
+          id === self.id ? self : http === null ? undefined : await fetchStatus(http, 1000);
+        return { id, http, status: status ?? null };
+      }),
+    );
+    sendJson(res, 200, { self, members }, { 'cache-control': 'no-store' });
   }
 
   private metricsText(res: ServerResponse): void {
@@ -433,7 +477,9 @@ export class KvHttpApi {
     for (const id of members) {
       const a = given.get(id) ?? (known.get(id) as PeerAddress);
       const b = book.get(id);
-      if (b === undefined || b.raft !== a.raft || b.http !== a.http) record[id] = a;
+      if (b === undefined || b.raft !== a.raft || b.http !== a.http || b.etcd !== a.etcd) {
+        record[id] = a;
+      }
     }
     const recorded = Object.keys(record);
     if (recorded.length > 0) await this.write(req, { op: 'peers', peers: record });
@@ -610,14 +656,20 @@ function peerMap(value: unknown): Map<string, PeerAddress> {
     throw new HttpError(400, 'BAD_REQUEST', '"peers" must be an object of {raft, http} by peer id');
   }
   for (const [id, v] of Object.entries(value)) {
-    const a = v as { raft?: unknown; http?: unknown } | null;
+    const a = v as { raft?: unknown; http?: unknown; etcd?: unknown } | null;
     if (typeof a?.raft !== 'string' || !isAddress(a.raft)) {
       throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} needs "raft": "HOST:PORT"`);
     }
     if (a.http !== undefined && (typeof a.http !== 'string' || !isAddress(a.http))) {
       throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} has a bad "http" (HOST:PORT)`);
     }
-    out.set(id, typeof a.http === 'string' ? { raft: a.raft, http: a.http } : { raft: a.raft });
+    if (a.etcd !== undefined && (typeof a.etcd !== 'string' || !isAddress(a.etcd))) {
+      throw new HttpError(400, 'BAD_REQUEST', `"peers": ${id} has a bad "etcd" (HOST:PORT)`);
+    }
+    const address: { raft: string; http?: string; etcd?: string } = { raft: a.raft };
+    if (typeof a.http === 'string') address.http = a.http;
+    if (typeof a.etcd === 'string') address.etcd = a.etcd;
+    out.set(id, address);
   }
   return out;
 }

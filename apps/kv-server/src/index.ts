@@ -1,7 +1,8 @@
 /**
- * Kontiki's demo application: a replicated key-value server over HTTP built only from the
- * public packages, and what drives it from outside (a launcher for local clusters of
- * kv-server processes, an HTTP client, cluster observers). The process entry is `main.js`.
+ * Kontiki's demo application: a replicated key-value server over HTTP and etcd's v3 gRPC API,
+ * built only from the public packages, and what drives it from outside (a launcher for local
+ * clusters of kv-server processes, an HTTP client, an etcd API client, cluster observers).
+ * The process entry is `main.js`.
  *
  * @example
  * ```ts
@@ -25,6 +26,13 @@ export {
   waitForLeader,
 } from './cluster-observer.js';
 export {
+  ensureClusterSecret,
+  readSecretFile,
+  SECRET_FILE_NAME,
+  SecretFileError,
+  secretFilePath,
+} from './cluster-secret.js';
+export {
   decodeCommand,
   encodeCommand,
   type KvCommand,
@@ -40,6 +48,17 @@ export {
   type StorageKind,
   type TransportKind,
 } from './config.js';
+export { ETCD_API_VERSION, EtcdApi } from './etcd/etcd-api.js';
+export {
+  bytes as etcdBytes,
+  EtcdCallError,
+  EtcdClient,
+  type EtcdClientOptions,
+  prefixEnd,
+  text as etcdText,
+} from './etcd/etcd-client.js';
+export { OUTCOME_TRAILER } from './etcd/etcd-errors.js';
+export { clusterId, hexId, memberId } from './etcd/ids.js';
 export { requestJson, TransportFailure } from './http-json.js';
 export {
   KvClient,
@@ -47,8 +66,14 @@ export {
   KvError,
   type MembershipRequest,
 } from './kv-client.js';
+export type { KeyedEntry, KvEntry } from './kv-entry.js';
 export { KvServer, type ServerEvent } from './kv-server.js';
-export { type KvDigest, KvStateMachine } from './kv-state-machine.js';
+export {
+  type KvChangeListener,
+  type KvDigest,
+  type KvEvent,
+  KvStateMachine,
+} from './kv-state-machine.js';
 export {
   type ClusterMember,
   LocalCluster,

@@ -35,6 +35,8 @@ export interface KvClientOptions {
   readonly requestTimeoutMs?: number;
   /** How long to keep trying other nodes while no leader answers. Default 10 s. */
   readonly retryForMs?: number;
+  /** The cluster's secret, sent to the admin endpoints (transfer, snapshot, membership). */
+  readonly token?: string;
 }
 
 interface CallSpec {
@@ -48,6 +50,8 @@ interface CallSpec {
   readonly endpoint?: string;
   /** This call's request deadline, instead of the client's. */
   readonly requestTimeoutMs?: number;
+  /** An /admin/ endpoint: send the cluster's secret. */
+  readonly admin?: boolean;
 }
 
 /** What `setMembers` asks for. */
@@ -55,7 +59,9 @@ export interface MembershipRequest {
   readonly voters: readonly string[];
   readonly learners?: readonly string[];
   /** Addresses of members the group does not know yet (nodes being added). */
-  readonly peers?: Readonly<Record<string, { readonly raft: string; readonly http?: string }>>;
+  readonly peers?: Readonly<
+    Record<string, { readonly raft: string; readonly http?: string; readonly etcd?: string }>
+  >;
   /** How long new members may take to catch up before the change is given up (server default: 20 election timeouts). */
   readonly timeoutMs?: number;
 }
@@ -87,6 +93,7 @@ export class KvClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 512 });
   private readonly requestTimeoutMs: number;
   private readonly retryForMs: number;
+  private readonly token: string | undefined;
   private leaderHint: string | undefined;
 
   constructor(
@@ -96,6 +103,7 @@ export class KvClient {
     if (endpoints.length === 0) throw new Error('KvClient needs at least one endpoint');
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.retryForMs = options.retryForMs ?? 10_000;
+    this.token = options.token;
   }
 
   /** Linearizable read; null when the key does not exist. Any node serves it (or `endpoint`). */
@@ -177,6 +185,7 @@ export class KvClient {
       path: '/admin/transfer-leader',
       body: peer === undefined ? {} : { peer },
       accept: [200],
+      admin: true,
     });
     return res.body as TransferBody;
   }
@@ -190,7 +199,9 @@ export class KvClient {
       kind: 'read',
       method: 'POST',
       path: '/admin/snapshot',
+      body: {},
       accept: [200],
+      admin: true,
       endpoint: endpoint ?? (this.endpoints[0] as string),
       // Writing a large state to disk can take longer than a request usually does.
       requestTimeoutMs: Math.max(this.requestTimeoutMs, 60_000),
@@ -209,6 +220,7 @@ export class KvClient {
       path: '/admin/membership',
       body: request,
       accept: [200],
+      admin: true,
       // New members catch up first: the answer may take as long as the change's timeout.
       requestTimeoutMs: Math.max(this.requestTimeoutMs, (request.timeoutMs ?? 60_000) + 10_000),
     });
@@ -235,6 +247,9 @@ export class KvClient {
           body: spec.body,
           timeoutMs: spec.requestTimeoutMs ?? this.requestTimeoutMs,
           agent: this.agent,
+          ...(spec.admin && this.token !== undefined
+            ? { headers: { authorization: `Bearer ${this.token}` } }
+            : {}),
         });
       } catch (error) {
         if (!(error instanceof TransportFailure)) throw error;

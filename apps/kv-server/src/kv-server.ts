@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type Configuration,
@@ -19,7 +19,9 @@ import { grpcTransport } from '@kontiki/transport-grpc';
 import { wsTransport } from '@kontiki/transport-ws';
 import type { KvResult } from './commands.js';
 import { type PeerAddress, parsePeersLine, type ServerConfig } from './config.js';
+import { EtcdApi } from './etcd/etcd-api.js';
 import { KvHttpApi } from './http-api.js';
+import { createHttpServer, HttpGuard, isLoopbackAddress } from './http-guard.js';
 import { KvStateMachine } from './kv-state-machine.js';
 import { ServerMetrics } from './server-metrics.js';
 
@@ -30,6 +32,8 @@ export type ServerEvent =
       readonly id: string;
       readonly raft: string;
       readonly http: string;
+      /** Where the etcd v3 API listens, when it is served. */
+      readonly etcd?: string;
     }
   | {
       readonly event: 'ready';
@@ -99,17 +103,36 @@ async function openTransport(
   // Resolvers look the peer up when a call is made, not when the transport is created:
   // with `peers: 'stdin'` the members are known only after the endpoint listens, and a
   // node that joins later becomes known through the log (KvStateMachine.peers).
+  // The cluster's secret authenticates peers on either transport (refused before any
+  // message is read); without one the transports warn, and refuse a non-loopback address.
+  const auth = { token: config.token, allowInsecure: config.allowInsecure === true };
   if (config.transport === 'ws') {
     return wsTransport({
       listen: config.raftListen,
-      token: config.token,
+      ...auth,
       peers: (id) => {
         const raft = addressOf(id)?.raft;
         return raft === undefined ? undefined : `ws://${raft}/kontiki`;
       },
     });
   }
-  return grpcTransport({ listen: config.raftListen, peers: (id) => addressOf(id)?.raft });
+  return grpcTransport({
+    listen: config.raftListen,
+    ...auth,
+    peers: (id) => addressOf(id)?.raft,
+  });
+}
+
+/**
+ * The HTTP API beyond loopback without a secret: the data API is open to anyone on the
+ * network (the admin endpoints are off without a secret).
+ */
+function warnIfHttpExposed(address: string, token: string | undefined): void {
+  if (token !== undefined || isLoopbackAddress(address)) return;
+  process.emitWarning(
+    `INSECURE: the HTTP API at ${address} is open beyond this machine without a cluster secret: anyone on the network can read and write every key. Give --token-file, or listen on 127.0.0.1`,
+    { code: 'KONTIKI_UNAUTHENTICATED_HTTP' },
+  );
 }
 
 /** A "host:port" whose port is 0 (a listen address, not one to give to others). */
@@ -144,6 +167,9 @@ export class KvServer {
     readonly config: ServerConfig,
     readonly raftAddress: string,
     readonly httpAddress: string,
+    /** "host:port" of the etcd v3 API, when served. */
+    readonly etcdAddress: string | undefined,
+    private readonly etcd: EtcdApi | undefined,
     private readonly storage: Storage,
     private readonly transport: Transport,
     private readonly http: Server,
@@ -170,25 +196,49 @@ export class KvServer {
         status: () => server?.node?.status(),
         keys: () => stateMachine.size,
       });
+      const guard = new HttpGuard({
+        token: config.token,
+        ...(config.allowedHosts ? { allowedHosts: config.allowedHosts } : {}),
+        corsOrigin: config.corsOrigin,
+      });
       const api = new KvHttpApi({
         config,
         stateMachine,
         metrics,
+        guard,
         startedAt: Date.now(),
         node: () => server?.node,
         peers: () => knownPeers(stateMachine, peers),
       });
-      const http = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+      const { server: http } = createHttpServer(config.httpTimeouts, (req, res) => {
         void api.handle(req, res);
       });
-      http.keepAliveTimeout = 10_000;
       const httpAddress = await listen(http, config.httpListen);
       cleanups.push(() => closeHttp(http));
+      guard.listening(httpAddress);
+      warnIfHttpExposed(httpAddress, config.token);
+      let etcd: EtcdApi | undefined;
+      if (config.etcdListen !== undefined) {
+        const api = await EtcdApi.listen(
+          {
+            config,
+            stateMachine,
+            metrics,
+            node: () => server?.node,
+            peers: () => knownPeers(stateMachine, peers),
+          },
+          config.etcdListen,
+        );
+        etcd = api;
+        cleanups.push(() => api.close());
+      }
       const raftAddress = transport.address ?? config.raftListen;
       server = new KvServer(
         config,
         raftAddress,
         httpAddress,
+        etcd?.address,
+        etcd,
         storage,
         transport,
         http,
@@ -196,7 +246,13 @@ export class KvServer {
         stateMachine,
         announce,
       );
-      announce({ event: 'listening', id: config.id, raft: raftAddress, http: httpAddress });
+      announce({
+        event: 'listening',
+        id: config.id,
+        raft: raftAddress,
+        http: httpAddress,
+        ...(etcd === undefined ? {} : { etcd: etcd.address }),
+      });
 
       if (config.peers === 'stdin') {
         if (options.readPeersLine === undefined) throw new Error('no way to read the peers');
@@ -206,10 +262,19 @@ export class KvServer {
       }
       // Listening on port 0: what others must call is the port the system picked.
       const self = peers.get(config.id);
-      if (self !== undefined && (anyPort(self.raft) || anyPort(self.http ?? ''))) {
+      if (
+        self !== undefined &&
+        (anyPort(self.raft) ||
+          anyPort(self.http ?? '') ||
+          anyPort(self.etcd ?? '') ||
+          (self.etcd === undefined && etcd !== undefined))
+      ) {
+        const etcdAddress =
+          self.etcd === undefined || anyPort(self.etcd) ? etcd?.address : self.etcd;
         peers.set(config.id, {
           raft: anyPort(self.raft) ? raftAddress : self.raft,
           http: self.http === undefined || anyPort(self.http) ? httpAddress : self.http,
+          ...(etcdAddress === undefined ? {} : { etcd: etcdAddress }),
         });
       }
       await server.startNode(metrics, voters);
@@ -287,6 +352,7 @@ export class KvServer {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await closeHttp(this.http);
+      await this.etcd?.close();
       await this.node?.shutdown();
       await this.transport.close();
       await this.storage.close();

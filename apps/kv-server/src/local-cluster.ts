@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { ensureClusterSecret } from './cluster-secret.js';
 import type { StorageKind, TransportKind } from './config.js';
 import type { ServerEvent } from './kv-server.js';
 import { ServerProcess } from './server-process.js';
@@ -11,7 +12,10 @@ export interface LocalClusterOptions {
   readonly nodes?: number;
   readonly transport?: TransportKind;
   readonly storage?: StorageKind;
-  /** Parent of every node's data directory (`<dataDir>/n1`, ...); required for SQLite. */
+  /**
+   * Parent of every node's data directory (`<dataDir>/n1`, ...); required for SQLite. The
+   * cluster's secret is kept there too (`cluster.secret`, mode 0600).
+   */
   readonly dataDir?: string;
   readonly sqliteSync?: 'full' | 'normal';
   readonly electionTimeoutMs?: number;
@@ -32,6 +36,11 @@ export interface LocalClusterOptions {
    */
   readonly basePort?: number;
   readonly enableBench?: boolean;
+  /**
+   * Serve etcd's v3 gRPC API on every node too (`--etcd-listen`), on a port of its own:
+   * chosen by the system, or basePort + 200 + i. Default true.
+   */
+  readonly etcd?: boolean;
   /** Children's stderr: passed through, or collected and shown when a node fails. */
   readonly stderr?: 'inherit' | 'collect';
   readonly onEvent?: (event: ServerEvent) => void;
@@ -55,6 +64,8 @@ export interface ClusterMember {
   readonly raft: string;
   /** "host:port" of its HTTP API. */
   readonly http: string;
+  /** "host:port" of its etcd v3 API (when served). */
+  readonly etcd: string | undefined;
   readonly running: boolean;
   readonly pid: number | undefined;
   /** Started with `--join` (added to the group after it was formed). */
@@ -68,6 +79,7 @@ interface Slot {
   readonly id: string;
   raft: string;
   http: string;
+  etcd: string | undefined;
   process: ServerProcess;
   readonly joined: boolean;
 }
@@ -86,14 +98,33 @@ const RESTART_ATTEMPTS = 20;
  */
 export class LocalCluster {
   private readonly slots: Slot[] = [];
-  private readonly token = randomBytes(16).toString('hex');
+  private readonly secret: { readonly token: string; readonly file: string | undefined };
   private stopped = false;
   /** Nodes being killed or restarted on purpose: their exit is expected. */
   private readonly expectedExits = new Set<string>();
   /** Ids of removed nodes: never given again (their data directories are still there). */
   private readonly retired = new Set<string>();
 
-  private constructor(private readonly options: LocalClusterOptions) {}
+  private constructor(private readonly options: LocalClusterOptions) {
+    // One secret per cluster: in its data directory (a restarted cluster keeps it, and the
+    // CLI's commands find it there), or only in memory when there is no directory.
+    if (options.dataDir !== undefined) {
+      const { path, secret } = ensureClusterSecret(options.dataDir);
+      this.secret = { token: secret, file: path };
+    } else {
+      this.secret = { token: randomBytes(32).toString('hex'), file: undefined };
+    }
+  }
+
+  /** The cluster's shared secret: for its Raft transports and its HTTP admin endpoints. */
+  get token(): string {
+    return this.secret.token;
+  }
+
+  /** The file that holds the secret (undefined without a data directory). */
+  get tokenFile(): string | undefined {
+    return this.secret.file;
+  }
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     const count = options.members?.length ?? options.nodes ?? 3;
@@ -112,14 +143,15 @@ export class LocalCluster {
     try {
       const host = options.host ?? '127.0.0.1';
       const spawned = specs.map((spec) => {
-        const { http, raft } = cluster.listenAddresses(spec.id, host);
+        const { http, raft, etcd } = cluster.listenAddresses(spec.id, host);
         const joined = spec.joined === true;
         const slot: Slot = {
           id: spec.id,
           raft,
           http,
+          etcd,
           joined,
-          process: cluster.spawn(spec.id, raft, http, joined),
+          process: cluster.spawn(spec.id, raft, http, etcd, joined),
         };
         cluster.slots.push(slot);
         return slot;
@@ -134,6 +166,7 @@ export class LocalCluster {
           );
           slot.raft = listening.raft;
           slot.http = listening.http;
+          slot.etcd = listening.etcd;
         }),
       );
       for (const slot of cluster.slots) slot.process.send(cluster.peersLine());
@@ -150,6 +183,7 @@ export class LocalCluster {
       id: s.id,
       raft: s.raft,
       http: s.http,
+      etcd: s.etcd,
       running: s.process.running,
       pid: s.process.pid,
       joined: s.joined,
@@ -165,6 +199,11 @@ export class LocalCluster {
   /** Every node's HTTP "host:port". */
   httpEndpoints(): string[] {
     return this.slots.map((s) => s.http);
+  }
+
+  /** Every node's etcd v3 API "host:port" (empty when the cluster serves none). */
+  etcdEndpoints(): string[] {
+    return this.slots.flatMap((s) => (s.etcd === undefined ? [] : [s.etcd]));
   }
 
   /** The id of the node serving HTTP at `http`. */
@@ -188,7 +227,7 @@ export class LocalCluster {
     let lastError: unknown;
     for (let attempt = 0; attempt < RESTART_ATTEMPTS; attempt++) {
       this.expectedExits.delete(id);
-      slot.process = this.spawn(id, slot.raft, slot.http, slot.joined);
+      slot.process = this.spawn(id, slot.raft, slot.http, slot.etcd, slot.joined);
       try {
         await slot.process.waitForEvent(`${id} listening`, isListening, this.startTimeoutMs);
         slot.process.send(this.peersLine());
@@ -217,13 +256,14 @@ export class LocalCluster {
       throw new Error(`${newId} is or was already in this cluster`);
     }
     const host = this.options.host ?? '127.0.0.1';
-    const { http, raft } = this.listenAddresses(newId, host);
+    const { http, raft, etcd } = this.listenAddresses(newId, host);
     const slot: Slot = {
       id: newId,
       raft,
       http,
+      etcd,
       joined: true,
-      process: this.spawn(newId, raft, http, true),
+      process: this.spawn(newId, raft, http, etcd, true),
     };
     this.slots.push(slot);
     try {
@@ -234,6 +274,7 @@ export class LocalCluster {
       );
       slot.raft = listening.raft;
       slot.http = listening.http;
+      slot.etcd = listening.etcd;
       slot.process.send(this.peersLine());
       await this.waitReady(slot);
       return this.member(newId);
@@ -290,18 +331,33 @@ export class LocalCluster {
    * from this line, and the others learn theirs through the log.
    */
   private peersLine(): string {
-    const peers: Record<string, { raft: string; http: string }> = {};
-    for (const s of this.slots) peers[s.id] = { raft: s.raft, http: s.http };
+    const peers: Record<string, { raft: string; http: string; etcd?: string }> = {};
+    for (const s of this.slots) {
+      peers[s.id] =
+        s.etcd === undefined
+          ? { raft: s.raft, http: s.http }
+          : { raft: s.raft, http: s.http, etcd: s.etcd };
+    }
     const voters = this.slots.filter((s) => !s.joined).map((s) => s.id);
     return JSON.stringify(voters.length > 0 ? { peers, voters } : { peers });
   }
 
   /** Fixed ports from `basePort` (by the node's number, nK), else port 0. */
-  private listenAddresses(id: string, host: string): { http: string; raft: string } {
+  private listenAddresses(
+    id: string,
+    host: string,
+  ): { http: string; raft: string; etcd: string | undefined } {
     const base = this.options.basePort;
+    const withEtcd = this.options.etcd ?? true;
     const n = Number(/^n(\d+)$/.exec(id)?.[1] ?? Number.NaN);
-    if (base === undefined || !Number.isInteger(n)) return { http: `${host}:0`, raft: `${host}:0` };
-    return { http: `${host}:${base + n}`, raft: `${host}:${base + 100 + n}` };
+    if (base === undefined || !Number.isInteger(n)) {
+      return { http: `${host}:0`, raft: `${host}:0`, etcd: withEtcd ? `${host}:0` : undefined };
+    }
+    return {
+      http: `${host}:${base + n}`,
+      raft: `${host}:${base + 100 + n}`,
+      etcd: withEtcd ? `${host}:${base + 200 + n}` : undefined,
+    };
   }
 
   private nextId(): string {
@@ -317,7 +373,13 @@ export class LocalCluster {
     return `n${n}`;
   }
 
-  private spawn(id: string, raft: string, http: string, joined: boolean): ServerProcess {
+  private spawn(
+    id: string,
+    raft: string,
+    http: string,
+    etcd: string | undefined,
+    joined: boolean,
+  ): ServerProcess {
     const o = this.options;
     const storage = o.storage ?? 'sqlite';
     const args = [
@@ -338,6 +400,7 @@ export class LocalCluster {
       String(o.electionTimeoutMs ?? 1000),
     ];
     if (joined) args.push('--join');
+    if (etcd !== undefined) args.push('--etcd-listen', etcd);
     if (o.snapshotIntervalS !== undefined) {
       args.push('--snapshot-interval-s', String(o.snapshotIntervalS));
     }
@@ -348,11 +411,15 @@ export class LocalCluster {
       args.push('--data-dir', join(o.dataDir, id), '--sqlite-sync', o.sqliteSync ?? 'full');
     }
     if (o.enableBench) args.push('--enable-bench');
+    // The secret goes by file (or environment), never argv: ps shows argv to every user.
+    if (this.secret.file !== undefined) args.push('--token-file', this.secret.file);
+    const env: Record<string, string | undefined> = { ...process.env, ...o.env };
+    if (this.secret.file === undefined) env.KONTIKI_TOKEN = this.secret.token;
+    else delete env.KONTIKI_TOKEN;
     return new ServerProcess({
       script: o.serverScript,
       args,
-      // The WebSocket transport's shared secret goes by environment, not argv (ps shows argv).
-      env: { ...process.env, ...o.env, KONTIKI_TOKEN: this.token },
+      env,
       stderr: o.stderr ?? 'collect',
       ...(o.onEvent ? { onEvent: o.onEvent } : {}),
       onExit: (code, signal) => {

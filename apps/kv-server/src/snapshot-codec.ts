@@ -1,25 +1,33 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { SnapshotReader, SnapshotWriter } from '@kontiki/core';
 import type { PeerAddress } from './config.js';
+import type { KvEntry } from './kv-entry.js';
 
 /**
  * The key-value state in a snapshot: a compact, versioned binary stream, written and read
  * in chunks so that neither side ever holds the whole encoding in memory.
  *
  * ```
- * header   "KVSN" (4 bytes), version (1 byte, = 1)
- * records  0x01 pair: varint n, key (n bytes UTF-8), varint m, value (m bytes UTF-8)
- *          0x02 peer: varint n, id, varint m, raft address, varint h, HTTP address (h = 0: none)
+ * header   "KVSN" (4 bytes), version (1 byte, = 2)
+ * records  0x01 pair: varint n, key (n bytes UTF-8), varint m, value (m bytes UTF-8),
+ *               varint create revision, varint mod revision, varint version
+ *          0x02 peer: varint n, id, varint m, raft address, varint h, HTTP address (h = 0: none),
+ *               varint e, etcd API address (e = 0: none)
  *          0x03 pair whose key or value is not well-formed UTF-16 (a lone surrogate, which
- *               JSON can carry): the strings as JSON text, so that nothing is lost
- * trailer  0xFF, varint pair count, varint peer count, SHA-256 (32 bytes) of every byte before it
+ *               JSON can carry): the strings as JSON text, so that nothing is lost; then the
+ *               revisions as in 0x01
+ * trailer  0xFF, varint pair count, varint peer count, varint store revision,
+ *          SHA-256 (32 bytes) of every byte before it
  * ```
  *
  * Varints are unsigned LEB128. The counts and the checksum catch a truncated or damaged
- * snapshot at load; the version lets a later format be told apart.
+ * snapshot at load; the version lets a later format be told apart. Version 1 (before
+ * revisions) is refused with a clear error rather than migrated: revisions invented at load
+ * would differ from those of a node that replays the log, and a compare on a revision would
+ * then decide differently on different nodes.
  */
 export const SNAPSHOT_MAGIC = new Uint8Array([0x4b, 0x56, 0x53, 0x4e]); // "KVSN"
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 const TAG_PAIR = 0x01;
 const TAG_PEER = 0x02;
@@ -42,10 +50,11 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** A lone surrogate: TextEncoder would turn it into U+FFFD, changing the string. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** What a snapshot holds: the map and the peers' addresses known to the group. */
+/** What a snapshot holds: the map, the store's revision and the peers' addresses known to the group. */
 export interface SnapshotContent {
-  readonly data: Map<string, string>;
+  readonly data: Map<string, KvEntry>;
   readonly peers: Map<string, PeerAddress>;
+  readonly revision: number;
 }
 
 /** A snapshot that cannot be read back: wrong format, version, truncated or damaged. */
@@ -159,7 +168,8 @@ export async function writeSnapshot(
   try {
     await out.bytes(SNAPSHOT_MAGIC);
     await out.byte(SNAPSHOT_VERSION);
-    for (const [key, value] of content.data) {
+    for (const [key, entry] of content.data) {
+      const value = entry.value;
       if (LONE_SURROGATE.test(key) || LONE_SURROGATE.test(value)) {
         await out.byte(TAG_PAIR_JSON);
         await out.string(JSON.stringify(key));
@@ -169,16 +179,21 @@ export async function writeSnapshot(
         await out.string(key);
         await out.string(value);
       }
+      await out.varint(entry.createRevision);
+      await out.varint(entry.modRevision);
+      await out.varint(entry.version);
     }
     for (const [id, address] of content.peers) {
       await out.byte(TAG_PEER);
       await out.string(id);
       await out.string(address.raft);
       await out.string(address.http ?? '');
+      await out.string(address.etcd ?? '');
     }
     await out.byte(TAG_END);
     await out.varint(content.data.size);
     await out.varint(content.peers.size);
+    await out.varint(content.revision);
     await out.finish();
   } catch (error) {
     await out.drain().catch(() => {});
@@ -187,14 +202,20 @@ export async function writeSnapshot(
 }
 
 type Step =
-  | { readonly kind: 'pair'; readonly key: string; readonly value: string; readonly end: number }
+  | { readonly kind: 'pair'; readonly key: string; readonly entry: KvEntry; readonly end: number }
   | {
       readonly kind: 'peer';
       readonly id: string;
       readonly address: PeerAddress;
       readonly end: number;
     }
-  | { readonly kind: 'end'; readonly pairs: number; readonly peers: number; readonly end: number }
+  | {
+      readonly kind: 'end';
+      readonly pairs: number;
+      readonly peers: number;
+      readonly revision: number;
+      readonly end: number;
+    }
   /** The record is not complete in the buffer: at least this many bytes from its start. */
   | { readonly kind: 'more'; readonly atLeast: number };
 
@@ -210,6 +231,23 @@ function readVarint(buf: Uint8Array, pos: number): { value: number; next: number
     if (i - pos >= 7) throw new SnapshotFormatError('a length is too long');
   }
   return undefined;
+}
+
+/** `count` varints from `pos`; undefined if incomplete. */
+function readVarints(
+  buf: Uint8Array,
+  pos: number,
+  count: number,
+): { values: number[]; next: number } | undefined {
+  const values: number[] = [];
+  let p = pos;
+  for (let i = 0; i < count; i++) {
+    const v = readVarint(buf, p);
+    if (v === undefined) return undefined;
+    values.push(v.value);
+    p = v.next;
+  }
+  return { values, next: p };
 }
 
 /** Reads `count` length-prefixed strings from `pos`; 'more' with the bytes needed if incomplete. */
@@ -258,24 +296,32 @@ function step(buf: Uint8Array, pos: number): Step {
     case TAG_PAIR_JSON: {
       const r = readStrings(buf, pos + 1, 2, pos);
       if ('kind' in r) return r;
+      const revisions = readVarints(buf, r.next, 3);
+      if (revisions === undefined) return { kind: 'more', atLeast: buf.byteLength - pos + 1 };
       const [k, v] = r.strings as [string, string];
-      return tag === TAG_PAIR
-        ? { kind: 'pair', key: k, value: v, end: r.next }
-        : { kind: 'pair', key: parseJsonString(k), value: parseJsonString(v), end: r.next };
+      const [createRevision, modRevision, version] = revisions.values as [number, number, number];
+      const value = tag === TAG_PAIR ? v : parseJsonString(v);
+      return {
+        kind: 'pair',
+        key: tag === TAG_PAIR ? k : parseJsonString(k),
+        entry: { value, createRevision, modRevision, version },
+        end: revisions.next,
+      };
     }
     case TAG_PEER: {
-      const r = readStrings(buf, pos + 1, 3, pos);
+      const r = readStrings(buf, pos + 1, 4, pos);
       if ('kind' in r) return r;
-      const [id, raft, http] = r.strings as [string, string, string];
-      return { kind: 'peer', id, address: http === '' ? { raft } : { raft, http }, end: r.next };
+      const [id, raft, http, etcd] = r.strings as [string, string, string, string];
+      const address: { raft: string; http?: string; etcd?: string } = { raft };
+      if (http !== '') address.http = http;
+      if (etcd !== '') address.etcd = etcd;
+      return { kind: 'peer', id, address, end: r.next };
     }
     case TAG_END: {
-      const pairs = readVarint(buf, pos + 1);
-      const peers = pairs && readVarint(buf, pairs.next);
-      if (pairs === undefined || peers === undefined) {
-        return { kind: 'more', atLeast: buf.byteLength - pos + 1 };
-      }
-      return { kind: 'end', pairs: pairs.value, peers: peers.value, end: peers.next };
+      const counts = readVarints(buf, pos + 1, 3);
+      if (counts === undefined) return { kind: 'more', atLeast: buf.byteLength - pos + 1 };
+      const [pairs, peers, revision] = counts.values as [number, number, number];
+      return { kind: 'end', pairs, peers, revision, end: counts.next };
     }
     default:
       throw new SnapshotFormatError(`unknown record type 0x${tag.toString(16)}`);
@@ -288,8 +334,9 @@ function step(buf: Uint8Array, pos: number): Step {
  */
 export async function readSnapshot(reader: SnapshotReader): Promise<SnapshotContent> {
   const hash = createHash('sha256');
-  const data = new Map<string, string>();
+  const data = new Map<string, KvEntry>();
   const peers = new Map<string, PeerAddress>();
+  let revision = 0;
   let offset = 0;
   let buf = new Uint8Array(0);
   let pos = 0;
@@ -322,6 +369,11 @@ export async function readSnapshot(reader: SnapshotReader): Promise<SnapshotCont
     if (buf[i] !== SNAPSHOT_MAGIC[i]) throw new SnapshotFormatError('not a key-value snapshot');
   }
   const version = buf[SNAPSHOT_MAGIC.byteLength];
+  if (version === 1) {
+    throw new SnapshotFormatError(
+      'version 1 (written by a kv-server from before revisions) is not supported: this version needs the revisions of every key; start the node on a new data directory (or wipe this one) and let it catch up from the group',
+    );
+  }
   if (version !== SNAPSHOT_VERSION) {
     throw new SnapshotFormatError(`version ${version} is not supported (only ${SNAPSHOT_VERSION})`);
   }
@@ -336,9 +388,10 @@ export async function readSnapshot(reader: SnapshotReader): Promise<SnapshotCont
     }
     hash.update(buf.subarray(pos, s.end));
     pos = s.end;
-    if (s.kind === 'pair') data.set(s.key, s.value);
+    if (s.kind === 'pair') data.set(s.key, s.entry);
     else if (s.kind === 'peer') peers.set(s.id, s.address);
     else {
+      revision = s.revision;
       if (s.pairs !== data.size || s.peers !== peers.size) {
         throw new SnapshotFormatError(
           `the trailer counts ${s.pairs} pairs and ${s.peers} peers, the records ${data.size} and ${peers.size}`,
@@ -356,5 +409,11 @@ export async function readSnapshot(reader: SnapshotReader): Promise<SnapshotCont
   if (pos + CHECKSUM_BYTES !== buf.byteLength || offset !== reader.size) {
     throw new SnapshotFormatError('bytes after the checksum');
   }
-  return { data, peers };
+  if (revision < 1) throw new SnapshotFormatError(`store revision ${revision} is below 1`);
+  for (const e of data.values()) {
+    if (e.modRevision > revision || e.createRevision > e.modRevision || e.version < 1) {
+      throw new SnapshotFormatError('a key has revisions that do not fit the store revision');
+    }
+  }
+  return { data, peers, revision };
 }

@@ -1,9 +1,9 @@
 /**
- * The live cluster page served at `/`: twice a second it reads this node's `/status` for
- * the configuration and the members' HTTP addresses (membership can change), polls every
- * member's `/status` (CORS allows it), and shows each node's membership, role, term,
- * leader, commit and apply index, snapshot index and first log index; the configuration is
- * the leader's when one answers. No framework, no build step.
+ * The live cluster page served at `/`: twice a second it reads this node's `/cluster` (every
+ * member's status, fetched by this node: the page talks to its own origin only, so no
+ * member needs CORS headers) and shows each node's membership, role, term, leader, commit
+ * and apply index, snapshot index and first log index; the configuration is the leader's
+ * when one answers. No framework, no build step.
  */
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
@@ -60,19 +60,6 @@ function cell(row, text, cls) {
   row.appendChild(td);
 }
 
-async function fetchStatus(http) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 1000);
-  try {
-    const res = await fetch('http://' + http + '/status', { signal: controller.signal });
-    return await res.json();
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function membership(conf, id) {
   const voter = conf.voters.includes(id);
   const old = (conf.oldVoters || []).includes(id);
@@ -90,15 +77,20 @@ function describeConf(conf) {
 }
 
 async function refresh() {
-  const own = await fetch('/status').then((r) => r.json()).catch(() => undefined);
-  if (!own) return;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 3000);
+  const cluster = await fetch('/cluster', { signal: controller.signal, headers: { accept: 'application/json' } })
+    .then((r) => r.json())
+    .catch(() => undefined)
+    .finally(() => clearTimeout(timer));
+  if (!cluster) return;
+  const own = cluster.self;
   document.getElementById('group').textContent = own.groupId;
   document.getElementById('transport').textContent = own.transport;
   document.getElementById('storage').textContent = own.storage;
-  const http = new Map(own.peers.map((p) => [p.id, p.http]));
-  const inConf = (conf) => [...conf.voters, ...(conf.oldVoters || []), ...(conf.learners || [])];
-  const ids = [...new Set([...inConf(own.configuration), own.id])];
-  const statuses = await Promise.all(ids.map((id) => (http.get(id) ? fetchStatus(http.get(id)) : undefined)));
+  const http = new Map(cluster.members.map((m) => [m.id, m.http]));
+  const ids = cluster.members.map((m) => m.id);
+  const statuses = cluster.members.map((m) => m.status || undefined);
   // The leader's configuration is the newest one; this node's may lag behind.
   const leader = statuses.find((s) => s && s.role === 'leader');
   const conf = leader ? leader.configuration : own.configuration;

@@ -15,14 +15,14 @@ describe('kv-server configuration', () => {
       KONTIKI_TRANSPORT: 'ws',
       KONTIKI_ELECTION_TIMEOUT_MS: '300',
       KONTIKI_STORAGE: 'sqlite',
-      KONTIKI_TOKEN: 'secret',
+      KONTIKI_TOKEN: 'a-secret-of-24-characters',
     });
     expect(c).toMatchObject({
       id: 'n1',
       transport: 'ws',
       storage: 'memory',
       electionTimeoutMs: 300,
-      token: 'secret',
+      token: 'a-secret-of-24-characters',
       raftListen: '127.0.0.1:7001',
       httpListen: '127.0.0.1:8001',
       groupId: 'kv',
@@ -122,5 +122,29 @@ describe('kv-server configuration', () => {
         'lots',
       ]),
     ).toThrow(/--snapshot-log-margin: expected an integer/);
+  });
+});
+
+describe("the etcd API's configuration", () => {
+  it("serves it only when asked, where asked; the members line may carry each peer's address", () => {
+    const base = ['--id', 'n1', '--peers', PEERS, '--storage', 'memory'];
+    expect(config(base).etcdListen).toBeUndefined();
+    expect(config([...base, '--etcd-listen', '127.0.0.1:0']).etcdListen).toBe('127.0.0.1:0');
+    expect(config(base, { KONTIKI_ETCD_LISTEN: '127.0.0.1:2379' }).etcdListen).toBe(
+      '127.0.0.1:2379',
+    );
+    expect(() => config([...base, '--etcd-listen', '2379'])).toThrow(
+      /--etcd-listen: expected HOST:PORT/,
+    );
+    const line = parsePeersLine(
+      'n1',
+      JSON.stringify({
+        peers: { n1: { raft: 'h:1', http: 'h:2', etcd: 'h:3' }, n2: { raft: 'h:4' } },
+      }),
+    );
+    expect(line.peers.get('n1')).toEqual({ raft: 'h:1', http: 'h:2', etcd: 'h:3' });
+    expect(() =>
+      parsePeersLine('n1', JSON.stringify({ peers: { n1: { raft: 'h:1', etcd: 'nowhere' } } })),
+    ).toThrow(ConfigError);
   });
 });

@@ -4,18 +4,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, StatusBody } from '../src/api-types.js';
 import { waitForLeader } from '../src/cluster-observer.js';
 import { requestJson } from '../src/http-json.js';
-import { type InProcessServers, startInProcessServers } from './support/in-process-servers.js';
+import {
+  type InProcessServers,
+  startInProcessServers,
+  TEST_TOKEN,
+} from './support/in-process-servers.js';
 
 /** Sends a chunked body (no Content-Length) of `size` bytes; resolves with status and body. */
 function sendChunked(url: string, size: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'PUT' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
-      );
-    });
+    const req = request(
+      url,
+      { method: 'PUT', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
     req.on('error', reject);
     const chunk = Buffer.alloc(16 * 1024, 'a');
     for (let sent = 0; sent < size; sent += chunk.byteLength) req.write(chunk);
@@ -100,11 +108,12 @@ describe('the HTTP API of a single node', () => {
       ['POST', '/admin/bench', {}, 404, 'NO_ROUTE'],
       ['POST', '/admin/transfer-leader', { peer: 5 }, 400, 'BAD_REQUEST'],
     ];
+    const admin = { authorization: `Bearer ${TEST_TOKEN}` };
     for (const [method, path, body, status, code] of cases) {
       const res =
         typeof body === 'string'
           ? await rawRequest(method, `${base}${path}`, body)
-          : await requestJson(method, `${base}${path}`, { body });
+          : await requestJson(method, `${base}${path}`, { body, headers: admin });
       expect({ method, path, status: res.status, code: errorOf(res.body)?.code }).toEqual({
         method,
         path,
@@ -128,9 +137,11 @@ describe('the HTTP API of a single node', () => {
     ).toBe('GET, PUT, DELETE');
   });
 
-  it('reports its status, with CORS for the page on other nodes', async () => {
-    const res = await requestJson('GET', `${base}/status`);
-    expect(res.headers['access-control-allow-origin']).toBe('*');
+  it('reports its status, without CORS headers (none are configured)', async () => {
+    const res = await requestJson('GET', `${base}/status`, {
+      headers: { origin: 'http://elsewhere.example' },
+    });
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
     const s = res.body as StatusBody;
     expect(s).toMatchObject({ id: 'n1', role: 'leader', leaderId: 'n1', transport: 'grpc' });
     expect(s.leaderHttp).toBe(cluster.endpoints[0]);
@@ -166,7 +177,7 @@ describe('the HTTP API of a single node', () => {
     const res = await requestJson('GET', `${base}/`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toContain('text/html');
-    expect(res.text).toContain('/status');
+    expect(res.text).toContain("fetch('/cluster'");
     // Its script at least compiles (it runs in a browser, which these tests do not have).
     const script = /<script>([\s\S]*)<\/script>/.exec(res.text)?.[1];
     expect(script).toBeDefined();
@@ -178,7 +189,13 @@ function rawRequest(method: string, url: string, body: string) {
   return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
     const req = request(
       url,
-      { method, headers: { 'content-length': Buffer.byteLength(body) } },
+      {
+        method,
+        headers: {
+          'content-length': Buffer.byteLength(body),
+          'content-type': 'application/json',
+        },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -59,15 +59,15 @@ describe('the key-value state machine', () => {
         { op: 'delete', key: 'a' },
       ),
     );
-    expect(results).toEqual([
-      { op: 'put', prev: null },
-      { op: 'put', prev: '1' },
-      { op: 'cas', succeeded: false, prev: '2' },
-      { op: 'cas', succeeded: true, prev: '2' },
-      { op: 'cas', succeeded: true, prev: null },
-      { op: 'cas', succeeded: false, prev: 'new' },
-      { op: 'delete', prev: '3' },
-      { op: 'delete', prev: null },
+    expect(results.map((r) => ({ ...r, prevEntry: undefined }))).toEqual([
+      { op: 'put', prev: null, revision: 2 },
+      { op: 'put', prev: '1', revision: 3 },
+      { op: 'cas', succeeded: false, prev: '2', revision: 3 },
+      { op: 'cas', succeeded: true, prev: '2', revision: 4 },
+      { op: 'cas', succeeded: true, prev: null, revision: 5 },
+      { op: 'cas', succeeded: false, prev: 'new', revision: 5 },
+      { op: 'delete', prev: '3', revision: 6 },
+      { op: 'delete', prev: null, revision: 6 },
     ]);
     expect(sm.get('a')).toBeUndefined();
     expect(sm.get('b')).toBe('new');
@@ -83,12 +83,18 @@ describe('the key-value state machine', () => {
     expect(sm.get('k')).toBe('v');
   });
 
-  it('gives equal states equal digests whatever the order of unrelated writes', () => {
+  it('gives equal states equal digests, and counts revisions as part of the state', () => {
     const a = new KvStateMachine();
     const b = new KvStateMachine();
     a.onApply(entries({ op: 'put', key: 'x', value: '1' }, { op: 'put', key: 'y', value: '2' }));
-    b.onApply(entries({ op: 'put', key: 'y', value: '2' }, { op: 'put', key: 'x', value: '1' }));
+    b.onApply(entries({ op: 'put', key: 'x', value: '1' }, { op: 'put', key: 'y', value: '2' }));
     expect(a.digest()).toEqual(b.digest());
+    // The same pairs written in another order carry other revisions: another state.
+    const swapped = new KvStateMachine();
+    swapped.onApply(
+      entries({ op: 'put', key: 'y', value: '2' }, { op: 'put', key: 'x', value: '1' }),
+    );
+    expect(swapped.digest().sha256).not.toBe(a.digest().sha256);
     b.onApply(entries({ op: 'put', key: 'x', value: '1!' }));
     expect(b.digest().sha256).not.toBe(a.digest().sha256);
     // Keys and values that would run together in a naive concatenation stay distinct.
@@ -110,6 +116,9 @@ class RecordingWriter implements SnapshotWriter {
   };
   async write(chunk: Uint8Array): Promise<void> {
     this.chunks.push(chunk.slice());
+  }
+  async openReader(): Promise<SnapshotReader> {
+    return readerOf(this.bytes());
   }
   async commit(): Promise<void> {}
   async abort(): Promise<void> {}
@@ -150,7 +159,10 @@ describe('snapshots of the key-value state', () => {
     { op: 'delete', key: 'gone' },
     {
       op: 'peers',
-      peers: { n4: { raft: '127.0.0.1:7004', http: '127.0.0.1:8004' }, n5: { raft: 'h:1' } },
+      peers: {
+        n4: { raft: '127.0.0.1:7004', http: '127.0.0.1:8004', etcd: '127.0.0.1:9004' },
+        n5: { raft: 'h:1' },
+      },
     },
   ];
 
@@ -163,9 +175,19 @@ describe('snapshots of the key-value state', () => {
     expect(b.get('stale')).toBeUndefined();
     expect(b.get('lone\ud800surrogate')).toBe('x\udc00y');
     expect(b.get('ünïcødé/🚀')).toBe('');
+    // Revisions survive: the store's, and each key's.
+    expect(b.revision).toBe(a.revision);
+    expect(b.entry('plain')).toEqual(a.entry('plain'));
+    expect(b.entry('plain')).toEqual({
+      key: 'plain',
+      value: 'v',
+      createRevision: 2,
+      modRevision: 2,
+      version: 1,
+    });
     expect(b.peers).toEqual(
       new Map([
-        ['n4', { raft: '127.0.0.1:7004', http: '127.0.0.1:8004' }],
+        ['n4', { raft: '127.0.0.1:7004', http: '127.0.0.1:8004', etcd: '127.0.0.1:9004' }],
         ['n5', { raft: 'h:1' }],
       ]),
     );
@@ -183,10 +205,13 @@ describe('snapshots of the key-value state', () => {
     // Compact: a tag and a length byte or three per pair besides the strings themselves.
     const utf8 = (x: string) => new TextEncoder().encode(x).byteLength;
     const varint = (n: number) => (n < 128 ? 1 : n < 16_384 ? 2 : 3);
-    let expected = 5 + 1 + varint(commands.length) + 1 + 32;
+    // The trailer: tag, pair count, peer count, store revision, checksum.
+    let expected = 5 + 1 + varint(commands.length) + 1 + varint(a.revision) + 32;
     for (const c of commands) {
       if (c.op !== 'put') continue;
+      const revisions = 2 * varint(a.entry(c.key)?.modRevision ?? 0) + 1;
       expected += 1 + varint(utf8(c.key)) + utf8(c.key) + varint(utf8(c.value)) + utf8(c.value);
+      expected += revisions;
     }
     expect(w.bytes().byteLength).toBe(expected);
     for (const piece of [1_000, 7, Number.MAX_SAFE_INTEGER]) {
@@ -209,7 +234,9 @@ describe('snapshots of the key-value state', () => {
     const flipped = good.slice();
     flipped[20] = (flipped[20] as number) ^ 0x01;
     const newer = good.slice();
-    newer[4] = 2;
+    newer[4] = 3;
+    const older = good.slice();
+    older[4] = 1;
     const foreign = good.slice();
     foreign[0] = 0x00;
     const cases: Array<[Uint8Array, RegExp]> = [
@@ -217,7 +244,8 @@ describe('snapshots of the key-value state', () => {
       [good.slice(0, good.byteLength - 1), /truncated|checksum/],
       [good.slice(0, 30), /truncated|too short/],
       [new Uint8Array([...good, 0]), /bytes after the checksum/],
-      [newer, /version 2 is not supported/],
+      [newer, /version 3 is not supported/],
+      [older, /version 1 \(written by a kv-server from before revisions\) is not supported/],
       [foreign, /not a key-value snapshot/],
     ];
     for (const [bytes, message] of cases) {
@@ -250,7 +278,10 @@ describe('snapshots of the key-value state', () => {
 
 describe('peer addresses in the log', () => {
   it('encode, decode, and merge into what the machine knows', () => {
-    const c: KvCommand = { op: 'peers', peers: { n4: { raft: 'a:1', http: 'a:2' } } };
+    const c: KvCommand = {
+      op: 'peers',
+      peers: { n4: { raft: 'a:1', http: 'a:2', etcd: 'a:3' } },
+    };
     expect(decodeCommand(encodeCommand(c))).toEqual(c);
     const sm = machineWith([c, { op: 'peers', peers: { n5: { raft: 'b:1' } } }]);
     expect([...sm.peers.keys()]).toEqual(['n4', 'n5']);

@@ -9,7 +9,13 @@ import type {
 import { waitForLeader } from '../src/cluster-observer.js';
 import { requestJson } from '../src/http-json.js';
 import { KvClient } from '../src/kv-client.js';
-import { type InProcessServers, startInProcessServers } from './support/in-process-servers.js';
+import {
+  type InProcessServers,
+  startInProcessServers,
+  TEST_TOKEN,
+} from './support/in-process-servers.js';
+
+const admin = { authorization: `Bearer ${TEST_TOKEN}` };
 
 describe('three nodes: writes go to the leader, any node reads', () => {
   let cluster: InProcessServers;
@@ -17,7 +23,7 @@ describe('three nodes: writes go to the leader, any node reads', () => {
 
   beforeAll(async () => {
     cluster = await startInProcessServers(3);
-    client = new KvClient(cluster.endpoints);
+    client = new KvClient(cluster.endpoints, { token: TEST_TOKEN });
   });
   afterAll(async () => {
     client?.close();
@@ -62,11 +68,15 @@ describe('three nodes: writes go to the leader, any node reads', () => {
     const target = (['n1', 'n2', 'n3'] as const).find((id) => id !== leader.id) as string;
     const res = await requestJson('POST', `http://${cluster.endpoints[0]}/admin/transfer-leader`, {
       body: { peer: target },
+      headers: admin,
     });
     // Sent to a follower, the request is redirected like a write.
     const answered =
       res.status === 307
-        ? await requestJson('POST', String(res.headers.location), { body: { peer: target } })
+        ? await requestJson('POST', String(res.headers.location), {
+            body: { peer: target },
+            headers: admin,
+          })
         : res;
     expect(answered.status).toBe(200);
     const body = answered.body as TransferBody;
@@ -84,6 +94,7 @@ describe('three nodes: writes go to the leader, any node reads', () => {
     const leader = await waitForLeader(cluster.endpoints, { timeoutMs: 10_000 });
     const res = await requestJson('POST', `http://${leader.http}/admin/transfer-leader`, {
       body: { peer: 'n9' },
+      headers: admin,
     });
     expect(res.status).toBe(400);
     expect((res.body as ErrorBody).error.code).toBe('BAD_REQUEST');
@@ -123,6 +134,7 @@ describe('three nodes: writes go to the leader, any node reads', () => {
     const voters = ['n1', 'n2', 'n3'];
     const redirected = await requestJson('POST', `http://${follower}/admin/membership`, {
       body: { voters },
+      headers: admin,
     });
     expect(redirected.status).toBe(307);
     expect(redirected.headers.location).toBe(`http://${leader.http}/admin/membership`);
@@ -140,12 +152,16 @@ describe('three nodes: writes go to the leader, any node reads', () => {
       [{ voters, timeoutMs: 0 }, '"timeoutMs" must be'],
     ];
     for (const [body, message] of bad) {
-      const res = await requestJson('POST', `http://${leader.http}/admin/membership`, { body });
+      const res = await requestJson('POST', `http://${leader.http}/admin/membership`, {
+        body,
+        headers: admin,
+      });
       expect({ body, status: res.status }).toEqual({ body, status: 400 });
       expect((res.body as ErrorBody).error.message).toContain(message);
     }
     const unknown = await requestJson('POST', `http://${leader.http}/admin/membership`, {
       body: { voters: [...voters, 'n9'] },
+      headers: admin,
     });
     expect(unknown.status).toBe(400);
     expect((unknown.body as ErrorBody).error).toMatchObject({

@@ -42,10 +42,20 @@ function report(
   return `seed ${seed} (times in the history are performance.now(); the run began at ${origin.toFixed(1)} ms)\n${result.summary}\nFaults around it:\n${faults}`;
 }
 
-describe.each(['grpc', 'ws'] as const)(
-  'Jepsen-style: three kv-server processes over %s on SQLite, under a process nemesis',
-  (transport) => {
-    const data = tempDir(`kv-jepsen-${transport}`);
+/**
+ * The same workload and checker through each API: HTTP over both Raft transports, and etcd's
+ * v3 gRPC API (CAS by Txn; writes sent to followers are forwarded to the leader).
+ */
+const VARIANTS = [
+  { transport: 'grpc', api: 'http' },
+  { transport: 'ws', api: 'http' },
+  { transport: 'grpc', api: 'etcd' },
+] as const;
+
+describe.each(VARIANTS)(
+  'Jepsen-style: three kv-server processes over $transport on SQLite, clients on the $api API, under a process nemesis',
+  ({ transport, api }) => {
+    const data = tempDir(`kv-jepsen-${transport}-${api}`);
     const unexpectedExits: string[] = [];
     /** Snapshots the nodes saved and installed (from their leader), for the report. */
     const snapshots = { saved: 0, installed: 0 };
@@ -86,7 +96,8 @@ describe.each(['grpc', 'ws'] as const)(
         const origin = performance.now();
         const deadline = origin + SECONDS * 1000;
         workload = new HistoryWorkload({
-          endpoints,
+          endpoints: api === 'etcd' ? cluster.etcdEndpoints() : endpoints,
+          api,
           clients: CLIENTS,
           keys: KEYS,
           seed,
@@ -115,7 +126,7 @@ describe.each(['grpc', 'ws'] as const)(
         const checkMs = Math.round(performance.now() - checkStarted);
         const counts = workload.counts;
         console.info(
-          `${transport}: seed ${seed}; ${history.length} operations ${JSON.stringify(counts)}; faults ${JSON.stringify(nemesis.injected())}; snapshots ${JSON.stringify(snapshots)}; terms ${first.term} -> ${last.term}; checked in ${checkMs} ms: ${result.summary.split('\n')[0]}`,
+          `${transport}/${api}: seed ${seed}; ${history.length} operations ${JSON.stringify(counts)}; faults ${JSON.stringify(nemesis.injected())}; snapshots ${JSON.stringify(snapshots)}; terms ${first.term} -> ${last.term}; checked in ${checkMs} ms: ${result.summary.split('\n')[0]}`,
         );
 
         expect(result.verdict, report(result, nemesis.events, origin, seed)).toBe('linearizable');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MembershipBody } from '../src/api-types.js';
 import { fetchStatus, waitForConvergence, waitForLeader } from '../src/cluster-observer.js';
+import { EtcdClient } from '../src/etcd/etcd-client.js';
 import { KvClient } from '../src/kv-client.js';
 import { type ClusterMember, LocalCluster } from '../src/local-cluster.js';
 import { RegisterWorkload } from './support/register-workload.js';
@@ -33,7 +34,7 @@ describe.each(['grpc', 'ws'] as const)(
         // Small: the nodes added later get the leader's snapshot, then the log after it.
         snapshotLogMargin: 10,
       });
-      client = new KvClient(cluster.httpEndpoints());
+      client = new KvClient(cluster.httpEndpoints(), { token: cluster.token });
     });
 
     afterAll(async () => {
@@ -47,9 +48,9 @@ describe.each(['grpc', 'ws'] as const)(
     async function change(
       via: string,
       voters: string[],
-      peers: Record<string, { raft: string; http: string }> = {},
+      peers: Record<string, { raft: string; http: string; etcd?: string }> = {},
     ): Promise<MembershipBody> {
-      const c = new KvClient([via], { retryForMs: 20_000 });
+      const c = new KvClient([via], { retryForMs: 20_000, token: cluster?.token ?? '' });
       try {
         const r = await c.setMembers({ voters, peers });
         expect(sorted(r.configuration.voters)).toEqual(sorted(voters));
@@ -88,7 +89,7 @@ describe.each(['grpc', 'ws'] as const)(
         const acks = w.acks;
         voters = [...voters, id];
         const r = await change(founders[0] as string, voters, {
-          [id]: { raft: m.raft, http: m.http },
+          [id]: { raft: m.raft, http: m.http, ...(m.etcd === undefined ? {} : { etcd: m.etcd }) },
         });
         expect(r.recorded).toContain(id);
         await waitUntil(`writes after ${id} joined`, () => w.acks >= acks + 10, 10_000);
@@ -167,6 +168,21 @@ describe.each(['grpc', 'ws'] as const)(
       for (const e of remaining) {
         const s = await client.status(e);
         expect(sorted(s.configuration.voters)).toEqual(sorted(voters));
+      }
+      // The added nodes' etcd API addresses went through the log too: every node lists every
+      // member's client URL, and a write sent to any node's etcd API reaches the leader,
+      // whichever node that is now.
+      for (const m of c.members()) {
+        const etcd = new EtcdClient(m.etcd as string);
+        try {
+          const list = await etcd.memberList();
+          expect(sorted(list.members.map((x) => `${x.name}=${x.clientURLs.join(',')}`))).toEqual(
+            sorted(c.members().map((x) => `${x.id}=http://${x.etcd}`)),
+          );
+          await etcd.put(`etcd/${m.id}`, 'forwarded or not');
+        } finally {
+          etcd.close();
+        }
       }
     }, 45_000);
   },

@@ -44,7 +44,7 @@ describe.each(['grpc', 'ws'] as const)(
         onEvent: (e) => events.push(e),
       });
       endpoints = cluster.httpEndpoints();
-      client = new KvClient(endpoints);
+      client = new KvClient(endpoints, { token: cluster.token });
     });
 
     afterAll(async () => {

@@ -165,6 +165,27 @@ export class ConfigurationManager {
     }
   }
 
+  /** Whether `peer` is a voter or learner of any configuration known here (joint halves too). */
+  isMember(peer: PeerId): boolean {
+    return this.some((c) => allPeers(c).includes(peer));
+  }
+
+  /** Whether `peer` votes in any configuration known here. */
+  isVoterAnywhere(peer: PeerId): boolean {
+    return this.some((c) => isVoter(c, peer));
+  }
+
+  /** Whether this node knows any configuration with voters (a joining node knows none). */
+  get hasAny(): boolean {
+    return this.some((c) => c.voters.length > 0);
+  }
+
+  private some(test: (c: Configuration) => boolean): boolean {
+    if (test(this.base.configuration)) return true;
+    for (const e of this.entries) if (test(e.configuration)) return true;
+    return false;
+  }
+
   /** After a snapshot: the snapshot's configuration becomes the base. */
   setSnapshot(entry: ConfigurationEntry): void {
     this.base = entry;

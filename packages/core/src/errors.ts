@@ -14,6 +14,7 @@ export const ErrorCode = {
   UNKNOWN_GROUP: 'UNKNOWN_GROUP',
   UNREACHABLE: 'UNREACHABLE',
   UNAUTHENTICATED: 'UNAUTHENTICATED',
+  NOT_MEMBER: 'NOT_MEMBER',
   CORRUPT_LOG: 'CORRUPT_LOG',
   STORAGE: 'STORAGE',
   TRANSFER_IN_PROGRESS: 'TRANSFER_IN_PROGRESS',
@@ -163,6 +164,22 @@ export class UnauthenticatedError extends RaftError {
   }
 }
 
+/**
+ * A Raft request from a peer that is not a member of the group as the receiver knows it (or a
+ * vote asked by a non-voter). Refused without touching term, vote, log or lease.
+ */
+export class NotMemberError extends RaftError {
+  readonly peerId: PeerId | undefined;
+  constructor(peerId: PeerId | undefined, message?: string) {
+    super(
+      ErrorCode.NOT_MEMBER,
+      message ?? `${peerId ?? 'the sender'} is not a member of this group`,
+    );
+    this.name = 'NotMemberError';
+    this.peerId = peerId;
+  }
+}
+
 /** A stored record failed its check; the store refuses to start rather than lose entries. */
 export class CorruptLogError extends RaftError {
   readonly groupId: GroupId | undefined;
@@ -233,6 +250,8 @@ export function errorFromCode(
       return new UnreachableError(details.peerId, message);
     case ErrorCode.UNAUTHENTICATED:
       return new UnauthenticatedError(message);
+    case ErrorCode.NOT_MEMBER:
+      return new NotMemberError(details.peerId || undefined, message);
     case ErrorCode.CORRUPT_LOG:
       return new CorruptLogError(message);
     case ErrorCode.STORAGE:

@@ -40,6 +40,7 @@ export {
   isErrorCode,
   LeaderSteppedDownError,
   NotLeaderError,
+  NotMemberError,
   RaftError,
   ShutdownError,
   StorageError,
@@ -88,7 +89,7 @@ export type {
   SnapshotStorage,
   SnapshotWriter,
 } from './storage.js';
-export type { CallOptions, RpcHandler, Transport } from './transport.js';
+export type { CallOptions, RequestContext, RpcHandler, Transport } from './transport.js';
 export {
   type Configuration,
   EntryType,

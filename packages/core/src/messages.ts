@@ -29,6 +29,12 @@ export interface RequestVoteRequest extends RpcEnvelope {
 export interface RequestVoteResponse {
   readonly term: number;
   readonly granted: boolean;
+  /**
+   * The leader the responder follows in `term`, when it refuses because that leader's lease
+   * holds. A member that lags behind the configuration that added that leader learns of it
+   * this way (it trusts the responder, a member it knows).
+   */
+  readonly leaderId?: PeerId;
 }
 
 export interface AppendEntriesRequest extends RpcEnvelope {

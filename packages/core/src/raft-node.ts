@@ -9,7 +9,7 @@ import {
   InternalError,
   LeaderSteppedDownError,
   NotLeaderError,
-  type RaftError,
+  RaftError,
   ShutdownError,
   TermMismatchError,
   TransferInProgressError,
@@ -32,6 +32,9 @@ import type {
   ReadIndexResponse,
   RequestVoteRequest,
   RequestVoteResponse,
+  RpcMethod,
+  RpcRequest,
+  RpcResponse,
   TimeoutNowRequest,
   TimeoutNowResponse,
 } from './messages.js';
@@ -40,11 +43,12 @@ import { type ApplyOptions, type ApplyResult, ProposalQueue } from './proposals.
 import { RaftMetaManager } from './raft-meta.js';
 import { type ReadOnlyHost, ReadOnlyService, type ReadOptions } from './read-only-service.js';
 import { ReplicatorGroup } from './replicator-group.js';
+import { MAX_TERM, RequestGate } from './request-gate.js';
 import { type InstallOutcome, SnapshotExecutor } from './snapshot-executor.js';
 import type { StateMachine } from './state-machine.js';
 import { RaftTimer } from './timer.js';
 import { Transitions } from './transitions.js';
-import type { RpcHandler } from './transport.js';
+import type { RequestContext, RpcHandler } from './transport.js';
 import {
   type Configuration,
   EntryType,
@@ -90,6 +94,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private readonly confChange: ConfigurationChangeCtx;
   private readonly snapshots: SnapshotExecutor;
   private readonly leaderWaiters: LeaderWaiters;
+  private readonly gate: RequestGate;
   private readonly followerLease: FollowerLease;
   private readonly leaderLease: LeaderLease;
 
@@ -162,6 +167,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       this.self,
     );
     this.followerLease = new FollowerLease(this.options);
+    this.gate = new RequestGate(this.self, this.log.configurations);
     this.leaderLease = new LeaderLease(this.options, this.replicators);
     // What the leader-side components see of this node: one view, each takes its part.
     const view: ReadOnlyHost & TransferHost & ConfigurationChangeHost = {
@@ -390,12 +396,24 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
 
   /** What the transport calls for requests to this group. */
   rpcHandler(): RpcHandler {
+    // Every request passes the gate first: malformed or from a stranger, it touches nothing.
+    const gated =
+      <M extends RpcMethod>(method: M, handle: (req: RpcRequest<M>) => Promise<RpcResponse<M>>) =>
+      (req: RpcRequest<M>, context?: RequestContext): Promise<RpcResponse<M>> => {
+        try {
+          this.checkRunning();
+          this.gate.admit(method, req, context);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return handle(req);
+      };
     return {
-      requestVote: (req) => this.handleRequestVote(req),
-      appendEntries: (req) => this.handleAppendEntries(req),
-      installSnapshot: (req) => this.handleInstallSnapshot(req),
-      timeoutNow: (req) => this.handleTimeoutNow(req),
-      readIndex: (req) => this.handleReadIndex(req),
+      requestVote: gated('requestVote', (req) => this.handleRequestVote(req)),
+      appendEntries: gated('appendEntries', (req) => this.handleAppendEntries(req)),
+      installSnapshot: gated('installSnapshot', (req) => this.handleInstallSnapshot(req)),
+      timeoutNow: gated('timeoutNow', (req) => this.handleTimeoutNow(req)),
+      readIndex: gated('readIndex', (req) => this.handleReadIndex(req)),
     };
   }
 
@@ -406,16 +424,19 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       req.lastLogTerm > lastTerm ||
       (req.lastLogTerm === lastTerm && req.lastLogIndex >= this.log.lastIndex);
     const inLease = this.inLease(req.disruptedLeader);
+    // Refused for a live leader's lease: name it, so that a member lagging behind the
+    // configuration that added it learns of it (RequestGate.vouch).
+    const leaderId = inLease && this.leaderId !== undefined ? { leaderId: this.leaderId } : {};
     if (req.preVote) {
       // A pre-vote changes nothing here: it only asks whether we would vote.
-      return {
-        term: this.meta.term,
-        granted: req.term > this.meta.term && upToDate && !inLease,
-      };
+      const granted = req.term > this.meta.term && upToDate && !inLease;
+      return { term: this.meta.term, granted, ...leaderId };
     }
     // Raft paper section 6: within the lease of a live leader, a vote request neither
     // raises our term nor gets our vote, so a rejoining server cannot depose that leader.
-    if (req.term < this.meta.term || inLease) return { term: this.meta.term, granted: false };
+    if (req.term < this.meta.term || inLease) {
+      return { term: this.meta.term, granted: false, ...leaderId };
+    }
     if (req.term > this.meta.term)
       this.stepDown(req.term, 'vote request of a later term', undefined);
     const term = this.meta.term;
@@ -447,9 +468,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     try {
       this.log.appendReplicated(req.prevLogIndex, req.entries, this.ballotBox.commitIndex);
     } catch (error) {
-      const e = toRaftError(error);
-      this.enterError(e);
-      throw e;
+      // Only a leader that broke a safety rule (or a forged request) asks to overwrite a
+      // committed entry: refuse it and keep what this node committed.
+      this.logger.error('AppendEntries refused', { from: req.from, error: String(error) });
+      throw new BadRequestError(`refused: ${RaftError.is(error) ? error.message : String(error)}`);
     }
     const matched = req.prevLogIndex + req.entries.length;
     const newCommit = Math.min(req.leaderCommit, matched);
@@ -499,11 +521,15 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     try {
       outcome = await this.snapshots.receive(req, () => this.ballotBox.commitIndex);
     } catch (error) {
-      // The state machine may be half loaded, or the snapshot storage broken: going on
-      // could apply entries to a state that is not the one they follow (braft: fatal).
+      // This node's own snapshot storage failed (what a peer sends cannot get here): going
+      // on could apply entries to a state that is not the one they follow (braft: fatal).
       const e = toRaftError(error, 'STORAGE');
       this.enterError(e);
       throw e;
+    }
+    if (outcome.kind === 'unloadable') {
+      this.logger.error('snapshot refused', { reason: outcome.reason, from: req.from });
+      throw new BadRequestError(`snapshot refused: ${outcome.reason}`);
     }
     if (outcome.kind === 'rejected') {
       this.logger.warn('snapshot chunk refused', { reason: outcome.reason, from: req.from });
@@ -594,8 +620,15 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   /** Asks the voters whether they would vote for us in term + 1, changing nothing yet. */
   private preVote(): void {
     const conf = this.log.latestConfiguration();
-    if (!isVoter(conf, this.self)) return;
     const term = this.meta.term;
+    if (!isVoter(conf, this.self)) {
+      // A learner does not stand, but it asks who leads (a pre-vote changes nothing).
+      if (conf.voters.length > 0) {
+        const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
+        round.solicit(this.log, true, undefined, (_peer, response) => this.learnLeader(response));
+      }
+      return;
+    }
     const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
     if (round.won) {
       this.electSelf();
@@ -613,6 +646,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     round: VoteRound,
     response: RequestVoteResponse,
   ): void {
+    this.learnLeader(response);
     const stale = round.version !== this.electionVersion || term !== this.meta.term;
     if (stale || this.roleValue !== 'follower') return;
     if (response.term > this.meta.term) {
@@ -620,6 +654,15 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       return;
     }
     if (response.granted && round.grant(peer)) this.electSelf();
+  }
+
+  /** A voter answered naming the leader whose lease it keeps: admit that leader's requests. */
+  private learnLeader(response: RequestVoteResponse): void {
+    if (response.leaderId === undefined || response.term < this.meta.term) return;
+    this.gate.vouch(response.leaderId, response.term);
+    if (response.term > this.meta.term && this.isRunning() && !this.isLeaderRole()) {
+      this.stepDown(response.term, 'a member named a leader of a later term', undefined);
+    }
   }
 
   /** Stands for election: term + 1, vote for self, persist both, then ask the peers. */
@@ -709,6 +752,12 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private stepDown(term: number, reason: string, leader: PeerId | undefined): void {
     // A late response must not bring a stopped node back to life.
     if (!this.isRunning()) return;
+    if (term > MAX_TERM) {
+      // Past any real election count: a broken or hostile peer. Ignored, so that nobody
+      // can push this node to a term after which no election is possible.
+      this.logger.warn('a term beyond the limit was ignored', { term, reason });
+      return;
+    }
     this.transitions.run(() => {
       const wasLeader = this.isLeaderRole();
       this.electionVersion++;

@@ -22,7 +22,9 @@ export type InstallOutcome =
   | { readonly kind: 'chunk-stored' }
   | { readonly kind: 'installed'; readonly meta: SnapshotMeta }
   | { readonly kind: 'already-covered' }
-  | { readonly kind: 'rejected'; readonly reason: string };
+  | { readonly kind: 'rejected'; readonly reason: string }
+  /** The state machine could not load it: dropped, nothing changed here. */
+  | { readonly kind: 'unloadable'; readonly reason: string };
 
 function sameMeta(a: SnapshotMeta, b: SnapshotMeta): boolean {
   return a.lastIncludedIndex === b.lastIncludedIndex && a.lastIncludedTerm === b.lastIncludedTerm;
@@ -210,6 +212,7 @@ export class SnapshotExecutor {
     if (!req.done) return { kind: 'chunk-stored' };
     this.receiving = undefined;
     const installed = await this.install(meta, r.writer);
+    if (typeof installed === 'string') return { kind: 'unloadable', reason: installed };
     if (installed) return { kind: 'installed', meta };
     return (await this.durablyHeld(meta))
       ? { kind: 'already-covered' }
@@ -242,32 +245,35 @@ export class SnapshotExecutor {
   }
 
   /**
-   * Publishes the received snapshot and replaces the state machine's state and the log with
-   * it, unless, by the time the apply queue gets to it, the state has moved past it (the
-   * log may have caught up by AppendEntries meanwhile): then the snapshot is dropped and
-   * false returned. Publishing happens after that check, so an older snapshot never
-   * replaces a newer one as the latest.
+   * Loads the received snapshot into the state machine, then publishes it and replaces the
+   * log with it, unless, by the time the apply queue gets to it, the state has moved past it
+   * (the log may have caught up by AppendEntries meanwhile): then the snapshot is dropped and
+   * false returned, so an older snapshot never replaces a newer one as the latest.
+   *
+   * The state machine loads it before it is published: one it cannot load (it throws, and by
+   * the StateMachine contract leaves its state as it was) is dropped and the reason returned,
+   * and this node goes on as it was and restarts from what it had. A snapshot is only ever
+   * the latest once a state machine accepted it.
    */
-  private async install(meta: SnapshotMeta, writer: SnapshotWriter): Promise<boolean> {
+  private async install(meta: SnapshotMeta, writer: SnapshotWriter): Promise<boolean | string> {
     const { log, fsm, stateMachine } = this.o;
-    const storage = this.o.storage as SnapshotStorage;
     const index = meta.lastIncludedIndex;
     const installed = await fsm.runExclusive(async () => {
       if (index <= this.lastIndex || index <= fsm.appliedIndex) {
         await writer.abort().catch(() => {});
         return false;
       }
-      await writer.commit();
-      const reader: SnapshotReader | null = await storage.openLatest();
-      if (!reader || !sameMeta(reader.meta, meta)) {
-        await reader?.close();
-        throw new StorageError('the snapshot just stored is not the latest one');
-      }
+      const reader: SnapshotReader = await writer.openReader();
       try {
         await stateMachine.onSnapshotLoad?.(reader);
+      } catch (error) {
+        await writer.abort().catch(() => {});
+        return `the state machine could not load it: ${error instanceof Error ? error.message : String(error)}`;
       } finally {
         await reader.close();
       }
+      // Loaded: from here a failure is this node's own storage failing.
+      await writer.commit();
       if (log.termAt(index) === meta.lastIncludedTerm && index <= log.lastIndex) {
         // The log goes on past the snapshot with the leader's entries: keep them.
         log.compact(index, meta.lastIncludedTerm, index + 1);
@@ -284,7 +290,8 @@ export class SnapshotExecutor {
       this.lastTerm = meta.lastIncludedTerm;
       return true;
     });
-    if (installed) this.o.logger.info('snapshot installed', { index });
+    if (installed === true) this.o.logger.info('snapshot installed', { index });
+    else if (installed) this.o.logger.warn('snapshot refused', { index, reason: installed });
     return installed;
   }
 

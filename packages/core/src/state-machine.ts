@@ -34,7 +34,11 @@ export interface StateMachine<R = unknown> {
   onConfigurationCommitted?(configuration: Configuration, index: number): void;
   /** Write the state as of the last applied entry. */
   onSnapshotSave?(writer: SnapshotWriter): Promise<void>;
-  /** Replace the state with the snapshot's. */
+  /**
+   * Replace the state with the snapshot's. A snapshot it cannot load (not one of its own,
+   * corrupt) must throw and leave the state exactly as it was: the node then refuses that
+   * snapshot and goes on as before. Load fully, check, then swap.
+   */
   onSnapshotLoad?(reader: SnapshotReader): Promise<void>;
   /** The node hit an error it cannot continue from (it moves to the `error` role). */
   onError?(error: RaftError): void;

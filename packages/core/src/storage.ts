@@ -43,6 +43,12 @@ export interface MetaStorage {
 export interface SnapshotWriter {
   readonly meta: SnapshotMeta;
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Reads back what was written, before it is published (call it once every write has
+   * resolved). A follower's state machine loads a received snapshot from here, so that a
+   * snapshot it cannot load never becomes the latest one.
+   */
+  openReader(): Promise<SnapshotReader>;
   /** Atomically publishes the snapshot as the latest one; older ones may be removed. */
   commit(): Promise<void>;
   /** Discards what was written. */

@@ -1,5 +1,5 @@
 import type { RpcMethod, RpcRequest, RpcResponse } from './messages.js';
-import type { GroupId } from './types.js';
+import type { GroupId, PeerId } from './types.js';
 
 export interface CallOptions {
   /** The call fails with TIMEOUT after this many milliseconds. */
@@ -8,9 +8,24 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * What a transport knows of where a request came from. A node admits requests only from
+ * members of its configurations; an authenticated sender it does not know yet (a member
+ * added while this node was away) is admitted too, because the transport vouches for it.
+ */
+export interface RequestContext {
+  /**
+   * The sender proved it holds the cluster's credentials (a cluster token, or a client
+   * certificate from the cluster's CA).
+   */
+  readonly authenticated: boolean;
+  /** The peer id the sender's credentials name, when they name one (mutual TLS). */
+  readonly peerId?: PeerId;
+}
+
 /** What a node serves: one handler per RPC. A transport calls these for requests to its group. */
 export type RpcHandler = {
-  [M in RpcMethod]: (request: RpcRequest<M>) => Promise<RpcResponse<M>>;
+  [M in RpcMethod]: (request: RpcRequest<M>, context?: RequestContext) => Promise<RpcResponse<M>>;
 };
 
 /**

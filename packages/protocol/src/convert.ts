@@ -17,12 +17,28 @@ import {
   type TimeoutNowResponse,
 } from '@kontiki/core';
 import * as pb from './gen/kontiki/raft/v1/raft.js';
+import { checkGroupId, checkPeerId, checkTermOrIndex, WIRE_LIMITS } from './limits.js';
 import { toSafeNumber, toUint64 } from './uint64.js';
 
 // Conversions between core's message types and the generated protobuf ones. `toProto*`
-// checks what core hands out (safe integers); `fromProto*` checks what the wire brought in
-// (presence of required sub-messages, known enum values, uint64 within 2^53 - 1) and throws
-// BadRequestError, so a handler never sees a message it could misread.
+// checks what core hands out (safe integers); `fromProto*` checks everything the wire brought
+// in and throws BadRequestError, so a handler never sees a message it could misread: required
+// sub-messages present, known enum values, terms and indexes within WIRE_LIMITS (below
+// 2^53 - 1, so the next election cannot overflow), ids non-empty and bounded, configurations
+// well-formed, and what Raft itself guarantees of an honest sender (entries contiguous after
+// prevLogIndex, no term above the sender's own).
+
+/** A term or index off the wire: a uint64 that fits a number, within WIRE_LIMITS. */
+function wireNumber(value: bigint, field: string): number {
+  return checkTermOrIndex(toSafeNumber(value, field), field);
+}
+
+/** Fails when `inner` (a term found in the message) is above the sender's own `term`. */
+function notAbove(inner: number, innerField: string, term: number): void {
+  if (inner > term) {
+    throw new BadRequestError(`${innerField} ${inner} is above the sender's term ${term}`);
+  }
+}
 
 function headerToProto(r: RpcEnvelope): pb.RpcHeader {
   return { groupId: r.groupId, from: r.from, to: r.to, term: toUint64(r.term, 'term') };
@@ -30,7 +46,12 @@ function headerToProto(r: RpcEnvelope): pb.RpcHeader {
 
 function headerFromProto(h: pb.RpcHeader | undefined): RpcEnvelope {
   if (h === undefined) throw new BadRequestError('request has no header');
-  return { groupId: h.groupId, from: h.from, to: h.to, term: toSafeNumber(h.term, 'term') };
+  return {
+    groupId: checkGroupId(h.groupId),
+    from: checkPeerId(h.from, 'from'),
+    to: checkPeerId(h.to, 'to'),
+    term: wireNumber(h.term, 'term'),
+  };
 }
 
 function entryTypeToProto(type: EntryType): pb.EntryType {
@@ -66,8 +87,8 @@ export function entryToProto(e: LogEntry): pb.LogEntry {
 
 export function entryFromProto(e: pb.LogEntry): LogEntry {
   return {
-    index: toSafeNumber(e.index, 'entry index'),
-    term: toSafeNumber(e.term, 'entry term'),
+    index: wireNumber(e.index, 'entry index'),
+    term: wireNumber(e.term, 'entry term'),
     type: entryTypeFromProto(e.type),
     data: e.data,
   };
@@ -81,13 +102,42 @@ export function configurationToProto(c: Configuration): pb.Configuration {
   };
 }
 
-/** Empty lists become absent, as core's own encoding of a configuration does. */
+/** One list of a configuration: bounded, valid peer ids, none twice. */
+function memberList(list: readonly string[], field: string): string[] {
+  if (list.length > WIRE_LIMITS.maxMembers) {
+    throw new BadRequestError(
+      `configuration.${field} lists ${list.length} peers (at most ${WIRE_LIMITS.maxMembers})`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const id of list) {
+    checkPeerId(id, `configuration.${field} entry`);
+    if (seen.has(id)) throw new BadRequestError(`configuration.${field} names ${id} twice`);
+    seen.add(id);
+  }
+  return [...list];
+}
+
+/**
+ * A configuration off the wire, well-formed: at least one voter, no peer twice in a list,
+ * no learner among the voters (an old voter may be a learner: a voter being demoted).
+ * Empty lists become absent, as core's own encoding of a configuration does.
+ */
 export function configurationFromProto(c: pb.Configuration | undefined): Configuration {
   if (c === undefined) throw new BadRequestError('snapshot meta has no configuration');
+  const voters = memberList(c.voters, 'voters');
+  const oldVoters = memberList(c.oldVoters, 'oldVoters');
+  const learners = memberList(c.learners, 'learners');
+  if (voters.length === 0) throw new BadRequestError('configuration.voters is empty');
+  for (const l of learners) {
+    if (voters.includes(l)) {
+      throw new BadRequestError(`configuration: ${l} is both a voter and a learner`);
+    }
+  }
   return {
-    voters: c.voters,
-    ...(c.oldVoters.length > 0 ? { oldVoters: c.oldVoters } : {}),
-    ...(c.learners.length > 0 ? { learners: c.learners } : {}),
+    voters,
+    ...(oldVoters.length > 0 ? { oldVoters } : {}),
+    ...(learners.length > 0 ? { learners } : {}),
   };
 }
 
@@ -99,11 +149,16 @@ function snapshotMetaToProto(m: SnapshotMeta): pb.SnapshotMeta {
   };
 }
 
-function snapshotMetaFromProto(m: pb.SnapshotMeta | undefined): SnapshotMeta {
+/** A snapshot's description: it covers at least one entry, of a term no later than the sender's. */
+function snapshotMetaFromProto(m: pb.SnapshotMeta | undefined, term: number): SnapshotMeta {
   if (m === undefined) throw new BadRequestError('InstallSnapshot request has no meta');
+  const lastIncludedIndex = wireNumber(m.lastIncludedIndex, 'lastIncludedIndex');
+  const lastIncludedTerm = wireNumber(m.lastIncludedTerm, 'lastIncludedTerm');
+  if (lastIncludedIndex === 0) throw new BadRequestError('a snapshot must cover index 1 or more');
+  notAbove(lastIncludedTerm, 'lastIncludedTerm', term);
   return {
-    lastIncludedIndex: toSafeNumber(m.lastIncludedIndex, 'lastIncludedIndex'),
-    lastIncludedTerm: toSafeNumber(m.lastIncludedTerm, 'lastIncludedTerm'),
+    lastIncludedIndex,
+    lastIncludedTerm,
     configuration: configurationFromProto(m.configuration),
   };
 }
@@ -125,26 +180,39 @@ export function requestVoteRequestToProto(r: RequestVoteRequest): pb.RequestVote
 }
 
 export function requestVoteRequestFromProto(r: pb.RequestVoteRequest): RequestVoteRequest {
+  const header = headerFromProto(r.header);
+  const lastLogTerm = wireNumber(r.lastLogTerm, 'lastLogTerm');
+  // A candidate's last entry is of its term at most (a pre-vote asks for its term + 1).
+  notAbove(lastLogTerm, 'lastLogTerm', header.term);
   const d = r.disruptedLeader;
+  let disruptedLeader: RequestVoteRequest['disruptedLeader'];
+  if (d !== undefined) {
+    disruptedLeader = {
+      peerId: checkPeerId(d.peerId, 'disruptedLeader.peerId'),
+      term: wireNumber(d.term, 'disruptedLeader.term'),
+    };
+    notAbove(disruptedLeader.term, 'disruptedLeader.term', header.term);
+  }
   return {
-    ...headerFromProto(r.header),
+    ...header,
     preVote: r.preVote,
-    lastLogIndex: toSafeNumber(r.lastLogIndex, 'lastLogIndex'),
-    lastLogTerm: toSafeNumber(r.lastLogTerm, 'lastLogTerm'),
-    ...(d === undefined
-      ? {}
-      : {
-          disruptedLeader: { peerId: d.peerId, term: toSafeNumber(d.term, 'disruptedLeader.term') },
-        }),
+    lastLogIndex: wireNumber(r.lastLogIndex, 'lastLogIndex'),
+    lastLogTerm,
+    ...(disruptedLeader === undefined ? {} : { disruptedLeader }),
   };
 }
 
 export function requestVoteResponseToProto(r: RequestVoteResponse): pb.RequestVoteResponse {
-  return { term: toUint64(r.term, 'term'), granted: r.granted };
+  return { term: toUint64(r.term, 'term'), granted: r.granted, leaderId: r.leaderId ?? '' };
 }
 
 export function requestVoteResponseFromProto(r: pb.RequestVoteResponse): RequestVoteResponse {
-  return { term: toSafeNumber(r.term, 'term'), granted: r.granted };
+  if (r.leaderId !== '') checkPeerId(r.leaderId, 'leaderId');
+  return {
+    term: wireNumber(r.term, 'term'),
+    granted: r.granted,
+    ...(r.leaderId !== '' ? { leaderId: r.leaderId } : {}),
+  };
 }
 
 export function appendEntriesRequestToProto(r: AppendEntriesRequest): pb.AppendEntriesRequest {
@@ -157,13 +225,41 @@ export function appendEntriesRequestToProto(r: AppendEntriesRequest): pb.AppendE
   };
 }
 
+/**
+ * An AppendEntries as an honest leader sends it: entries at prevLogIndex + 1, + 2, ...,
+ * their terms never going down, none before prevLogTerm nor after the leader's term.
+ */
 export function appendEntriesRequestFromProto(r: pb.AppendEntriesRequest): AppendEntriesRequest {
+  const header = headerFromProto(r.header);
+  const prevLogIndex = wireNumber(r.prevLogIndex, 'prevLogIndex');
+  const prevLogTerm = wireNumber(r.prevLogTerm, 'prevLogTerm');
+  notAbove(prevLogTerm, 'prevLogTerm', header.term);
+  if (r.entries.length > WIRE_LIMITS.maxEntries) {
+    throw new BadRequestError(
+      `${r.entries.length} entries in one AppendEntries (at most ${WIRE_LIMITS.maxEntries})`,
+    );
+  }
+  const entries = r.entries.map(entryFromProto);
+  let previousTerm = prevLogTerm;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as LogEntry;
+    if (e.index !== prevLogIndex + 1 + i) {
+      throw new BadRequestError(
+        `entry ${i} has index ${e.index}; expected ${prevLogIndex + 1 + i} (entries follow prevLogIndex ${prevLogIndex})`,
+      );
+    }
+    if (e.term < previousTerm) {
+      throw new BadRequestError(`entry ${e.index} has term ${e.term}, below ${previousTerm}`);
+    }
+    notAbove(e.term, `entry ${e.index}'s term`, header.term);
+    previousTerm = e.term;
+  }
   return {
-    ...headerFromProto(r.header),
-    prevLogIndex: toSafeNumber(r.prevLogIndex, 'prevLogIndex'),
-    prevLogTerm: toSafeNumber(r.prevLogTerm, 'prevLogTerm'),
-    entries: r.entries.map(entryFromProto),
-    leaderCommit: toSafeNumber(r.leaderCommit, 'leaderCommit'),
+    ...header,
+    prevLogIndex,
+    prevLogTerm,
+    entries,
+    leaderCommit: wireNumber(r.leaderCommit, 'leaderCommit'),
   };
 }
 
@@ -181,15 +277,15 @@ export function appendEntriesResponseToProto(r: AppendEntriesResponse): pb.Appen
 
 export function appendEntriesResponseFromProto(r: pb.AppendEntriesResponse): AppendEntriesResponse {
   return {
-    term: toSafeNumber(r.term, 'term'),
+    term: wireNumber(r.term, 'term'),
     success: r.success,
-    lastLogIndex: toSafeNumber(r.lastLogIndex, 'lastLogIndex'),
+    lastLogIndex: wireNumber(r.lastLogIndex, 'lastLogIndex'),
     ...(r.conflictTerm === undefined
       ? {}
-      : { conflictTerm: toSafeNumber(r.conflictTerm, 'conflictTerm') }),
+      : { conflictTerm: wireNumber(r.conflictTerm, 'conflictTerm') }),
     ...(r.conflictIndex === undefined
       ? {}
-      : { conflictIndex: toSafeNumber(r.conflictIndex, 'conflictIndex') }),
+      : { conflictIndex: wireNumber(r.conflictIndex, 'conflictIndex') }),
   };
 }
 
@@ -208,10 +304,15 @@ export function installSnapshotRequestToProto(
 export function installSnapshotRequestFromProto(
   r: pb.InstallSnapshotRequest,
 ): InstallSnapshotRequest {
+  const header = headerFromProto(r.header);
+  const offset = wireNumber(r.offset, 'offset');
+  if (offset + r.data.byteLength > WIRE_LIMITS.maxTermOrIndex) {
+    throw new BadRequestError(`a snapshot chunk at offset ${offset} ends beyond 2^53 bytes`);
+  }
   return {
-    ...headerFromProto(r.header),
-    meta: snapshotMetaFromProto(r.meta),
-    offset: toSafeNumber(r.offset, 'offset'),
+    ...header,
+    meta: snapshotMetaFromProto(r.meta, header.term),
+    offset,
     data: r.data,
     done: r.done,
   };
@@ -226,7 +327,7 @@ export function installSnapshotResponseToProto(
 export function installSnapshotResponseFromProto(
   r: pb.InstallSnapshotResponse,
 ): InstallSnapshotResponse {
-  return { term: toSafeNumber(r.term, 'term'), success: r.success };
+  return { term: wireNumber(r.term, 'term'), success: r.success };
 }
 
 export function timeoutNowRequestToProto(r: TimeoutNowRequest): pb.TimeoutNowRequest {
@@ -242,7 +343,7 @@ export function timeoutNowResponseToProto(r: TimeoutNowResponse): pb.TimeoutNowR
 }
 
 export function timeoutNowResponseFromProto(r: pb.TimeoutNowResponse): TimeoutNowResponse {
-  return { term: toSafeNumber(r.term, 'term'), success: r.success };
+  return { term: wireNumber(r.term, 'term'), success: r.success };
 }
 
 export function readIndexRequestToProto(r: ReadIndexRequest): pb.ReadIndexRequest {
@@ -263,8 +364,8 @@ export function readIndexResponseToProto(r: ReadIndexResponse): pb.ReadIndexResp
 
 export function readIndexResponseFromProto(r: pb.ReadIndexResponse): ReadIndexResponse {
   return {
-    term: toSafeNumber(r.term, 'term'),
+    term: wireNumber(r.term, 'term'),
     success: r.success,
-    readIndex: toSafeNumber(r.readIndex, 'readIndex'),
+    readIndex: wireNumber(r.readIndex, 'readIndex'),
   };
 }

@@ -6,6 +6,7 @@ import {
   type RpcResponse,
 } from '@kontiki/core';
 import * as pb from './gen/kontiki/raft/v1/raft.js';
+import { WIRE_LIMITS } from './limits.js';
 import { decodeWire, methodFromWire, spec } from './methods.js';
 import { toSafeNumber } from './uint64.js';
 import { errorFromProto, errorToProto } from './wire-error.js';
@@ -110,6 +111,9 @@ function frameOf(envelope: pb.Envelope, callId: number): Frame {
   const body = envelope.body;
   if (body === undefined) throw new BadRequestError('envelope has no body');
   if (body.$case === 'hello') {
+    if (body.value.token.length > WIRE_LIMITS.maxTokenLength) {
+      throw new BadRequestError(`a token of ${body.value.token.length} characters is too long`);
+    }
     return { kind: 'hello', protocolVersion: body.value.protocolVersion, token: body.value.token };
   }
   if (body.$case === 'error') return { kind: 'error', callId, error: errorFromProto(body.value) };

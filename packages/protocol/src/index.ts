@@ -35,6 +35,12 @@ export {
 } from './frame.js';
 export * as wire from './gen/kontiki/raft/v1/raft.js';
 export {
+  checkGroupId,
+  checkPeerId,
+  checkTermOrIndex,
+  WIRE_LIMITS,
+} from './limits.js';
+export {
   decodeRequest,
   decodeResponse,
   encodeRequest,

@@ -1,5 +1,6 @@
 import { ErrorCode, errorFromCode, RaftError } from '@kontiki/core';
 import type * as pb from './gen/kontiki/raft/v1/raft.js';
+import { checkGroupId, checkPeerId, WIRE_LIMITS } from './limits.js';
 
 /**
  * A RaftError as it crosses the wire: its code, message and the details of the typed
@@ -26,11 +27,30 @@ export function errorToProto(error: unknown): pb.RpcError {
   };
 }
 
-/** The typed error a wire error stands for (unknown codes become INTERNAL). */
+/** An id of an error's details if it is a valid one; a malformed id is dropped, not trusted. */
+function validId(value: string, check: (v: string, field: string) => string): string | undefined {
+  if (value === '') return undefined;
+  try {
+    return check(value, 'id');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The typed error a wire error stands for (unknown codes become INTERNAL). What a peer says
+ * about itself is bounded: a long message is cut, an id that is not a valid one is dropped.
+ */
 export function errorFromProto(error: pb.RpcError): RaftError {
   const details: { leaderId?: string; groupId?: string; peerId?: string } = {};
-  if (error.leaderId !== '') details.leaderId = error.leaderId;
-  if (error.groupId !== '') details.groupId = error.groupId;
-  if (error.peerId !== '') details.peerId = error.peerId;
-  return errorFromCode(error.code, error.message, details);
+  const leaderId = validId(error.leaderId, checkPeerId);
+  const groupId = validId(error.groupId, checkGroupId);
+  const peerId = validId(error.peerId, checkPeerId);
+  if (leaderId !== undefined) details.leaderId = leaderId;
+  if (groupId !== undefined) details.groupId = groupId;
+  if (peerId !== undefined) details.peerId = peerId;
+  const max = WIRE_LIMITS.maxErrorMessageLength;
+  const message = error.message.length > max ? `${error.message.slice(0, max)}...` : error.message;
+  const code = error.code.length > 64 ? error.code.slice(0, 64) : error.code;
+  return errorFromCode(code, message, details);
 }

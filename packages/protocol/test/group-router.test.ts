@@ -27,7 +27,7 @@ async function answerOf(
   frame: Extract<Frame, { kind: 'request' }>,
   now?: () => number,
 ) {
-  const bytes = await router.answer(frame, now);
+  const bytes = await router.answer(frame, undefined, now);
   return bytes === undefined ? undefined : decodeFrame(bytes);
 }
 

@@ -14,11 +14,14 @@ import {
   decodeResponse,
   encodeRequest,
   encodeResponse,
+  WIRE_LIMITS,
   wire,
 } from '../src/index.js';
 
 const header = { groupId: 'group-1', from: '10.0.0.1:7000', to: '10.0.0.2:7000', term: 7 };
-const empty = { groupId: '', from: '', to: '', term: 0 };
+// The smallest request the wire accepts: an empty group name is a name; peer ids are not empty.
+const empty = { groupId: '', from: 'a', to: 'b', term: 0 };
+const MAX = WIRE_LIMITS.maxTermOrIndex;
 
 function bytes(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
@@ -33,8 +36,9 @@ const requests: { [M in RpcMethod]: RpcRequest<M>[] } = {
     {
       ...header,
       preVote: false,
-      lastLogIndex: Number.MAX_SAFE_INTEGER,
-      lastLogTerm: Number.MAX_SAFE_INTEGER,
+      term: MAX,
+      lastLogIndex: MAX,
+      lastLogTerm: MAX,
       disruptedLeader: { peerId: 'n3', term: 6 },
     },
     { ...empty, preVote: false, lastLogIndex: 0, lastLogTerm: 0 },
@@ -66,7 +70,7 @@ const requests: { [M in RpcMethod]: RpcRequest<M>[] } = {
     },
     {
       ...empty,
-      meta: { lastIncludedIndex: 0, lastIncludedTerm: 0, configuration: { voters: [] } },
+      meta: { lastIncludedIndex: 1, lastIncludedTerm: 0, configuration: { voters: ['a'] } },
       offset: 0,
       data: new Uint8Array(0),
       done: true,
@@ -139,6 +143,7 @@ describe('every message survives a round trip through its protobuf encoding', ()
     }));
     const request: AppendEntriesRequest = {
       ...header,
+      term: 20,
       prevLogIndex: 0,
       prevLogTerm: 0,
       leaderCommit: 0,

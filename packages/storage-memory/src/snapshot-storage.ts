@@ -11,6 +11,15 @@ interface Stored {
   readonly data: Uint8Array;
 }
 
+function reader(s: Stored): SnapshotReader {
+  return {
+    meta: s.meta,
+    size: s.data.byteLength,
+    read: async (offset, maxBytes) => s.data.slice(offset, offset + Math.max(0, maxBytes)),
+    close: async () => {},
+  };
+}
+
 /** Snapshots in memory; the latest published one is kept. */
 export class MemorySnapshotStorage implements SnapshotStorage {
   private latest: Stored | undefined;
@@ -24,24 +33,31 @@ export class MemorySnapshotStorage implements SnapshotStorage {
     const check = () => {
       if (state !== 'open') throw new BadRequestError(`snapshot writer is ${state}`);
     };
+    const joined = () => {
+      let size = 0;
+      for (const c of chunks) size += c.byteLength;
+      const data = new Uint8Array(size);
+      let offset = 0;
+      for (const c of chunks) {
+        data.set(c, offset);
+        offset += c.byteLength;
+      }
+      return data;
+    };
     return {
       meta,
       write: async (chunk) => {
         check();
         chunks.push(chunk.slice());
       },
+      openReader: async () => {
+        check();
+        return reader({ meta, data: joined() });
+      },
       commit: async () => {
         check();
         state = 'committed';
-        let size = 0;
-        for (const c of chunks) size += c.byteLength;
-        const data = new Uint8Array(size);
-        let offset = 0;
-        for (const c of chunks) {
-          data.set(c, offset);
-          offset += c.byteLength;
-        }
-        this.latest = { meta, data };
+        this.latest = { meta, data: joined() };
       },
       abort: async () => {
         if (state === 'open') state = 'aborted';
@@ -51,13 +67,7 @@ export class MemorySnapshotStorage implements SnapshotStorage {
 
   async openLatest(): Promise<SnapshotReader | null> {
     const s = this.latest;
-    if (!s) return null;
-    return {
-      meta: s.meta,
-      size: s.data.byteLength,
-      read: async (offset, maxBytes) => s.data.slice(offset, offset + Math.max(0, maxBytes)),
-      close: async () => {},
-    };
+    return s ? reader(s) : null;
   }
 
   async close(): Promise<void> {}

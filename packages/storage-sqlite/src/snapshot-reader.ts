@@ -18,15 +18,19 @@ export class SqliteSnapshotReader implements SnapshotReader {
   private closed = false;
   private readonly sid: number;
 
-  /** @internal Use `snapshotStorage.openLatest()`. */
+  private readonly unpublished: boolean;
+
+  /** @internal Use `snapshotStorage.openLatest()` or `writer.openReader()`. */
   constructor(
     private readonly store: StoreContext,
     private readonly group: GroupId,
     opened: OpenedSnapshot,
+    options: { unpublished?: boolean } = {},
   ) {
     this.meta = opened.meta;
     this.size = opened.size;
     this.sid = opened.sid;
+    this.unpublished = options.unpublished ?? false;
   }
 
   async read(offset: number, maxBytes: number): Promise<Uint8Array> {
@@ -53,6 +57,8 @@ export class SqliteSnapshotReader implements SnapshotReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A writer's read-back holds nothing: its writer commits or aborts the rows.
+    if (this.unpublished) return;
     try {
       this.store.checkOpen();
       // Lets the engine drop the snapshot if a newer one was published while it was read.

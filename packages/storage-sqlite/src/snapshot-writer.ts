@@ -2,9 +2,11 @@ import {
   BadRequestError,
   type GroupId,
   type SnapshotMeta,
+  type SnapshotReader,
   type SnapshotWriter,
 } from '@kontiki/core';
 import { snapshotChecksum } from './checksum.js';
+import { SqliteSnapshotReader } from './snapshot-reader.js';
 import type { StoreContext } from './store-context.js';
 
 type WriterState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
@@ -42,6 +44,17 @@ export class SqliteSnapshotWriter implements SnapshotWriter {
     // `new Uint8Array(chunk)` copies even for a Buffer, whose slice() would be a view.
     const data = this.store.crossesThreads ? new Uint8Array(chunk) : chunk;
     await this.store.queue.submit({ kind: 'snapshotWrite', sid: this.sid, offset, data });
+  }
+
+  /** Reads back what was written so far (the rows of the unpublished snapshot). */
+  async openReader(): Promise<SnapshotReader> {
+    this.checkWritable('read back');
+    return new SqliteSnapshotReader(
+      this.store,
+      this.group,
+      { sid: this.sid, meta: this.meta, size: this.size },
+      { unpublished: true },
+    );
   }
 
   async commit(): Promise<void> {

@@ -94,7 +94,8 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
       lastLogTerm: term + 4,
     };
     const response = await nodeInternals(follower).handleRequestVote(request);
-    expect(response).toEqual({ term, granted: false });
+    // Refused, naming the leader whose lease it keeps (a lagging member learns of it so).
+    expect(response).toEqual({ term, granted: false, leaderId: follower.leader });
     expect(follower.term).toBe(term);
     // Once the leader is gone for an election timeout, the same request wins the vote.
     // (The third node goes down too, so that no new leader's lease starts meanwhile.)

@@ -13,6 +13,7 @@ import {
   UnreachableError,
 } from '@kontiki/core';
 import { GroupRouter, PeerCache } from '@kontiki/protocol';
+import { refuseExposure, warnIfUnauthenticated } from '@kontiki/protocol/auth';
 import {
   type GrpcTransportOptions,
   type Pem,
@@ -63,13 +64,18 @@ class GrpcTransportImpl implements GrpcTransport {
   }
 
   async listen(listen: string): Promise<void> {
-    this.server = await RaftServer.listen(
-      listen,
-      serverCredentials(this.options),
-      this.router,
-      this.options,
-    );
+    const o = this.options;
+    const exposure = {
+      transport: 'gRPC',
+      address: listen,
+      authenticated: o.token !== '' || o.tls?.mutual === true,
+      allowInsecure: o.allowInsecure,
+      logger: o.logger,
+    };
+    refuseExposure(exposure);
+    this.server = await RaftServer.listen(listen, serverCredentials(o), this.router, o);
     this.address = `${listen.slice(0, listen.lastIndexOf(':'))}:${this.server.port}`;
+    warnIfUnauthenticated({ ...exposure, address: this.address });
   }
 
   call<M extends RpcMethod>(

@@ -23,7 +23,7 @@
  */
 export { type GrpcTransport, grpcTransport } from './grpc-transport.js';
 export type { GrpcTlsOptions, GrpcTransportOptions, PeerResolver, Pem } from './options.js';
-export { PROTOCOL_VERSION_KEY } from './service.js';
+export { PROTOCOL_VERSION_KEY, TOKEN_KEY } from './service.js';
 export {
   ERROR_CODE_KEY,
   errorOfGrpcStatus,

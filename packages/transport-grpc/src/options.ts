@@ -1,5 +1,5 @@
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { InvalidOptionError, type PeerId } from '@kontiki/core';
+import { InvalidOptionError, type Logger, type PeerId } from '@kontiki/core';
 
 /** PEM-encoded key material, as a string or as bytes. */
 export type Pem = string | Uint8Array;
@@ -20,6 +20,13 @@ export interface GrpcTlsOptions {
   readonly mutual?: boolean;
   /** Verify peers' certificates against this name instead of the address's host. */
   readonly serverName?: string;
+  /**
+   * With `mutual`: every request's `from` must be one of the names in the caller's
+   * certificate (a URI or DNS subject alternative name, or the subject's CN), else the
+   * stream is refused with UNAUTHENTICATED; a member's certificate cannot speak for
+   * another member. Default true.
+   */
+  readonly verifyPeerId?: boolean;
 }
 
 /** Maps a peer id to the "host:port" it listens on; undefined when the peer is unknown. */
@@ -38,6 +45,20 @@ export interface GrpcTransportOptions {
   readonly peers?: PeerResolver;
   /** TLS, or mutual TLS. Default: plaintext (fit for a trusted network only). */
   readonly tls?: GrpcTlsOptions;
+  /**
+   * The cluster's shared secret. Sent with every stream this endpoint opens; when set, a
+   * stream that does not present it is refused (UNAUTHENTICATED) before any message on it
+   * is read. Every member needs the same one. Without TLS it crosses the network in clear.
+   */
+  readonly token?: string;
+  /**
+   * Accept listening beyond loopback without authentication (no token, no mutual TLS).
+   * Without it such a `listen` fails with INVALID_OPTION: anyone who reaches the port could
+   * rewrite this node's log. Default false.
+   */
+  readonly allowInsecure?: boolean;
+  /** Where the endpoint's warnings go (an endpoint without authentication warns). Default: `process.emitWarning`. */
+  readonly logger?: Logger;
   /** Largest message sent or accepted, in bytes. Default 64 MiB. */
   readonly maxMessageBytes?: number;
   /** Deadline of a call whose caller gives no `timeoutMs`. Default 10,000 ms. */
@@ -69,6 +90,12 @@ export interface ResolvedGrpcOptions {
   readonly listen: string | undefined;
   readonly resolve: (peerId: PeerId) => string | undefined;
   readonly tls: GrpcTlsOptions | undefined;
+  /** '' when the endpoint has no token. */
+  readonly token: string;
+  /** Check each request's `from` against the caller's certificate (mutual TLS only). */
+  readonly verifyPeerId: boolean;
+  readonly allowInsecure: boolean;
+  readonly logger: Logger | undefined;
   readonly maxMessageBytes: number;
   readonly defaultTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -117,10 +144,17 @@ export function resolveOptions(options: GrpcTransportOptions): ResolvedGrpcOptio
   if (maxBackoff < initialBackoff) {
     throw new InvalidOptionError('reconnectBackoff', 'maxMs must be at least initialMs');
   }
+  if (options.token !== undefined && typeof options.token !== 'string') {
+    throw new InvalidOptionError('token', 'must be a string');
+  }
   return {
     listen: options.listen,
     resolve: resolverOf(options.peers),
     tls: options.tls,
+    token: options.token ?? '',
+    verifyPeerId: options.tls?.mutual === true && options.tls.verifyPeerId !== false,
+    allowInsecure: options.allowInsecure === true,
+    logger: options.logger,
     maxMessageBytes,
     defaultTimeoutMs: positive('defaultTimeoutMs', options.defaultTimeoutMs, 10_000),
     idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 300_000),

@@ -22,7 +22,7 @@ import {
 } from '@kontiki/core';
 import { decodeFrame, encodeRequestFrame, PendingCalls, PROTOCOL_VERSION } from '@kontiki/protocol';
 import type { ResolvedGrpcOptions } from './options.js';
-import { exchangeMethod, PROTOCOL_VERSION_KEY } from './service.js';
+import { exchangeMethod, PROTOCOL_VERSION_KEY, TOKEN_KEY } from './service.js';
 import { errorOfGrpcStatus } from './status-mapping.js';
 
 type Stream = ClientDuplexStream<Uint8Array, Uint8Array>;
@@ -100,6 +100,7 @@ export class PeerChannel {
     if (this.stream !== undefined) return this.stream;
     const metadata = new Metadata();
     metadata.set(PROTOCOL_VERSION_KEY, String(PROTOCOL_VERSION));
+    if (this.options.token !== '') metadata.set(TOKEN_KEY, this.options.token);
     // No deadline on the stream itself: it lives as long as the connection. Each call has
     // its own deadline (PendingCalls), carried in its envelope for the server.
     const callOptions: GrpcCallOptions = {};

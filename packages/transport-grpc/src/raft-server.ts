@@ -9,8 +9,10 @@ import {
   BadRequestError,
   BusyError,
   type RaftError,
+  type RequestContext,
   ShutdownError,
   toRaftError,
+  UnauthenticatedError,
 } from '@kontiki/core';
 import {
   decodeFrame,
@@ -19,8 +21,9 @@ import {
   type GroupRouter,
   PROTOCOL_VERSION,
 } from '@kontiki/protocol';
+import { certificateIdentities, sameSecret } from '@kontiki/protocol/auth';
 import type { ResolvedGrpcOptions } from './options.js';
-import { PROTOCOL_VERSION_KEY, rawRaftService } from './service.js';
+import { PROTOCOL_VERSION_KEY, rawRaftService, TOKEN_KEY } from './service.js';
 import { grpcStatusOf } from './status-mapping.js';
 
 type ServerStream = ServerDuplexStream<Uint8Array, Uint8Array>;
@@ -32,6 +35,11 @@ const SHUTDOWN_GRACE_MS = 1000;
  * The serving side: one gRPC server (one port) for every group of the endpoint. Each
  * incoming stream is one calling peer; its requests are dispatched in arrival order.
  *
+ * Who may send: a stream is admitted only with the endpoint's token (when it has one) and,
+ * under mutual TLS, each request's `from` must be a name of the caller's certificate; else
+ * the stream ends with UNAUTHENTICATED. The token is checked when the stream opens, before
+ * a single message on it is read, so nothing from an unauthenticated caller is decoded.
+ *
  * Bad input harms only its own stream: an unknown method or a bad body is answered with a
  * BAD_REQUEST error for that call; bytes that are not an envelope, a message of the wrong
  * kind or a wrong protocol version end that stream with INVALID_ARGUMENT (and the exact
@@ -42,6 +50,8 @@ export class RaftServer {
   private readonly streams = new Set<ServerStream>();
   /** Requests of each stream whose handler has not answered yet. */
   private readonly inFlight = new WeakMap<ServerStream, number>();
+  /** Under mutual TLS: the peer ids each stream's certificate may speak for. */
+  private readonly identities = new WeakMap<ServerStream, ReadonlySet<string>>();
 
   private constructor(
     server: Server,
@@ -103,6 +113,11 @@ export class RaftServer {
     stream.on('cancelled', forget);
     stream.on('close', forget);
 
+    const refusal = this.authenticate(stream);
+    if (refusal !== undefined) {
+      this.fail(stream, refusal);
+      return;
+    }
     const version = stream.metadata.get(PROTOCOL_VERSION_KEY)[0];
     if (version !== String(PROTOCOL_VERSION)) {
       this.fail(
@@ -116,6 +131,28 @@ export class RaftServer {
     stream.on('data', (bytes: Uint8Array) => this.receive(stream, bytes));
   }
 
+  /** Why the stream may not send (undefined: it may); records the names its certificate gives. */
+  private authenticate(stream: ServerStream): RaftError | undefined {
+    const { token, verifyPeerId } = this.options;
+    if (token !== '') {
+      const given = stream.metadata.get(TOKEN_KEY)[0];
+      if (typeof given !== 'string' || !sameSecret(token, given)) {
+        return new UnauthenticatedError(
+          given === undefined ? 'this endpoint requires a token' : 'wrong token',
+        );
+      }
+    }
+    if (verifyPeerId) {
+      const cert = stream.getAuthContext().sslPeerCertificate;
+      const names = cert === undefined ? [] : certificateIdentities(cert);
+      if (names.length === 0) {
+        return new UnauthenticatedError('the client certificate names no peer');
+      }
+      this.identities.set(stream, new Set(names));
+    }
+    return undefined;
+  }
+
   private receive(stream: ServerStream, bytes: Uint8Array): void {
     if (!this.streams.has(stream)) return;
     let frame: Frame;
@@ -126,9 +163,21 @@ export class RaftServer {
       return;
     }
     switch (frame.kind) {
-      case 'request':
+      case 'request': {
+        const names = this.identities.get(stream);
+        if (names !== undefined && !names.has(frame.request.from)) {
+          // A member's certificate speaking for another member: the stream cannot be trusted.
+          this.fail(
+            stream,
+            new UnauthenticatedError(
+              `the client certificate names ${[...names].join(', ')}, not ${frame.request.from}`,
+            ),
+          );
+          return;
+        }
         this.dispatch(stream, frame);
         return;
+      }
       case 'invalid':
         stream.write(encodeErrorFrame(frame.callId, frame.error));
         return;
@@ -150,8 +199,15 @@ export class RaftServer {
       return;
     }
     this.inFlight.set(stream, inFlight + 1);
+    // What the node may believe of the sender: a token or a client certificate proved it
+    // holds the cluster's credentials; a certificate also proved which peer it is.
+    const certified = this.identities.has(stream);
+    const context: RequestContext = {
+      authenticated: this.options.token !== '' || this.options.tls?.mutual === true,
+      ...(certified ? { peerId: frame.request.from } : {}),
+    };
     // answer() invokes the handler before it returns: arrival order is dispatch order.
-    void this.router.answer(frame).then((answer) => {
+    void this.router.answer(frame, context).then((answer) => {
       this.inFlight.set(stream, (this.inFlight.get(stream) ?? 1) - 1);
       if (answer !== undefined && this.streams.has(stream)) stream.write(answer);
     });

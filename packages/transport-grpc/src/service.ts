@@ -4,6 +4,9 @@ import { RaftServiceService } from '@kontiki/protocol/grpc';
 /** Metadata a client sends when it opens its stream: the protocol version it speaks. */
 export const PROTOCOL_VERSION_KEY = 'kontiki-protocol-version';
 
+/** Metadata a client sends when it opens its stream: the cluster's shared secret, if any. */
+export const TOKEN_KEY = 'kontiki-token';
+
 /** A Uint8Array as a Buffer without copying its bytes (grpc-js wants Buffers). */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -17,20 +17,30 @@ afterAll(() => {
 const tls: GrpcTlsOptions = { ca: ca.ca, ...node };
 const mtls: GrpcTlsOptions = { ...tls, mutual: true };
 
+// Under mutual TLS each request's `from` must be a name of the caller's certificate: each
+// endpoint's certificate names its peer id (CN), and the suite's caller also speaks as "caller".
+const names = ['n0', 'n1', 'n2'];
+const endpointCerts = names.map((name, i) =>
+  ca.issue(name, { altNames: i === 0 ? ['DNS:caller'] : [] }),
+);
+
 transportSuite({
   name: 'gRPC with mutual TLS',
   async create() {
     const opened: Transport[] = [];
-    const open = async (listen: string): Promise<GrpcTransport> => {
-      const transport = await grpcTransport({ listen, tls: mtls });
+    const addresses = new Map<string, string>();
+    const open = async (index: number, listen: string): Promise<GrpcTransport> => {
+      const transport = await grpcTransport({
+        listen,
+        tls: { ...mtls, ...endpointCerts[index] },
+        peers: (id) => addresses.get(id),
+      });
+      addresses.set(names[index] ?? '', transport.address ?? '');
       opened.push(transport);
       return transport;
     };
     const endpoints = await Promise.all(
-      [0, 1, 2].map(async () => {
-        const transport = await open('127.0.0.1:0');
-        return { peerId: transport.address ?? '', transport };
-      }),
+      names.map(async (peerId, index) => ({ peerId, transport: await open(index, '127.0.0.1:0') })),
     );
     return {
       endpoints,
@@ -39,7 +49,7 @@ transportSuite({
         if (!endpoint) throw new Error(`no endpoint ${index}`);
         await endpoint.transport.close();
         await whileDown();
-        return open(endpoint.peerId);
+        return open(index, addresses.get(endpoint.peerId) ?? '');
       },
       async cleanup() {
         await Promise.all(opened.map((t) => t.close()));
@@ -73,7 +83,8 @@ describe('who may connect to a TLS endpoint', () => {
     return server.address ?? '';
   }
 
-  const request = (to: string) => ({ groupId: 'g', from: 'client', to, term: 1 });
+  // The client speaks as "node", the name its certificate gives (checked under mutual TLS).
+  const request = (to: string) => ({ groupId: 'g', from: 'node', to, term: 1 });
 
   async function outcome(client: Transport, to: string): Promise<string> {
     try {

@@ -9,6 +9,7 @@ import {
   type PeerId,
   RaftError,
   type RandomSource,
+  type RequestContext,
   type RpcHandler,
   type RpcMethod,
   type RpcRequest,
@@ -44,6 +45,13 @@ export interface MemoryNetworkOptions {
    * run between messages), a 0 ms timer on a custom clock.
    */
   immediate?: (fn: () => void) => void;
+  /**
+   * Whether endpoints count as authenticated members of one cluster, as with a cluster token
+   * or mutual TLS on a real network (default false: like a transport with no credentials).
+   * Nodes then admit requests from peers they do not know yet. Either way every request
+   * carries its sender's endpoint address as the proven peer id.
+   */
+  authenticated?: boolean;
 }
 
 export interface NetworkStats {
@@ -73,6 +81,7 @@ export class MemoryNetwork {
   private readonly clock: Clock;
   private readonly random: RandomSource;
   private readonly immediate: (fn: () => void) => void;
+  private readonly authenticated: boolean;
   private readonly blocked = new Set<string>();
   /** FIFO mode: per link, the messages waiting, in sending order, and whether a timer is armed. */
   private readonly links = new Map<
@@ -91,6 +100,7 @@ export class MemoryNetwork {
   constructor(options: MemoryNetworkOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? systemRandom;
+    this.authenticated = options.authenticated ?? false;
     if (options.immediate) this.immediate = options.immediate;
     else if (options.clock) this.immediate = (fn) => this.clock.setTimer(fn, 0);
     else this.immediate = defaultImmediate;
@@ -271,7 +281,10 @@ export class MemoryNetwork {
         if (!ep) return;
         const first = !answered;
         answered = true;
-        ep.dispatch(method, request).then(
+        ep.dispatch(method, request, {
+          authenticated: this.authenticated,
+          peerId: from.address,
+        }).then(
           (value) => {
             if (first) reply({ ok: true, value });
           },
@@ -414,11 +427,18 @@ export class MemoryTransport implements Transport {
   }
 
   /** @internal */
-  dispatch<M extends RpcMethod>(method: M, request: RpcRequest<M>): Promise<RpcResponse<M>> {
+  dispatch<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    context: RequestContext,
+  ): Promise<RpcResponse<M>> {
     const handler = this.handlers.get(request.groupId);
     if (!handler) return Promise.reject(new UnknownGroupError(request.groupId));
     try {
-      return (handler[method] as (r: RpcRequest<M>) => Promise<RpcResponse<M>>)(request);
+      return (handler[method] as (r: RpcRequest<M>, c: RequestContext) => Promise<RpcResponse<M>>)(
+        request,
+        context,
+      );
     } catch (error) {
       return Promise.reject(error);
     }

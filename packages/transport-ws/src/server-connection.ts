@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   BadRequestError,
   BusyError,
   type RaftError,
+  type RequestContext,
   toRaftError,
   UnauthenticatedError,
 } from '@kontiki/core';
@@ -14,6 +14,7 @@ import {
   type GroupRouter,
   PROTOCOL_VERSION,
 } from '@kontiki/protocol';
+import { sameSecret } from '@kontiki/protocol/auth';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode } from './web-socket.js';
 
@@ -28,18 +29,13 @@ export interface ServerConnectionOptions {
   readonly maxBufferedBytes: number;
 }
 
-const digest = (token: string): Buffer => createHash('sha256').update(token).digest();
-
-/** Compares tokens in constant time (hashing first makes the lengths equal). */
-function sameToken(expected: string, given: string): boolean {
-  return timingSafeEqual(digest(expected), digest(given));
-}
-
 /**
  * One client connected to the server. The first frame must be a hello with the protocol
  * version and, when the server has one, the token; until then nothing is dispatched.
  * A bad hello, a text frame or bytes that are not an envelope close this connection only,
  * after an error frame (call id 0) that says why. A bad request gets a BAD_REQUEST answer.
+ * When the connection came with a verified client certificate (`identities`), every
+ * request's `from` must be one of its names, else the connection is closed UNAUTHENTICATED.
  */
 export class ServerConnection {
   private ready = false;
@@ -54,6 +50,8 @@ export class ServerConnection {
     private readonly router: GroupRouter,
     private readonly options: ServerConnectionOptions,
     onClose: () => void,
+    /** The peer ids the client's certificate may speak for; undefined: not checked. */
+    private readonly identities?: ReadonlySet<string>,
   ) {
     this.helloTimer = setTimeout(
       () =>
@@ -107,6 +105,15 @@ export class ServerConnection {
     }
     switch (frame.kind) {
       case 'request':
+        if (this.identities !== undefined && !this.identities.has(frame.request.from)) {
+          this.reject(
+            new UnauthenticatedError(
+              `the client certificate names ${[...this.identities].join(', ')}, not ${frame.request.from}`,
+            ),
+            CloseCode.POLICY_VIOLATION,
+          );
+          return;
+        }
         this.dispatch(frame);
         return;
       case 'invalid':
@@ -135,7 +142,7 @@ export class ServerConnection {
       );
       return;
     }
-    if (this.options.token !== '' && !sameToken(this.options.token, frame.token)) {
+    if (this.options.token !== '' && !sameSecret(this.options.token, frame.token)) {
       this.reject(new UnauthenticatedError('wrong token'), CloseCode.POLICY_VIOLATION);
       return;
     }
@@ -154,8 +161,15 @@ export class ServerConnection {
       return;
     }
     this.inFlight++;
+    // What the node may believe of the sender: a token or a client certificate proved it
+    // holds the cluster's credentials; a certificate also proved which peer it is.
+    const certified = this.identities !== undefined;
+    const context: RequestContext = {
+      authenticated: this.options.token !== '' || certified,
+      ...(certified ? { peerId: frame.request.from } : {}),
+    };
     // answer() invokes the handler before it returns: arrival order is dispatch order.
-    void this.router.answer(frame).then((answer) => {
+    void this.router.answer(frame, context).then((answer) => {
       this.inFlight--;
       if (answer === undefined || this.closed) return;
       if (this.socket.bufferedAmount + answer.byteLength > this.options.maxBufferedBytes) {

@@ -1,8 +1,10 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { UnreachableError } from '@kontiki/core';
 import type { GroupRouter } from '@kontiki/protocol';
+import { certificateIdentities } from '@kontiki/protocol/auth';
 import { WebSocketServer } from 'ws';
 import { ServerConnection, type ServerConnectionOptions } from './server-connection.js';
 import { CloseCode } from './web-socket.js';
@@ -14,6 +16,20 @@ export interface RaftWsServerOptions extends ServerConnectionOptions {
   readonly path: string;
   readonly maxPayloadBytes: number;
   readonly pingIntervalMs: number;
+  /** Check requests' `from` against a verified client certificate, when there is one. */
+  readonly verifyPeerId: boolean;
+}
+
+/**
+ * The names of the client's certificate when the connection is TLS with a certificate the
+ * server verified (an HTTPS server with `requestCert`); undefined otherwise.
+ */
+function verifiedNames(request: IncomingMessage): ReadonlySet<string> | undefined {
+  const socket = request.socket;
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  if (cert === null || Object.keys(cert).length === 0) return undefined;
+  return new Set(certificateIdentities(cert));
 }
 
 /**
@@ -32,9 +48,14 @@ export class RaftWsServer {
     router: GroupRouter,
     options: RaftWsServerOptions,
   ) {
-    wss.on('connection', (socket) => {
-      const connection: ServerConnection = new ServerConnection(socket, router, options, () =>
-        this.connections.delete(connection),
+    wss.on('connection', (socket, request: IncomingMessage) => {
+      const names = options.verifyPeerId ? verifiedNames(request) : undefined;
+      const connection: ServerConnection = new ServerConnection(
+        socket,
+        router,
+        options,
+        () => this.connections.delete(connection),
+        names,
       );
       this.connections.add(connection);
     });

@@ -5,6 +5,7 @@ import {
   type CallOptions,
   type GroupId,
   InvalidOptionError,
+  type Logger,
   type RpcHandler,
   type RpcMethod,
   type RpcRequest,
@@ -13,6 +14,7 @@ import {
   type Transport,
 } from '@kontiki/core';
 import { GroupRouter } from '@kontiki/protocol';
+import { refuseExposure, warnIfUnauthenticated } from '@kontiki/protocol/auth';
 import NodeWebSocket from 'ws';
 import { positive, resolveClientOptions, type WsClientOptions } from './client-options.js';
 import type { WebSocketConstructor } from './web-socket.js';
@@ -26,6 +28,21 @@ export interface WsTransportOptions extends WsClientOptions {
   readonly server?: HttpServer | HttpsServer;
   /** A client that sends no hello within this time is closed. Default 5,000 ms. */
   readonly helloTimeoutMs?: number;
+  /**
+   * Accept serving beyond loopback without authentication (no `token`, and no HTTPS server
+   * that demands client certificates). Without it such a `listen` fails with INVALID_OPTION:
+   * anyone who reaches the port could rewrite this node's log. Default false.
+   */
+  readonly allowInsecure?: boolean;
+  /**
+   * With an HTTPS `server` that verifies client certificates (`requestCert` and
+   * `rejectUnauthorized`): every request's `from` must be one of the certificate's names (a
+   * URI or DNS subject alternative name, or the CN), else the connection is closed
+   * UNAUTHENTICATED. Default true.
+   */
+  readonly verifyPeerId?: boolean;
+  /** Where the endpoint's warnings go (an endpoint without authentication warns). Default: `process.emitWarning`. */
+  readonly logger?: Logger;
 }
 
 /** A Transport over WebSocket, and where it listens. */
@@ -97,6 +114,19 @@ class WsTransportImpl implements WsTransport {
   }
 }
 
+/** "host:port" a user's server already listens on, if it does. */
+function listeningAddress(server: HttpServer | HttpsServer | undefined): string | undefined {
+  const info = server?.address();
+  if (info === null || info === undefined || typeof info === 'string') return undefined;
+  return `${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
+}
+
+/** Whether a user's HTTPS server verifies client certificates (mutual TLS). */
+function demandsClientCertificates(server: HttpServer | HttpsServer | undefined): boolean {
+  const tls = server as { requestCert?: unknown; rejectUnauthorized?: unknown } | undefined;
+  return tls?.requestCert === true && tls.rejectUnauthorized !== false;
+}
+
 /**
  * Creates a Transport over WebSocket and, with `listen` or `server`, starts serving;
  * resolves once listening.
@@ -126,17 +156,29 @@ export async function wsTransport(options: WsTransportOptions = {}): Promise<WsT
         ? { server: options.server }
         : undefined;
   if (where !== undefined) {
-    transport.attach(
-      await RaftWsServer.start(where, transport.groups, {
-        path: client.path,
-        maxPayloadBytes: client.maxPayloadBytes,
-        pingIntervalMs: client.pingIntervalMs,
-        token: client.token,
-        helloTimeoutMs: positive('helloTimeoutMs', options.helloTimeoutMs, 5_000),
-        maxPendingCalls: client.maxPendingCalls,
-        maxBufferedBytes: client.maxBufferedBytes,
-      }),
-    );
+    const exposure = {
+      transport: 'WebSocket',
+      address: options.listen ?? listeningAddress(options.server) ?? '',
+      authenticated: client.token !== '' || demandsClientCertificates(options.server),
+      allowInsecure: options.allowInsecure === true,
+      logger: options.logger,
+    };
+    if (exposure.address !== '') refuseExposure(exposure);
+    const server = await RaftWsServer.start(where, transport.groups, {
+      path: client.path,
+      maxPayloadBytes: client.maxPayloadBytes,
+      pingIntervalMs: client.pingIntervalMs,
+      token: client.token,
+      helloTimeoutMs: positive('helloTimeoutMs', options.helloTimeoutMs, 5_000),
+      maxPendingCalls: client.maxPendingCalls,
+      maxBufferedBytes: client.maxBufferedBytes,
+      verifyPeerId: options.verifyPeerId !== false,
+    });
+    transport.attach(server);
+    // A server of the user's may not listen yet: judge its address once it does.
+    const judge = () => warnIfUnauthenticated({ ...exposure, address: server.address() ?? '?' });
+    if (server.address() !== undefined) judge();
+    else options.server?.once('listening', judge);
   }
   return transport;
 }

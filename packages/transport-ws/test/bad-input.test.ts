@@ -1,16 +1,15 @@
 import type { RpcHandler, Transport } from '@kontiki/core';
 import {
-  decodeFrame,
   encodeHello,
   encodeRequestFrame,
   encodeResponseFrame,
-  type Frame,
   PROTOCOL_VERSION,
   wire,
 } from '@kontiki/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode, type WsTransport, wsTransport } from '../src/index.js';
+import { type RawClient, rawClient } from './support/raw-client.js';
 
 function countingHandler() {
   const counter = { calls: 0 };
@@ -40,42 +39,6 @@ function countingHandler() {
     },
   };
   return { counter, handler };
-}
-
-/** A raw `ws` client: what it receives, decoded, and how its connection ended. */
-interface RawClient {
-  readonly socket: WebSocket;
-  readonly frames: Frame[];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  /** Resolves once `count` frames have arrived. */
-  framesIn(count: number): Promise<Frame[]>;
-}
-
-async function rawClient(url: string): Promise<RawClient> {
-  const socket = new WebSocket(url);
-  const frames: Frame[] = [];
-  const waiters: { count: number; resolve: (f: Frame[]) => void }[] = [];
-  socket.on('message', (data: Buffer) => {
-    frames.push(decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
-    for (const w of waiters.filter((w) => frames.length >= w.count)) w.resolve(frames);
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  return {
-    socket,
-    frames,
-    closed,
-    framesIn: (count) =>
-      frames.length >= count
-        ? Promise.resolve(frames)
-        : new Promise((resolve) => waiters.push({ count, resolve })),
-  };
 }
 
 describe('bad input on the WebSocket endpoint harms only the connection that sent it', () => {

@@ -128,7 +128,9 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
     control = await startControlServer(membership);
     writeFiles();
     for (const m of cluster.members()) {
-      io.out(`  ${m.id}  pid ${m.pid}  http ${m.http}  raft ${m.raft}`);
+      io.out(
+        `  ${m.id}  pid ${m.pid}  http ${m.http}  raft ${m.raft}${m.etcd ? `  etcd ${m.etcd}` : ''}`,
+      );
     }
     const leader = await Promise.race([
       waitForLeader(endpoints, { timeoutMs: 10 * electionTimeoutMs + 10_000 }),
@@ -140,8 +142,14 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
       io.out('');
       io.out(`live page:  http://${leader.http}/`);
       io.out(`cluster file: ${clusterFilePath(dataDir)} (other kontiki commands read it)`);
+      if (cluster.tokenFile !== undefined) {
+        io.out(`secret:     ${cluster.tokenFile} (mode 0600; admin commands and peers need it)`);
+      }
       const where = args.string('data-dir') === undefined ? '' : ` --data-dir ${dataDir}`;
       io.out(`try:        kontiki put greeting hello${where} && kontiki get greeting${where}`);
+      const etcd = cluster.etcdEndpoints();
+      if (etcd.length > 0)
+        io.out(`etcd v3 API: etcdctl --endpoints=${etcd.join(',')} get greeting`);
       io.out('Ctrl-C stops the cluster.');
       await signal;
     }

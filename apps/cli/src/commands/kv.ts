@@ -7,6 +7,7 @@ import type { Output } from '../output.js';
 export const CLIENT_OPTIONS: OptionSpec = {
   endpoints: { type: 'string', short: 'e' },
   'data-dir': { type: 'string' },
+  'token-file': { type: 'string' },
   json: { type: 'boolean' },
   'timeout-ms': { type: 'string' },
 };

@@ -9,7 +9,7 @@ import {
   waitForLeader,
 } from '@kontiki/kv-server';
 import { CommandError, parse, positionals, UsageError } from '../args.js';
-import { resolveEndpoints } from '../cluster-file.js';
+import { resolveEndpoints, resolveToken } from '../cluster-file.js';
 import type { Output } from '../output.js';
 import { CLIENT_OPTIONS } from './kv.js';
 import { table } from './status.js';
@@ -130,7 +130,11 @@ export async function membersSetCommand(argv: readonly string[], io: Output): Pr
     ...(raft.size > 0 ? { peers } : {}),
     timeoutMs: timeout,
   };
-  const client = new KvClient(resolveEndpoints(args), { retryForMs: timeout });
+  const token = resolveToken(args);
+  const client = new KvClient(resolveEndpoints(args), {
+    retryForMs: timeout,
+    ...(token === undefined ? {} : { token }),
+  });
   try {
     const r = await client.setMembers(request);
     if (args.flag('json')) io.out(JSON.stringify(r));

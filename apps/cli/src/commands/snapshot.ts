@@ -1,6 +1,6 @@
 import { fetchStatus, KvClient, KvError, type SnapshotBody } from '@kontiki/kv-server';
 import { CommandError, parse, positionals } from '../args.js';
-import { resolveEndpoints } from '../cluster-file.js';
+import { resolveEndpoints, resolveToken } from '../cluster-file.js';
 import type { Output } from '../output.js';
 import { CLIENT_OPTIONS } from './kv.js';
 
@@ -26,7 +26,12 @@ export async function snapshotCommand(argv: readonly string[], io: Output): Prom
     );
   }
   const timeout = args.integer('timeout-ms', 60_000, 1, 600_000);
-  const client = new KvClient(endpoints, { requestTimeoutMs: timeout, retryForMs: timeout });
+  const token = resolveToken(args);
+  const client = new KvClient(endpoints, {
+    requestTimeoutMs: timeout,
+    retryForMs: timeout,
+    ...(token === undefined ? {} : { token }),
+  });
   const results: SnapshotBody[] = [];
   let failed = 0;
   try {

@@ -1,6 +1,6 @@
 import { KvClient, KvError, waitForLeader } from '@kontiki/kv-server';
 import { CommandError, parse, positionals } from '../args.js';
-import { resolveEndpoints } from '../cluster-file.js';
+import { resolveEndpoints, resolveToken } from '../cluster-file.js';
 import type { Output } from '../output.js';
 import { CLIENT_OPTIONS } from './kv.js';
 
@@ -12,7 +12,8 @@ export async function transferLeaderCommand(argv: readonly string[], io: Output)
   const args = parse(argv, CLIENT_OPTIONS);
   const [peer] = positionals(args, ['peer'], 1);
   const endpoints = resolveEndpoints(args);
-  const client = new KvClient(endpoints);
+  const token = resolveToken(args);
+  const client = new KvClient(endpoints, token === undefined ? {} : { token });
   try {
     const before = await waitForLeader(endpoints, { timeoutMs: 10_000 });
     const r = await client.transferLeader(peer);

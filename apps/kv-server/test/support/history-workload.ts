@@ -6,7 +6,7 @@ import {
   type PendingOperation,
   Rng,
 } from '@kontiki/testkit';
-import { KvClient, KvError } from '../../src/kv-client.js';
+import { etcdWorkloadClient, httpWorkloadClient, type WorkloadClient } from './workload-clients.js';
 
 /**
  * Jepsen-style clients for the linearizability test: each of `clients` loops runs random
@@ -22,7 +22,10 @@ import { KvClient, KvError } from '../../src/kv-client.js';
  * checker ignores it: it observed nothing).
  */
 export interface HistoryWorkloadOptions {
+  /** The nodes' addresses for `api`: HTTP, or etcd's v3 gRPC API. */
   readonly endpoints: readonly string[];
+  /** Which API the clients use. Default 'http'. */
+  readonly api?: 'http' | 'etcd';
   readonly clients: number;
   readonly keys: readonly string[];
   readonly seed: number;
@@ -60,7 +63,7 @@ export class HistoryWorkload {
   };
   private stopping = false;
   private nextProcess: number;
-  private readonly clients: KvClient[] = [];
+  private readonly clients: WorkloadClient[] = [];
   private readonly running: Promise<void>;
 
   constructor(private readonly options: HistoryWorkloadOptions) {
@@ -103,10 +106,11 @@ export class HistoryWorkload {
   }
 
   /** A client that tries the endpoints starting at `first` (spreads the loops over nodes). */
-  private client(first: number): KvClient {
+  private client(first: number): WorkloadClient {
     const e = this.options.endpoints;
     const rotated = e.map((_, i) => e[(first + i) % e.length] as string);
-    const c = new KvClient(rotated, {
+    const make = this.options.api === 'etcd' ? etcdWorkloadClient : httpWorkloadClient;
+    const c = make(rotated, {
       requestTimeoutMs: this.options.requestTimeoutMs,
       retryForMs: 2 * this.options.requestTimeoutMs,
     });
@@ -144,22 +148,21 @@ export class HistoryWorkload {
 
   /** One read; false if it got no answer. */
   private async read(
-    client: KvClient,
+    client: WorkloadClient,
     process: number,
     key: string,
     seen?: Map<string, string | null>,
   ): Promise<boolean> {
     const pending = this.recorder.invoke(process, key, { op: 'read' });
     try {
-      const res = await client.get(key);
-      const value = res === null ? null : res.value;
+      const value = await client.get(key);
       this.recorder.complete(pending, { op: 'read', value });
       seen?.set(key, value);
       this.counts.reads++;
       return true;
     } catch (error) {
       // Whatever the failure, a read without an answer observed nothing.
-      this.recorder.indefinite(pending, errorName(error));
+      this.recorder.indefinite(pending, client.nameOf(error));
       this.counts.failedReads++;
       return false;
     }
@@ -167,7 +170,7 @@ export class HistoryWorkload {
 
   /** One put, delete or CAS; false if its outcome is unknown (it may still be in flight). */
   private async write(
-    client: KvClient,
+    client: WorkloadClient,
     process: number,
     key: string,
     call: Exclude<KvCall, { op: 'read' }>,
@@ -178,7 +181,7 @@ export class HistoryWorkload {
     try {
       output = await this.send(client, key, call);
     } catch (error) {
-      return this.failed(pending, error);
+      return this.failed(client, pending, error);
     }
     this.recorder.complete(pending, output);
     switch (output.op) {
@@ -199,7 +202,7 @@ export class HistoryWorkload {
   }
 
   private async send(
-    client: KvClient,
+    client: WorkloadClient,
     key: string,
     call: Exclude<KvCall, { op: 'read' }>,
   ): Promise<KvOutput> {
@@ -220,22 +223,17 @@ export class HistoryWorkload {
   }
 
   /** Records a write that got no answer; false when its outcome is unknown. */
-  private failed(pending: PendingOperation, error: unknown): boolean {
-    if (error instanceof KvError && error.outcome === 'not-applied') {
+  private failed(client: WorkloadClient, pending: PendingOperation, error: unknown): boolean {
+    if (client.outcomeOf(error) === 'not-applied') {
       // The server (or the client, for a connection refused) says it certainly did not
       // happen: not in the checked history. If that were false, the checker would see a
       // value that no write explains.
-      this.recorder.notApplied(pending, error.code);
+      this.recorder.notApplied(pending, client.nameOf(error));
       this.counts.notApplied++;
       return true;
     }
-    this.recorder.indefinite(pending, errorName(error));
+    this.recorder.indefinite(pending, client.nameOf(error));
     this.counts.indefinite++;
     return false;
   }
-}
-
-function errorName(error: unknown): string {
-  if (error instanceof KvError) return error.code;
-  return error instanceof Error ? error.name : String(error);
 }

@@ -1,10 +1,15 @@
 import type { ServerConfig } from '../../src/config.js';
 import { KvServer } from '../../src/kv-server.js';
 
+/** The secret of every in-process test cluster (their Raft transports and admin endpoints). */
+export const TEST_TOKEN = 'in-process-test-cluster-secret';
+
 export interface InProcessServers {
   readonly servers: readonly KvServer[];
   /** HTTP "host:port" of each server, in order n1, n2, ... */
   readonly endpoints: readonly string[];
+  /** etcd API "host:port" of each server (with `etcdListen` in the overrides). */
+  readonly etcdEndpoints: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -18,7 +23,7 @@ export async function startInProcessServers(
   overrides: Partial<ServerConfig> = {},
   firstId = 'n1',
 ): Promise<InProcessServers> {
-  const listening = new Map<string, { raft: string; http: string }>();
+  const listening = new Map<string, { raft: string; http: string; etcd?: string }>();
   let release: (line: string) => void = () => {};
   const peersLine = new Promise<string>((resolve) => {
     release = resolve;
@@ -41,7 +46,7 @@ export async function startInProcessServers(
         electionTimeoutMs: 200,
         snapshotIntervalS: 0,
         snapshotLogMargin: 1000,
-        token: undefined,
+        token: TEST_TOKEN,
         groupId: 'kv',
         maxValueBytes: 1024,
         maxKeyBytes: 64,
@@ -53,7 +58,12 @@ export async function startInProcessServers(
       {
         announce: (event) => {
           if (event.event !== 'listening') return;
-          listening.set(event.id, { raft: event.raft, http: event.http });
+          listening.set(
+            event.id,
+            event.etcd === undefined
+              ? { raft: event.raft, http: event.http }
+              : { raft: event.raft, http: event.http, etcd: event.etcd },
+          );
           if (listening.size === count) {
             release(JSON.stringify({ peers: Object.fromEntries(listening) }));
           }
@@ -72,5 +82,10 @@ export async function startInProcessServers(
     await stop();
     throw (failed as PromiseRejectedResult).reason;
   }
-  return { servers, endpoints: servers.map((s) => s.httpAddress), stop };
+  return {
+    servers,
+    endpoints: servers.map((s) => s.httpAddress),
+    etcdEndpoints: servers.flatMap((s) => (s.etcdAddress === undefined ? [] : [s.etcdAddress])),
+    stop,
+  };
 }

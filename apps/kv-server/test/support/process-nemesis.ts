@@ -134,7 +134,11 @@ export class ProcessNemesis {
       leader = undefined;
     }
     if (fault === 'transfer-leader') {
-      const client = new KvClient(endpoints, { requestTimeoutMs: 3000, retryForMs: 3000 });
+      const client = new KvClient(endpoints, {
+        requestTimeoutMs: 3000,
+        retryForMs: 3000,
+        token: cluster.token,
+      });
       try {
         const r = await client.transferLeader();
         this.record(fault, r.from, 'injected', `to ${r.leaderId ?? 'unknown'}`);

@@ -2,6 +2,7 @@ import {
   BadRequestError,
   type GroupId,
   InternalError,
+  type RequestContext,
   type RpcHandler,
   type RpcMethod,
   type RpcRequest,
@@ -43,12 +44,19 @@ export class GroupRouter {
    * Calls the group's handler. The handler is invoked before this returns (synchronously),
    * so requests dispatched in order reach handlers in order.
    */
-  dispatch<M extends RpcMethod>(method: M, request: RpcRequest<M>): Promise<RpcResponse<M>> {
+  dispatch<M extends RpcMethod>(
+    method: M,
+    request: RpcRequest<M>,
+    context?: RequestContext,
+  ): Promise<RpcResponse<M>> {
     const handler = this.handlers.get(request.groupId);
     if (handler === undefined) return Promise.reject(new UnknownGroupError(request.groupId));
     try {
-      const fn = handler[method] as (r: RpcRequest<M>) => Promise<RpcResponse<M>>;
-      return Promise.resolve(fn.call(handler, request));
+      const fn = handler[method] as (
+        r: RpcRequest<M>,
+        c?: RequestContext,
+      ) => Promise<RpcResponse<M>>;
+      return Promise.resolve(fn.call(handler, request, context));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -59,9 +67,13 @@ export class GroupRouter {
    * error by code. Resolves undefined when the caller's deadline passed meanwhile (nobody
    * waits for that answer any more). Never rejects.
    */
-  answer(frame: RequestFrame, now: () => number = Date.now): Promise<Uint8Array | undefined> {
+  answer(
+    frame: RequestFrame,
+    context?: RequestContext,
+    now: () => number = Date.now,
+  ): Promise<Uint8Array | undefined> {
     const deadline = frame.timeoutMs > 0 ? now() + frame.timeoutMs : Number.POSITIVE_INFINITY;
-    return this.dispatch(frame.method, frame.request).then(
+    return this.dispatch(frame.method, frame.request, context).then(
       (response) => {
         if (now() > deadline) return undefined;
         try {

@@ -113,6 +113,38 @@ export function snapshotStorageSuite(options: SnapshotStorageSuiteOptions): void
     );
 
     it(
+      'a writer reads back what it wrote before it is published; abort then leaves the old latest',
+      run(async ({ storage }) => {
+        const old = patternBytes(3000, 7);
+        await (await writeAll(storage, meta(3), old, [1000])).commit();
+        const data = patternBytes(9000, 8);
+        const writer = await writeAll(storage, meta(9, 2), data, [2000, 1, 3333]);
+        const staged = await writer.openReader();
+        expect(staged.meta).toEqual(meta(9, 2));
+        expect(staged.size).toBe(data.byteLength);
+        expectSameBytes(await readAll(staged, 4096), data, 'read-back before commit');
+        await staged.close();
+        // Not published by being read back.
+        await expectLatest(storage, meta(3), old);
+        await writer.abort();
+        await expectLatest(storage, meta(3), old);
+      }),
+    );
+
+    it(
+      'a snapshot read back before commit publishes intact',
+      run(async ({ storage }) => {
+        const data = patternBytes(5000, 9);
+        const writer = await writeAll(storage, meta(12, 3), data, [999]);
+        const staged = await writer.openReader();
+        expectSameBytes(await readAll(staged, 777), data, 'read-back');
+        await staged.close();
+        await writer.commit();
+        await expectLatest(storage, meta(12, 3), data);
+      }),
+    );
+
+    it(
       'read(offset, maxBytes) returns that window, and an empty array at or past the end',
       run(async ({ storage }) => {
         const data = patternBytes(5000, 2);

@@ -503,10 +503,11 @@ export function transportSuite(options: TransportSuiteOptions): void {
         expect(sum).toBe(byteSum([data]));
       });
 
-      it('empty requests and empty byte strings cross unchanged', async () => {
+      it('the smallest requests and empty byte strings cross unchanged', async () => {
         const handler = new FakeHandler();
         server.transport.serve('', handler);
-        const empty = { groupId: '', from: '', to: server.peerId, term: 0 };
+        // An empty group name is a name; a peer id is never empty (the wire refuses one).
+        const empty = { groupId: '', from: 'caller', to: server.peerId, term: 0 };
         await caller.call('timeoutNow', empty, { timeoutMs: 5000 });
         await caller.call(
           'appendEntries',

@@ -44,6 +44,13 @@ export interface SimClusterOptions {
   wrapStateMachine?: (peer: string, group: string, sm: SimStateMachine) => StateMachine<string>;
   /** Lets a test put faults into a node's log storage. */
   wrapLogStorage?: (peer: string, group: string, storage: LogStorage) => LogStorage;
+  /**
+   * Whether the network authenticates its endpoints as cluster members, as a cluster token
+   * or mutual TLS does (default true, the configuration the project recommends). Without
+   * it, a member that missed the configuration entries naming the current leader refuses
+   * that leader until a member it knows vouches for it.
+   */
+  authenticated?: boolean;
 }
 
 export interface SimMember {
@@ -136,6 +143,7 @@ export class SimCluster {
       },
       random: netRng.asSource(),
       immediate: (fn) => time.schedule(0, fn, 'net'),
+      authenticated: options.authenticated ?? true,
     });
     const [dmin, dmax] = options.networkDelayMs ?? [0.2, 1];
     this.network.setDelay(dmin, dmax);
@@ -290,13 +298,13 @@ export class SimCluster {
     state.incarnation?.clock.setRate(rate);
   }
 
-  /** The running node of `id` for `group`, if the peer is up. */
   /** The log of `id`'s node in `group` (core's internals: the testkit is built with core). */
   log(id: string, group = this.groups[0] as string) {
     const node = this.node(id, group);
     return node ? nodeInternals(node).log : undefined;
   }
 
+  /** The running node of `id` for `group`, if the peer is up. */
   node(id: string, group = this.groups[0] as string): RaftNode<string> | undefined {
     return this.state(id).incarnation?.members.get(group)?.node;
   }

@@ -11,8 +11,12 @@ export interface NodeCredentials {
 
 export interface ThrowawayCa {
   readonly ca: string;
-  /** Issues a certificate valid as both TLS server and client, for 127.0.0.1 and localhost. */
-  issue(name: string): NodeCredentials;
+  /**
+   * Issues a certificate valid as both TLS server and client, for 127.0.0.1 and localhost,
+   * with subject CN `name` and any further subject alternative names (`DNS:n1`,
+   * `URI:kontiki:n1`): the names a peer may claim under mutual TLS.
+   */
+  issue(name: string, options?: { readonly altNames?: readonly string[] }): NodeCredentials;
   /** Deletes the files (the PEM strings stay usable). */
   dispose(): void;
 }
@@ -43,18 +47,17 @@ export function throwawayCa(name = 'kontiki-test-ca'): ThrowawayCa {
     '-addext',
     'keyUsage=critical,keyCertSign,cRLSign',
   );
-  writeFileSync(
-    path('node.ext'),
+  const extensions = (altNames: readonly string[]) =>
     [
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      `subjectAltName=${['IP:127.0.0.1', 'DNS:localhost', ...altNames].join(',')}`,
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature,keyAgreement',
       'extendedKeyUsage=serverAuth,clientAuth',
-    ].join('\n'),
-  );
+    ].join('\n');
   return {
     ca: readFileSync(path('ca.crt'), 'utf8'),
-    issue(node) {
+    issue(node, options = {}) {
+      writeFileSync(path(`${node}.ext`), extensions(options.altNames ?? []));
       openssl(
         'req',
         ...ec,
@@ -80,7 +83,7 @@ export function throwawayCa(name = 'kontiki-test-ca'): ThrowawayCa {
         '-days',
         '2',
         '-extfile',
-        path('node.ext'),
+        path(`${node}.ext`),
       );
       return {
         cert: readFileSync(path(`${node}.crt`), 'utf8'),

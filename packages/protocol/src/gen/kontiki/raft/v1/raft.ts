@@ -85,6 +85,11 @@ export interface RequestVoteRequest {
 export interface RequestVoteResponse {
   term: bigint;
   granted: boolean;
+  /**
+   * The leader the responder follows in `term`, when it refuses because of that leader's
+   * lease; empty otherwise. Lets a lagging member learn of a leader it does not know yet.
+   */
+  leaderId: string;
 }
 
 export interface AppendEntriesRequest {
@@ -649,7 +654,7 @@ export const RequestVoteRequest: MessageFns<RequestVoteRequest> = {
 };
 
 function createBaseRequestVoteResponse(): RequestVoteResponse {
-  return { term: 0n, granted: false };
+  return { term: 0n, granted: false, leaderId: "" };
 }
 
 export const RequestVoteResponse: MessageFns<RequestVoteResponse> = {
@@ -662,6 +667,9 @@ export const RequestVoteResponse: MessageFns<RequestVoteResponse> = {
     }
     if (message.granted !== false) {
       writer.uint32(16).bool(message.granted);
+    }
+    if (message.leaderId !== "") {
+      writer.uint32(26).string(message.leaderId);
     }
     return writer;
   },
@@ -693,6 +701,14 @@ export const RequestVoteResponse: MessageFns<RequestVoteResponse> = {
             }
 
             message.granted = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.leaderId = reader.string();
             continue;
           }
         }

@@ -1,0 +1,140 @@
+// A closed-loop load generator for etcd's v3 API, in its own process (so that its CPU is not
+// the servers'): N loops, each sending a Put and waiting for its answer before the next one,
+// to ONE endpoint (the leader), over one gRPC channel, with the generated client the
+// kv-server itself uses. Speaks to etcd and to Kontiki's kv-server alike.
+//
+//   tsx bench/load-client.ts --endpoint 127.0.0.1:2379 --concurrency 64 \
+//       [--warmup-ms 1000] [--duration-ms 3000] [--value-bytes 100] [--keys 10000]
+//
+// stdout: one JSON line `{"event":"measuring"}` when the warm-up ends (the caller samples the
+// servers' CPU then), and one `{"event":"done",...}` line with the result when the window
+// closes (sampled again). Progress and errors go to stderr.
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { bytes, EtcdClient } from '../src/etcd/etcd-client.js';
+import { PutRequest } from '../src/gen/etcdserverpb/rpc.js';
+import { type LatencySummary, summarize } from './latency.js';
+
+export interface LoadResult {
+  readonly event: 'done';
+  readonly endpoint: string;
+  readonly concurrency: number;
+  readonly valueBytes: number;
+  readonly seconds: number;
+  /** Puts acknowledged within the measured window (by when they completed). */
+  readonly acked: number;
+  /** Puts acknowledged in the whole run, warm-up included. */
+  readonly totalAcked: number;
+  readonly perSecond: number;
+  /** Of the puts that started and completed within the window. */
+  readonly latencyMs: LatencySummary;
+  /** Puts that failed within the window (none, on a healthy cluster). */
+  readonly errors: number;
+  readonly firstError?: string;
+}
+
+const { values } = parseArgs({
+  options: {
+    endpoint: { type: 'string' },
+    concurrency: { type: 'string', default: '1' },
+    'warmup-ms': { type: 'string', default: '1000' },
+    'duration-ms': { type: 'string', default: '3000' },
+    'value-bytes': { type: 'string', default: '100' },
+    keys: { type: 'string', default: '10000' },
+  },
+});
+
+function int(name: string, v: string | undefined, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`--${name}: expected an integer in [${min}, ${max}], got ${v}`);
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  const endpoint = values.endpoint;
+  if (endpoint === undefined) throw new Error('--endpoint HOST:PORT is required');
+  const concurrency = int('concurrency', values.concurrency, 1, 4096);
+  const warmupMs = int('warmup-ms', values['warmup-ms'], 0, 600_000);
+  const durationMs = int('duration-ms', values['duration-ms'], 1, 600_000);
+  const valueBytes = int('value-bytes', values['value-bytes'], 0, 1024 * 1024);
+  const keys = int('keys', values.keys, 1, 10_000_000);
+
+  const client = new EtcdClient(endpoint, {
+    callTimeoutMs: 10_000,
+    channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024 },
+  });
+  await client.connect(5000);
+  const value = bytes('v'.repeat(valueBytes));
+  // Requests built once: the loop measures the servers, not request construction.
+  const requests = Array.from({ length: Math.min(keys, 100_000) }, (_, i) =>
+    PutRequest.fromPartial({ key: bytes(`bench/${String(i).padStart(6, '0')}`), value }),
+  );
+  const put = (req: PutRequest): Promise<void> =>
+    new Promise((resolve, reject) => {
+      client.kv.put(req, (error) => (error ? reject(error) : resolve()));
+    });
+
+  const start = performance.now();
+  const measureFrom = start + warmupMs;
+  const end = measureFrom + durationMs;
+  const latencies: number[] = [];
+  let acked = 0;
+  let totalAcked = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const marker = setTimeout(
+    () => process.stdout.write(`${JSON.stringify({ event: 'measuring' })}\n`),
+    warmupMs,
+  );
+
+  const loop = async (): Promise<void> => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= end) return;
+      const req = requests[next++ % requests.length] as PutRequest;
+      try {
+        await put(req);
+      } catch (error) {
+        const t = performance.now();
+        if (t >= measureFrom && t <= end) {
+          errors++;
+          firstError ??= error instanceof Error ? error.message : String(error);
+        }
+        continue;
+      }
+      const t1 = performance.now();
+      totalAcked++;
+      if (t1 >= measureFrom && t1 <= end) acked++;
+      if (t0 >= measureFrom && t1 <= end) latencies.push(t1 - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  clearTimeout(marker);
+  const seconds = durationMs / 1000;
+  const result: LoadResult = {
+    event: 'done',
+    endpoint,
+    concurrency,
+    valueBytes,
+    seconds,
+    acked,
+    totalAcked,
+    perSecond: Math.round(acked / seconds),
+    latencyMs: summarize(latencies),
+    errors,
+    ...(firstError === undefined ? {} : { firstError }),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  client.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`load-client: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,516 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  credentials,
+  type handleUnaryCall,
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
+import type { RaftNode } from '@kontiki/core';
+import { encodeCommand, type KvCommand, type KvResult, type TxnOp } from '../commands.js';
+import type { PeerAddress, ServerConfig } from '../config.js';
+import {
+  ClusterService,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  KVClient,
+  KVService,
+  MaintenanceService,
+  type Member,
+  type MemberListRequest,
+  type MemberListResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type ResponseHeader,
+  type StatusRequest,
+  type StatusResponse,
+  type TxnRequest,
+  type TxnResponse,
+  type WatchRequest,
+  type WatchResponse,
+  WatchService,
+} from '../gen/etcdserverpb/rpc.js';
+import { shapeRange } from '../kv-entry.js';
+import { isReadOnlyTxn, type KvStateMachine } from '../kv-state-machine.js';
+import type { ServerMetrics } from '../server-metrics.js';
+import {
+  deleteOp,
+  type EtcdLimits,
+  keyValue,
+  prevKvFlags,
+  putOp,
+  rangeOp,
+  rangeResponse,
+  responseOps,
+  txnShape,
+} from './etcd-convert.js';
+import {
+  compacted,
+  EtcdStatusError,
+  etcdErrorOf,
+  futureRevision,
+  keyNotFound,
+  leaderChanged,
+  noLeader,
+  OUTCOME_TRAILER,
+} from './etcd-errors.js';
+import { WatchHub } from './etcd-watch.js';
+import { clusterId, memberId } from './ids.js';
+
+/**
+ * The etcd version Status reports: the API this server speaks, with build metadata saying
+ * what it is (semver-equal to 3.4.0, so that clients that gate features on it agree).
+ */
+export const ETCD_API_VERSION = '3.4.0+kontiki';
+
+/** Metadata of a write a follower forwards to its leader (the leader never forwards it again). */
+const FORWARDED = 'kontiki-forwarded-by';
+
+/** What the etcd API serves from (as the HTTP API: the node exists once the server started it). */
+export interface EtcdApiContext {
+  readonly config: ServerConfig;
+  readonly stateMachine: KvStateMachine;
+  readonly metrics: ServerMetrics;
+  node(): RaftNode<KvResult> | undefined;
+  peers(): ReadonlyMap<string, PeerAddress>;
+}
+
+type Writable = 'put' | 'deleteRange' | 'txn';
+
+/**
+ * etcd's v3 gRPC API (etcdserverpb) over the key-value state machine: KV.Range, Put,
+ * DeleteRange and Txn, Cluster.MemberList, Maintenance.Status. Reads are linearizable by
+ * default (ReadIndex, then the local state) and serializable on request (the local state
+ * alone). Writes go through the log on the leader; a follower forwards them to the leader's
+ * etcd API, as an etcd server forwards proposals, so clients need not find the leader.
+ */
+export class EtcdApi {
+  private readonly forwardClients = new Map<string, KVClient>();
+  private readonly limits: EtcdLimits;
+  private readonly clusterId: bigint;
+  private readonly memberId: bigint;
+  private readonly watches: WatchHub;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly ctx: EtcdApiContext,
+    private readonly server: Server,
+    /** "host:port" it listens on. */
+    readonly address: string,
+  ) {
+    this.limits = { maxKeyBytes: ctx.config.maxKeyBytes, maxValueBytes: ctx.config.maxValueBytes };
+    this.clusterId = clusterId(ctx.config.groupId);
+    this.memberId = memberId(ctx.config.id);
+    // Before the node starts: the changes it replays from its log at start are kept too.
+    this.watches = new WatchHub(ctx.stateMachine);
+  }
+
+  /** Serves the API on `listen` ("host:port"; port 0: any free one). */
+  static async listen(ctx: EtcdApiContext, listen: string): Promise<EtcdApi> {
+    const server = new Server({
+      // A value of up to maxValueBytes and a key, with room for a transaction of a few.
+      'grpc.max_receive_message_length': Math.max(
+        4 * 1024 * 1024,
+        4 * ctx.config.maxValueBytes + 65_536,
+      ),
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(listen, ServerCredentials.createInsecure(), (error, p) =>
+        error ? reject(error) : resolve(p),
+      );
+    });
+    const host = listen.slice(0, listen.lastIndexOf(':'));
+    const api = new EtcdApi(ctx, server, `${host}:${port}`);
+    server.addService(KVService, {
+      range: api.unary((req: RangeRequest) => api.range(req)),
+      put: api.unary((req: PutRequest, call) => api.put(req, call)),
+      deleteRange: api.unary((req: DeleteRangeRequest, call) => api.deleteRange(req, call)),
+      txn: api.unary((req: TxnRequest, call) => api.txn(req, call)),
+    });
+    server.addService(WatchService, {
+      watch: (call: ServerDuplexStream<WatchRequest, WatchResponse>) =>
+        api.watches.serve(call, (rev) => api.header(rev, ctx.node()?.term ?? 0)),
+    });
+    server.addService(ClusterService, {
+      memberList: api.unary((req: MemberListRequest) => api.memberList(req)),
+    });
+    server.addService(MaintenanceService, {
+      status: api.unary((req: StatusRequest) => api.status(req)),
+    });
+    return api;
+  }
+
+  /** Stops serving (calls in progress are cut) and closes the clients to the leader. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const c of this.forwardClients.values()) c.close();
+      this.forwardClients.clear();
+      this.watches.close();
+      this.server.forceShutdown();
+    })();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------- KV
+
+  private async range(req: RangeRequest): Promise<RangeResponse> {
+    const op = rangeOp(req, this.limits);
+    const node = this.requireNode();
+    if (!req.serializable) await this.barrier(node);
+    const sm = this.ctx.stateMachine;
+    const rev = sm.revision;
+    // No history is kept: the current revision is the only one there is.
+    if (req.revision > 0n && req.revision > BigInt(rev)) throw futureRevision();
+    if (req.revision > 0n && req.revision < BigInt(rev)) throw compacted();
+    const result = shapeRange(sm.range(op.key, op.end), op.options);
+    return rangeResponse(this.header(rev, node.term), result, op.options.keysOnly);
+  }
+
+  private async put(
+    req: PutRequest,
+    call: ServerUnaryCall<PutRequest, PutResponse>,
+  ): Promise<PutResponse> {
+    const op = putOp(req, this.limits);
+    const node = this.requireNode();
+    if (!this.leadsHere(node)) return this.forward('put', req, call);
+    if (op.ignoreValue === true) {
+      const r = await this.propose(node, { op: 'txn', compare: [], success: [op], failure: [] });
+      if (r.result?.op === 'txnRefused') throw keyNotFound();
+      const txn = this.resultOf(r.result, 'txn');
+      const first = txn.responses[0];
+      const prev = first?.op === 'put' ? first.prev : undefined;
+      return {
+        header: this.header(txn.revision, r.term),
+        prevKv: req.prevKv && prev !== undefined ? keyValue(prev) : undefined,
+      };
+    }
+    const r = await this.propose(node, { op: 'put', key: op.key, value: op.value });
+    const put = this.resultOf(r.result, 'put');
+    return {
+      header: this.header(put.revision, r.term),
+      prevKv: req.prevKv && put.prevEntry !== undefined ? keyValue(put.prevEntry) : undefined,
+    };
+  }
+
+  private async deleteRange(
+    req: DeleteRangeRequest,
+    call: ServerUnaryCall<DeleteRangeRequest, DeleteRangeResponse>,
+  ): Promise<DeleteRangeResponse> {
+    const op = deleteOp(req, this.limits);
+    const node = this.requireNode();
+    if (!this.leadsHere(node)) return this.forward('deleteRange', req, call);
+    const key = op.end === undefined ? textKey(op.key) : undefined;
+    if (key !== undefined) {
+      // One key: the plain delete command, as the HTTP API's.
+      const r = await this.propose(node, { op: 'delete', key });
+      const del = this.resultOf(r.result, 'delete');
+      const prev = del.prevEntry;
+      return {
+        header: this.header(del.revision, r.term),
+        deleted: prev === undefined ? 0n : 1n,
+        prevKvs: req.prevKv && prev !== undefined ? [keyValue(prev)] : [],
+      };
+    }
+    const r = await this.propose(node, { op: 'txn', compare: [], success: [op], failure: [] });
+    const txn = this.resultOf(r.result, 'txn');
+    const first = txn.responses[0];
+    const prevs = first?.op === 'deleteRange' ? first.prevs : [];
+    return {
+      header: this.header(txn.revision, r.term),
+      deleted: BigInt(prevs.length),
+      prevKvs: req.prevKv ? prevs.map((e) => keyValue(e)) : [],
+    };
+  }
+
+  private async txn(
+    req: TxnRequest,
+    call: ServerUnaryCall<TxnRequest, TxnResponse>,
+  ): Promise<TxnResponse> {
+    const shape = txnShape(req, this.limits);
+    const node = this.requireNode();
+    const command = {
+      op: 'txn',
+      compare: shape.compare,
+      success: shape.success,
+      failure: shape.failure,
+    } as const;
+    const answer = (
+      succeeded: boolean,
+      revision: number,
+      term: number,
+      results: Parameters<typeof responseOps>[2],
+    ): TxnResponse => {
+      const header = this.header(revision, term);
+      const ops: readonly TxnOp[] = succeeded ? shape.success : shape.failure;
+      const flags = prevKvFlags(succeeded ? req.success : req.failure);
+      return { header, succeeded, responses: responseOps(header, ops, results, flags) };
+    };
+    if (isReadOnlyTxn(shape)) {
+      // As etcd does: a transaction that only reads is served here after a read barrier
+      // (none when every range asked to be serializable), not through the log.
+      if (!shape.serializable) await this.barrier(node);
+      const r = this.ctx.stateMachine.readTxn(command);
+      return answer(r.succeeded, r.revision, node.term, r.responses);
+    }
+    if (!this.leadsHere(node)) return this.forward('txn', req, call);
+    const r = await this.propose(node, command);
+    if (r.result?.op === 'txnRefused') throw keyNotFound();
+    const txn = this.resultOf(r.result, 'txn');
+    return answer(txn.succeeded, txn.revision, r.term, txn.responses);
+  }
+
+  // ---------------------------------------------------------------- Cluster, Maintenance
+
+  private async memberList(_req: MemberListRequest): Promise<MemberListResponse> {
+    const node = this.requireNode();
+    const conf = node.status().configuration;
+    const learners = conf.learners ?? [];
+    const ids = [...new Set([...conf.voters, ...(conf.oldVoters ?? []), ...learners])];
+    const peers = this.ctx.peers();
+    const scheme = this.ctx.config.transport === 'ws' ? 'ws' : 'http';
+    const members = ids.map((id): Member => {
+      const a = peers.get(id);
+      return {
+        ID: memberId(id),
+        name: id,
+        peerURLs: a === undefined ? [] : [`${scheme}://${a.raft}`],
+        clientURLs: a?.etcd === undefined ? [] : [`http://${a.etcd}`],
+        isLearner: learners.includes(id) && !conf.voters.includes(id),
+      };
+    });
+    return { header: this.header(this.ctx.stateMachine.revision, node.term), members };
+  }
+
+  private async status(_req: StatusRequest): Promise<StatusResponse> {
+    const node = this.requireNode();
+    const s = node.status();
+    const size = BigInt(this.dbSize());
+    const learners = s.configuration.learners ?? [];
+    return {
+      header: this.header(this.ctx.stateMachine.revision, s.term),
+      version: ETCD_API_VERSION,
+      dbSize: size,
+      leader: s.leaderId === undefined ? 0n : memberId(s.leaderId),
+      raftIndex: BigInt(s.commitIndex),
+      raftTerm: BigInt(s.term),
+      raftAppliedIndex: BigInt(s.appliedIndex),
+      errors: [],
+      dbSizeInUse: size,
+      isLearner: learners.includes(s.peerId),
+    };
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** A grpc-js unary handler around an async function; every failure becomes a status. */
+  private unary<Req, Res>(
+    fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  ): handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      fn(call.request, call).then(
+        (res) => callback(null, res),
+        (error: unknown) => callback(etcdErrorOf(error, 'write').toServerError()),
+      );
+    };
+  }
+
+  private header(revision: number, term: number): ResponseHeader {
+    return {
+      clusterId: this.clusterId,
+      memberId: this.memberId,
+      revision: BigInt(revision),
+      raftTerm: BigInt(term),
+    };
+  }
+
+  private requireNode(): RaftNode<KvResult> {
+    const node = this.ctx.node();
+    if (node === undefined) {
+      throw new EtcdStatusError(
+        status.UNAVAILABLE,
+        'etcdserver: the node has not started yet',
+        'not-applied',
+      );
+    }
+    return node;
+  }
+
+  /**
+   * Whether a write is proposed here: on the leader, and on a node handing leadership over
+   * (it names itself leader; core refuses the proposal with TRANSFER_IN_PROGRESS).
+   */
+  private leadsHere(node: RaftNode<KvResult>): boolean {
+    return node.isLeader || node.leader === node.id;
+  }
+
+  /** ReadIndex: afterwards the local state holds every write acknowledged before the read. */
+  private async barrier(node: RaftNode<KvResult>): Promise<void> {
+    try {
+      await node.readIndex();
+      this.ctx.metrics.reads.inc({ code: 'ok' });
+    } catch (error) {
+      this.ctx.metrics.reads.inc({ code: 'error' });
+      throw etcdErrorOf(error, 'read');
+    }
+  }
+
+  private async propose(
+    node: RaftNode<KvResult>,
+    command: KvCommand,
+  ): Promise<{ index: number; term: number; result: KvResult | undefined }> {
+    const started = performance.now();
+    try {
+      const r = await node.apply(encodeCommand(command), {
+        signal: AbortSignal.timeout(this.ctx.config.writeTimeoutMs),
+      });
+      this.ctx.metrics.proposals.inc({ op: command.op, code: 'ok' });
+      this.ctx.metrics.proposalDuration.observe(
+        { op: command.op },
+        (performance.now() - started) / 1000,
+      );
+      return r;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      this.ctx.metrics.proposals.inc({
+        op: command.op,
+        code: typeof code === 'string' ? code : 'INTERNAL',
+      });
+      throw etcdErrorOf(error, 'write');
+    }
+  }
+
+  private resultOf<O extends KvResult['op']>(
+    result: KvResult | undefined,
+    op: O,
+  ): Extract<KvResult, { op: O }> {
+    if (result === undefined || result.op !== op) {
+      throw new EtcdStatusError(
+        status.INTERNAL,
+        `etcdserver: the state machine answered ${JSON.stringify(result)}`,
+        'unknown',
+      );
+    }
+    return result as Extract<KvResult, { op: O }>;
+  }
+
+  /**
+   * Sends a write to the leader's etcd API and relays its answer (with this member's id in
+   * the header, as an etcd follower answers a proposal it forwarded). A write that reaches a
+   * node that is not the leader (leadership moved meanwhile) is not forwarded again.
+   */
+  private forward<Req, Res extends { header: ResponseHeader | undefined }>(
+    method: Writable,
+    req: Req,
+    call: ServerUnaryCall<Req, Res>,
+  ): Promise<Res> {
+    if (call.metadata.get(FORWARDED).length > 0) throw leaderChanged('not-applied');
+    const node = this.requireNode();
+    const leader = node.leader;
+    if (leader === undefined) throw noLeader();
+    const address = this.ctx.peers().get(leader)?.etcd;
+    if (address === undefined) {
+      throw new EtcdStatusError(
+        status.UNAVAILABLE,
+        `etcdserver: not leader, and the leader (${leader}) serves no etcd API known here`,
+        'not-applied',
+      );
+    }
+    const client = this.clientFor(address);
+    const metadata = new Metadata();
+    metadata.set(FORWARDED, this.ctx.config.id);
+    const asked = call.getDeadline();
+    const own = Date.now() + this.ctx.config.writeTimeoutMs;
+    const deadline =
+      typeof asked === 'number' ? Math.min(asked, own) : Math.min(asked.getTime(), own);
+    return new Promise((resolve, reject) => {
+      const done = (error: ServiceError | null, res: Res | undefined): void => {
+        if (error !== null || res === undefined) {
+          reject(forwardFailure(error));
+          return;
+        }
+        const h = res.header;
+        resolve({ ...res, header: h === undefined ? h : { ...h, memberId: this.memberId } });
+      };
+      // The generated client's methods share one signature per request type.
+      const send = client[method].bind(client) as unknown as (
+        r: Req,
+        m: Metadata,
+        o: { deadline: number },
+        cb: (e: ServiceError | null, r: Res | undefined) => void,
+      ) => void;
+      send(req, metadata, { deadline }, done);
+    });
+  }
+
+  private clientFor(address: string): KVClient {
+    let c = this.forwardClients.get(address);
+    if (c === undefined) {
+      c = new KVClient(address, credentials.createInsecure(), {
+        // A restarted leader is reached again quickly (grpc's default back-off is 1 s to 120 s).
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
+      });
+      this.forwardClients.set(address, c);
+    }
+    return c;
+  }
+
+  /** Bytes of the node's storage (its data directory's files), or of the state in memory. */
+  private dbSize(): number {
+    const dir = this.ctx.config.dataDir;
+    if (this.ctx.config.storage === 'sqlite' && dir !== undefined) {
+      let total = 0;
+      try {
+        for (const name of readdirSync(dir)) {
+          const s = statSync(join(dir, name), { throwIfNoEntry: false });
+          if (s?.isFile()) total += s.size;
+        }
+      } catch {
+        return 0;
+      }
+      return total;
+    }
+    return this.ctx.stateMachine.size;
+  }
+}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+function textKey(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The status of a forwarded write that failed: the leader's own, or a transport failure. */
+function forwardFailure(error: ServiceError | null): EtcdStatusError {
+  if (error === null) {
+    return new EtcdStatusError(status.INTERNAL, 'etcdserver: empty answer', 'unknown');
+  }
+  const outcome = error.metadata?.get(OUTCOME_TRAILER)[0];
+  if (outcome === 'not-applied' || outcome === 'unknown') {
+    return new EtcdStatusError(error.code, error.details, outcome);
+  }
+  if (error.code === status.UNAVAILABLE && error.details.startsWith('No connection established')) {
+    // grpc-js never sent it: no connection to the leader could be made.
+    return leaderChanged('not-applied');
+  }
+  if (error.code === status.INVALID_ARGUMENT || error.code === status.NOT_FOUND) {
+    return new EtcdStatusError(error.code, error.details);
+  }
+  return new EtcdStatusError(
+    status.UNAVAILABLE,
+    'etcdserver: request timed out, possibly due to connection lost',
+    'unknown',
+  );
+}
