@@ -67,7 +67,10 @@ export async function nodeBehind(
     call: (method, request, callOptions) => transport.call(method, request, callOptions),
     close: () => transport.close(),
     serve(group, handler) {
-      const wrapped = {} as Record<RpcMethod, (r: RpcRequest<RpcMethod>) => Promise<unknown>>;
+      const wrapped = {} as Record<
+        RpcMethod,
+        (r: RpcRequest<RpcMethod>, c?: RequestContext) => Promise<unknown>
+      >;
       for (const method of RPC_METHODS) {
         const inner = handler[method] as (
           r: RpcRequest<RpcMethod>,
