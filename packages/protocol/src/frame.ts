@@ -5,6 +5,12 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from '@kontiki/core';
+import {
+  decodeAppendEntriesRequestFrame,
+  encodeAppendEntriesRequestFrame,
+  encodeAppendEntriesResponseFrame,
+  wireTimeout,
+} from './append-entries-codec.js';
 import * as pb from './gen/kontiki/raft/v1/raft.js';
 import { WIRE_LIMITS } from './limits.js';
 import { decodeWire, methodFromWire, spec } from './methods.js';
@@ -57,12 +63,20 @@ export function encodeRequestFrame<M extends RpcMethod>(
   request: RpcRequest<M>,
   timeoutMs = 0,
 ): Uint8Array {
+  // The hot path: written in one pass into one buffer (append-entries-codec.ts).
+  if (method === 'appendEntries') {
+    return encodeAppendEntriesRequestFrame(
+      callId,
+      request as RpcRequest<'appendEntries'>,
+      timeoutMs,
+    );
+  }
   const s = spec(method);
   return encodeEnvelope({
     callId: BigInt(callId),
     method: s.wire,
     // uint32 on the wire; a deadline beyond 49 days is as good as none.
-    timeoutMs: Math.min(Math.max(0, Math.ceil(timeoutMs)), 0xffff_ffff),
+    timeoutMs: wireTimeout(timeoutMs),
     body: s.request.toBody(request),
   });
 }
@@ -72,6 +86,9 @@ export function encodeResponseFrame<M extends RpcMethod>(
   method: M,
   response: RpcResponse<M>,
 ): Uint8Array {
+  if (method === 'appendEntries') {
+    return encodeAppendEntriesResponseFrame(callId, response as RpcResponse<'appendEntries'>);
+  }
   const s = spec(method);
   return encodeEnvelope({
     callId: BigInt(callId),
@@ -97,6 +114,16 @@ export function encodeErrorFrame(callId: number, error: unknown): Uint8Array {
  * back as an `invalid` frame, so that only that call fails.
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
+  // The hot path, without BigInt; undefined for anything but a plain AppendEntries request.
+  if (bytes instanceof Uint8Array) {
+    const fast = decodeAppendEntriesRequestFrame(bytes);
+    if (fast !== undefined) return fast;
+  }
+  return decodeFrameGenerated(bytes);
+}
+
+/** `decodeFrame` through the generated decoder only (tests hold the fast path to it). */
+export function decodeFrameGenerated(bytes: Uint8Array): Frame {
   const envelope = decodeWire(pb.Envelope, bytes, 'Envelope');
   const callId = toSafeNumber(envelope.callId, 'call id');
   try {
