@@ -155,3 +155,68 @@ function frameOf(envelope: pb.Envelope, callId: number): Frame {
   if (response !== undefined) return { kind: 'response', callId, method, response };
   throw new BadRequestError(`envelope for ${method} carries a ${body.$case}`);
 }
+
+/**
+ * The tag of `Batch.envelopes` (field 1, length-delimited). An Envelope never starts with
+ * it (its field 1, the call id, is a varint), so a receiver tells a batch from a bare
+ * envelope by the first byte.
+ */
+const BATCH_TAG = 0x0a;
+
+function varintLength(n: number): number {
+  let size = 1;
+  for (let v = n; v >= 128; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+/**
+ * Several encoded envelopes as one message (`Batch` in raft.proto): what a connection has to
+ * send at the end of an event-loop turn travels as one gRPC message or WebSocket frame.
+ */
+export function encodeBatch(envelopes: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const e of envelopes) size += 1 + varintLength(e.byteLength) + e.byteLength;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (const e of envelopes) {
+    out[pos++] = BATCH_TAG;
+    for (let v = e.byteLength; ; v = Math.floor(v / 128)) {
+      if (v < 128) {
+        out[pos++] = v;
+        break;
+      }
+      out[pos++] = (v % 128) | 128;
+    }
+    out.set(e, pos);
+    pos += e.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The envelopes of one received message: those of a batch (views, no copy), or the message
+ * itself when it is a bare envelope. Throws BadRequestError when a batch is malformed.
+ */
+export function splitBatch(bytes: Uint8Array): Uint8Array[] {
+  if (bytes.byteLength === 0 || bytes[0] !== BATCH_TAG) return [bytes];
+  const out: Uint8Array[] = [];
+  let pos = 0;
+  while (pos < bytes.byteLength) {
+    if (bytes[pos++] !== BATCH_TAG) throw new BadRequestError('malformed batch: unknown field');
+    let length = 0;
+    let scale = 1;
+    for (let i = 0; ; i++) {
+      const b = bytes[pos++];
+      if (b === undefined || i === 5) throw new BadRequestError('malformed batch: bad length');
+      length += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 128;
+    }
+    if (length > bytes.byteLength - pos) {
+      throw new BadRequestError('malformed batch: an envelope runs past its end');
+    }
+    out.push(bytes.subarray(pos, pos + length));
+    pos += length;
+  }
+  return out;
+}
