@@ -32,13 +32,17 @@ export class ServerProcess {
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   constructor(options: SpawnOptions) {
-    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...options.args], {
-      env: { ...options.env },
-      stdio: ['pipe', 'pipe', options.stderr === 'inherit' ? 'inherit' : 'pipe'],
-      // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which
-      // stops the nodes in order. (Should the launcher die, stdin closing stops them.)
-      detached: true,
-    });
+    this.child = spawn(
+      process.execPath,
+      [...(options.nodeArgs ?? []), options.script, ...options.args],
+      {
+        env: { ...options.env },
+        stdio: ['pipe', 'pipe', options.stderr === 'inherit' ? 'inherit' : 'pipe'],
+        // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which
+        // stops the nodes in order. (Should the launcher die, stdin closing stops them.)
+        detached: true,
+      },
+    );
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
