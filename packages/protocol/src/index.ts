@@ -54,6 +54,7 @@ export {
 } from './methods.js';
 export { FrameBatcher, type FrameBatcherOptions } from './rpc/frame-batcher.js';
 export { GroupRouter } from './rpc/group-router.js';
+export { type Lane, laneOf } from './rpc/lanes.js';
 export { type CachedPeer, PeerCache } from './rpc/peer-cache.js';
 export { PendingCalls, type PendingCallsOptions } from './rpc/pending-calls.js';
 export { toSafeNumber, toUint64 } from './uint64.js';
