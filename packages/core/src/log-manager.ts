@@ -69,8 +69,6 @@ export class LogManager {
   private head = 0;
   /** Data bytes of the entries live in memory. */
   private memBytes = 0;
-  /** PROTOTYPE: cumulative data bytes up to and including mem[i] (for bytesBetween). */
-  private memCum: number[] = [];
 
   private readonly ops: WriteOp[] = [];
   private inFlight: WriteOp | undefined;
@@ -123,7 +121,6 @@ export class LogManager {
     }
     this.memBase = last + 1;
     this.mem = [];
-    this.memCum = [];
     this.head = 0;
     this.memBytes = 0;
     this.durable = last;
@@ -176,7 +173,6 @@ export class LogManager {
     this.terms.clear();
     this.configurations.truncateSuffix(index);
     this.mem = [];
-    this.memCum = [];
     this.memBase = index + 1;
     this.head = 0;
     this.memBytes = 0;
@@ -228,18 +224,6 @@ export class LogManager {
 
   lastIndexOfTerm(term: number): number | undefined {
     return this.terms.lastIndexOfTerm(term, this.last);
-  }
-
-  /**
-   * PROTOTYPE: data bytes of the entries from <= index <= to, when all are in memory;
-   * undefined otherwise. O(1).
-   */
-  bytesBetween(from: number, to: number): number | undefined {
-    if (from < this.memBase + this.head || to > this.last || from > to) return undefined;
-    const hi = this.memCum[to - this.memBase];
-    const lo = from - this.memBase - 1 >= 0 ? this.memCum[from - this.memBase - 1] : 0;
-    if (hi === undefined || lo === undefined) return undefined;
-    return hi - lo;
   }
 
   /** The entry at `index` if it is in memory. */
@@ -337,13 +321,11 @@ export class LogManager {
     }
     if (keep <= this.head) {
       this.mem = [];
-      this.memCum = [];
       this.memBase = lastKept + 1;
       this.head = 0;
       this.memBytes = 0;
     } else {
       this.mem.length = keep;
-      this.memCum.length = keep;
     }
     if (this.durable > lastKept) this.durable = lastKept;
     // Whoever waits for an entry that no longer exists would wait forever: tell them.
@@ -373,7 +355,6 @@ export class LogManager {
     this.head = newHead;
     if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
       this.mem = this.mem.slice(this.head);
-      this.memCum = this.memCum.slice(this.head);
       this.memBase += this.head;
       this.head = 0;
     }
@@ -411,14 +392,12 @@ export class LogManager {
     if (this.mem.length === this.head) {
       // Nothing live in memory: restart the window at the new entries.
       this.mem = [];
-      this.memCum = [];
       this.memBase = this.last + 1;
       this.head = 0;
       this.memBytes = 0;
     }
     for (const e of entries) {
       this.mem.push(e);
-      this.memCum.push((this.memCum[this.memCum.length - 1] ?? 0) + e.data.byteLength);
       this.memBytes += e.data.byteLength;
       this.terms.push(e.index, e.term);
       if (e.type === EntryType.Configuration) {

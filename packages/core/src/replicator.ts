@@ -21,12 +21,6 @@ export interface ReplicatorHost {
   openSnapshot(): Promise<SnapshotReader | null>;
 }
 
-/** PROTOTYPE: AppendEntries in flight beyond which a partial batch waits (env for measuring). */
-const PARTIAL_INFLIGHT = Number(
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
-    ?.KONTIKI_PARTIAL_INFLIGHT ?? 1,
-);
-
 /**
  * `probe`: one AppendEntries at a time until the logs match; `replicate`: pipelined;
  * `snapshot`: sending the latest snapshot, because the entries the follower needs are gone.
@@ -141,24 +135,8 @@ export class Replicator {
       this.inflightBytes < o.maxInflightBytes &&
       this.next <= log.lastIndex
     ) {
-      // PROTOTYPE (batching): a batch that is not full waits while PARTIAL_INFLIGHT
-      // AppendEntries to this follower are in flight, and leaves when one is answered, with
-      // everything appended meanwhile (Nagle's rule, without a timer: a lone proposal on an
-      // idle pipeline leaves at once).
-      if (this.inflight >= PARTIAL_INFLIGHT && !this.fullBatchWaiting()) return;
       if (!this.sendEntries()) return;
     }
-  }
-
-  /** Whether the entries waiting to be sent fill an AppendEntries (by count or by bytes). */
-  private fullBatchWaiting(): boolean {
-    const o = this.host.options;
-    const log = this.host.log;
-    const waiting = log.lastIndex - this.next + 1;
-    if (waiting >= o.maxEntriesPerRpc) return true;
-    const bytes = log.bytesBetween(this.next, log.lastIndex);
-    // Not in memory: the read is a batch of its own anyway.
-    return bytes === undefined || bytes >= o.maxBytesPerRpc;
   }
 
   private sendProbe(): void {
