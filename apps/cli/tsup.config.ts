@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 
@@ -7,6 +8,8 @@ export default defineConfig({
   entry: { bin: 'src/bin.ts', 'kv-server': 'src/kv-server.ts' },
   format: ['esm'],
   dts: false,
+  // Maps point into src/ without embedding it: a stack trace keeps its file and line, and the
+  // tarball does not ship every source twice.
   sourcemap: true,
   clean: true,
   target: 'node20',
@@ -15,7 +18,14 @@ export default defineConfig({
   // @kontiki/kv-server is private: its code is bundled in, from source (so the CLI never
   // ships a stale copy); the public packages it uses stay dependencies of the CLI.
   noExternal: ['@kontiki/kv-server'],
+  // `kontiki --version`.
+  define: {
+    KONTIKI_CLI_VERSION: JSON.stringify(
+      JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')).version,
+    ),
+  },
   esbuildOptions(options) {
+    options.sourcesContent = false;
     options.alias = {
       '@kontiki/kv-server': fileURLToPath(new URL('../kv-server/src/index.ts', import.meta.url)),
     };

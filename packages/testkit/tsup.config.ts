@@ -5,13 +5,17 @@ export default defineConfig({
     'src/index.ts',
     'src/sim-cli.ts',
     'src/conformance/*.ts',
-    'src/bench/*.ts',
     'src/transport-tools/index.ts',
     'src/fuzz/index.ts',
   ],
   format: ['esm'],
   dts: true,
+  // Maps point into src/ without embedding it: a stack trace keeps its file and line, and the
+  // tarball does not ship every source twice.
   sourcemap: true,
+  esbuildOptions(options) {
+    options.sourcesContent = false;
+  },
   clean: true,
   target: 'node20',
   external: ['vitest'],

@@ -1,6 +1,4 @@
-import { parseArgs } from 'node:util';
-
-/** A mistake in how the command was called: printed with the usage, exit code 2. */
+/** A mistake in how the command was called: one line and a hint, exit code 2. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -16,8 +14,7 @@ export class CommandError extends Error {
   }
 }
 
-export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
-
+/** A command's arguments as commander parsed them, with typed, range-checked reads. */
 export interface Parsed {
   readonly positionals: readonly string[];
   string(name: string): string | undefined;
@@ -26,28 +23,21 @@ export interface Parsed {
   choice<T extends string>(name: string, fallback: T, choices: readonly T[]): T;
 }
 
-/** Parses a command's arguments strictly: an unknown flag is a UsageError, not ignored. */
-export function parse(args: readonly string[], options: OptionSpec): Parsed {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...args],
-      options,
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+/** commander's name for an option's value: `--data-dir` is `dataDir`. */
+function key(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Wraps commander's option values (keyed by camelCase name) and positional arguments. */
+export function parsed(values: Record<string, unknown>, positionals: readonly string[]): Parsed {
   const string = (name: string): string | undefined => {
-    const v = values[name];
+    const v = values[key(name)];
     return typeof v === 'string' ? v : undefined;
   };
   return {
     positionals,
     string,
-    flag: (name) => values[name] === true,
+    flag: (name) => values[key(name)] === true,
     integer: (name, fallback, min, max) => {
       const raw = string(name);
       if (raw === undefined) return fallback;
@@ -67,14 +57,4 @@ export function parse(args: readonly string[], options: OptionSpec): Parsed {
       return found;
     },
   };
-}
-
-/** Exactly `count` positional arguments, named in `names` for the error message. */
-export function positionals(parsed: Parsed, names: readonly string[], optional = 0): string[] {
-  const got = parsed.positionals;
-  const min = names.length - optional;
-  if (got.length < min || got.length > names.length) {
-    throw new UsageError(`expected ${names.map((n) => n.toUpperCase()).join(' ')}`);
-  }
-  return [...got];
 }

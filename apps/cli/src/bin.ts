@@ -1,65 +1,25 @@
 // `kontiki`: the Kontiki command line (the shebang comes from the build's banner).
-import { CommandError, UsageError } from './args.js';
-import { clusterAddNodeCommand, clusterRemoveNodeCommand } from './commands/cluster-nodes.js';
-import { clusterStartCommand } from './commands/cluster-start.js';
-import { demoCommand } from './commands/demo.js';
-import { casCommand, deleteCommand, getCommand, putCommand } from './commands/kv.js';
-import { membersCommand, membersSetCommand } from './commands/members.js';
-import { snapshotCommand } from './commands/snapshot.js';
-import { statusCommand } from './commands/status.js';
-import { transferLeaderCommand } from './commands/transfer-leader.js';
+import type { Parsed } from './args.js';
 import { type Output, processOutput } from './output.js';
-import { USAGE } from './usage.js';
+import { buildProgram, exitCodeOf } from './program.js';
 
-type Command = (argv: readonly string[], io: Output) => Promise<number>;
-
-const COMMANDS: Record<string, Command> = {
-  demo: demoCommand,
-  'cluster start': clusterStartCommand,
-  'cluster add-node': clusterAddNodeCommand,
-  'cluster remove-node': clusterRemoveNodeCommand,
-  get: getCommand,
-  put: putCommand,
-  delete: deleteCommand,
-  cas: casCommand,
-  status: statusCommand,
-  'transfer-leader': transferLeaderCommand,
-  snapshot: snapshotCommand,
-  members: membersCommand,
-  'members set': membersSetCommand,
-};
+/** The package's version, put in by the build (tsup's `define`). */
+declare const KONTIKI_CLI_VERSION: string;
 
 async function main(argv: readonly string[], io: Output): Promise<number> {
-  const [first, second] = argv;
-  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
-    io.out(USAGE);
-    return first === undefined ? 2 : 0;
-  }
-  const twoWords = second !== undefined ? `${first} ${second}` : '';
-  const name = COMMANDS[twoWords] !== undefined ? twoWords : first;
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    io.err(`kontiki: unknown command "${first}"\n\n${USAGE}`);
-    return 2;
-  }
-  const rest = argv.slice(name.split(' ').length);
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(USAGE);
-    return 0;
-  }
+  let code = 0;
+  let running = 'kontiki';
+  const program = buildProgram(KONTIKI_CLI_VERSION, io, async (name, command, args: Parsed) => {
+    running = `kontiki ${name}`;
+    code = await command(args, io);
+  });
   try {
-    return await command(rest, io);
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`kontiki ${name}: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (error instanceof CommandError) {
-      io.err(`kontiki ${name}: ${error.message}`);
-      return 1;
-    }
-    io.err(`kontiki ${name}: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    // `kontiki help [command]` asked for the help it printed.
+    if (argv[0] === 'help' && (error as { code?: string }).code === 'commander.help') return 0;
+    return exitCodeOf(error, running, io);
   }
 }
 

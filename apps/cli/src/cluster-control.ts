@@ -191,11 +191,13 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
 
 /**
  * The control endpoint of `kontiki cluster start`, on 127.0.0.1 only, behind a random
- * token written to cluster.json: `POST /add-node {id?, learner?}` and
- * `POST /remove-node {id}`.
+ * token written to cluster.json: `POST /add-node {id?, learner?}`,
+ * `POST /remove-node {id}` and `POST /stop` (`kontiki cluster stop`: `onStop` runs once the
+ * answer is sent).
  */
 export async function startControlServer(
   membership: ClusterMembership,
+  onStop: () => void,
 ): Promise<{ address: ControlAddress; close(): Promise<void> }> {
   const token = randomBytes(16).toString('hex');
   const server: Server = createServer((req, res) => {
@@ -213,6 +215,11 @@ export async function startControlServer(
             return send(res, 400, { error: { message: 'id: letters, digits, "_", "." or "-"' } });
           }
           return send(res, 200, await membership.addNode(id, body.learner === true));
+        }
+        if (req.method === 'POST' && req.url === '/stop') {
+          send(res, 200, { stopping: true, pid: process.pid });
+          onStop();
+          return;
         }
         if (req.method === 'POST' && req.url === '/remove-node') {
           if (typeof body.id !== 'string') {

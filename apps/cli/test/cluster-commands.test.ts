@@ -161,16 +161,93 @@ describe('kontiki cluster start, and the client commands against it', () => {
   });
 });
 
+describe('kontiki cluster stop', () => {
+  const data = tempDir('cli-stop');
+  const at = ['--data-dir', data.dir];
+  afterAll(() => data.remove());
+
+  it('stops the cluster that `cluster start` runs in the data directory', async () => {
+    const cluster = new CliProcess(['cluster', 'start', '--storage', 'memory', ...at]);
+    try {
+      await waitUntil(
+        'the cluster to be up',
+        () => cluster.stdout.includes('Ctrl-C stops the cluster.') || cluster.stderr !== '',
+        30_000,
+      );
+      expect(cluster.stdout).toContain(`stop:       kontiki cluster stop --data-dir ${data.dir}`);
+      const file = JSON.parse(readFileSync(join(data.dir, 'cluster.json'), 'utf8')) as ClusterFile;
+      const stop = await runCli(['cluster', 'stop', ...at]);
+      expect(stop.stderr).toBe('');
+      expect(stop.code).toBe(0);
+      expect(stop.stdout).toMatch(/^stopped the cluster in .* \(kontiki pid \d+\): n1, n2, n3$/m);
+      expect(await cluster.exited).toBe(0);
+      expect(cluster.stdout).toContain('all nodes stopped');
+      expect(existsSync(join(data.dir, 'cluster.json'))).toBe(false);
+      expect(file.nodes.filter((n) => isAlive(n.pid)).map((n) => n.id)).toEqual([]);
+      // Nothing runs there any more.
+      const again = await runCli(['cluster', 'stop', ...at]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('no running `kontiki cluster start`');
+    } finally {
+      await cluster.kill();
+    }
+  });
+});
+
 describe('kontiki usage errors', () => {
   const empty = tempDir('cli-empty');
   afterAll(() => empty.remove());
 
-  it('exits 2 with the usage on an unknown command or wrong arguments', async () => {
-    for (const args of [['bogus'], ['cas', 'k', 'v'], ['put', 'k'], ['get', 'k', '--bogus']]) {
+  it('exits 2 with a one-line error and a hint on an unknown command or wrong arguments', async () => {
+    const cases: [string[], RegExp][] = [
+      [['bogus'], /^kontiki: unknown command 'bogus'/],
+      [['cas', 'k', 'v'], /^kontiki cas: give exactly one of --expect OLD and --expect-absent/],
+      [['put', 'k'], /^kontiki put: missing required argument 'value'/],
+      [['get', 'k', '--bogus'], /^kontiki get: unknown option '--bogus'/],
+      [['get', 'k', 'extra'], /^kontiki get: too many arguments/],
+      [['cluster', 'bogus'], /^kontiki cluster: unknown command 'bogus'/],
+      [['demo', '--transport', 'udp'], /^kontiki demo: .*Allowed choices are grpc, ws/],
+      [
+        ['cluster', 'start', '--nodes', '0'],
+        /^kontiki cluster start: --nodes: expected an integer from 1 to 9/,
+      ],
+    ];
+    for (const [args, message] of cases) {
       const r = await runCli(args);
-      expect({ args, code: r.code }).toEqual({ args, code: 2 });
-      expect(r.stderr).toContain('Usage:');
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
+      const lines = r.stderr.trimEnd().split('\n');
+      expect({ args, lines: lines.length }).toEqual({ args, lines: 1 });
+      expect(lines[0]).toMatch(message);
+      expect(lines[0]).toMatch(/\(see `kontiki[\w -]*--help`\)$/);
     }
+  });
+
+  it('prints the help of each command, and its version', async () => {
+    const version = JSON.parse(
+      readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: `${version.version}\n` });
+
+    const start = await runCli(['cluster', 'start', '--help']);
+    expect(start.code).toBe(0);
+    expect(start.stdout).toMatch(/^Usage: kontiki cluster start \[options\]/);
+    for (const flag of ['--nodes', '--transport', '--storage', '--data-dir', '--base-port']) {
+      expect(start.stdout).toContain(flag);
+    }
+    const get = await runCli(['get', '--help']);
+    expect(get.stdout).toMatch(/^Usage: kontiki get \[options\] <key>/);
+    expect(get.stdout).toContain('--endpoints');
+
+    // A command of subcommands shows them; so does `kontiki` alone.
+    const cluster = await runCli(['cluster']);
+    expect(cluster.code).toBe(2);
+    for (const sub of ['start', 'stop', 'add-node', 'remove-node']) {
+      expect(cluster.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
+    }
+    const top = await runCli([]);
+    expect(top.code).toBe(2);
+    expect(top.stdout).toMatch(/^Usage: kontiki \[options\] \[command\]/);
+    expect((await runCli(['help', 'cluster'])).code).toBe(0);
   });
 
   it('exits 1 and says how to find a cluster when there is none', async () => {

@@ -21,41 +21,87 @@ export interface NodeOptions<R = unknown> {
   initialConfiguration?: Configuration;
   snapshotStorage?: SnapshotStorage;
 
-  /** Election timeout T in ms (default 1000). Followers wait a random time in [T, 2T). */
+  /**
+   * Election timeout T in ms. Followers wait a random time in [T, 2T).
+   * @defaultValue `1000`
+   */
   electionTimeoutMs?: number;
-  /** How far apart two nodes' clocks may run, in ms; added to the vote timer (default 100). */
+  /**
+   * How far apart two nodes' clocks may run, in ms; added to the vote timer. Must be below T.
+   * @defaultValue `Math.min(100, Math.floor(electionTimeoutMs / 10))`
+   */
   maxClockDriftMs?: number;
-  /** Heartbeat interval in ms (default T / 10). Must be below T / 2. */
+  /**
+   * Heartbeat interval in ms. At most T / 2.
+   * @defaultValue `Math.max(1, Math.floor(electionTimeoutMs / 10))`
+   */
   heartbeatIntervalMs?: number;
-  /** Deadline of one AppendEntries/RequestVote call in ms (default T / 2). */
+  /**
+   * Deadline of one AppendEntries/RequestVote call in ms.
+   * @defaultValue `Math.max(1, Math.floor(electionTimeoutMs / 2))`
+   */
   rpcTimeoutMs?: number;
-  /** Milliseconds between snapshots; 0 turns the timer off (default 3,600,000: one hour). */
+  /**
+   * Milliseconds between snapshots; 0 turns the timer off.
+   * @defaultValue `3_600_000` (one hour)
+   */
   snapshotIntervalMs?: number;
-  /** Entries kept in the log behind a snapshot, so that followers a little behind need no snapshot (default 1000). */
+  /**
+   * Entries kept in the log behind a snapshot, so that followers a little behind need no snapshot.
+   * @defaultValue `1000`
+   */
   snapshotLogMargin?: number;
-  /** Most entries in one AppendEntries (default 1024). */
+  /**
+   * Most entries in one AppendEntries.
+   * @defaultValue `1024`
+   */
   maxEntriesPerRpc?: number;
-  /** Most data bytes in one AppendEntries (default 1 MiB; a larger single entry still goes alone). */
+  /**
+   * Most data bytes in one AppendEntries (a larger single entry still goes alone).
+   * @defaultValue `1024 * 1024` (1 MiB)
+   */
   maxBytesPerRpc?: number;
-  /** Most AppendEntries in flight to one follower (default 64). */
+  /**
+   * Most AppendEntries in flight to one follower.
+   * @defaultValue `64`
+   */
   maxInflightRpcs?: number;
-  /** Most data bytes in flight to one follower (default 32 MiB). */
+  /**
+   * Most data bytes in flight to one follower.
+   * @defaultValue `32 * 1024 * 1024` (32 MiB)
+   */
   maxInflightBytes?: number;
-  /** Most entries handed to the state machine in one onApply call (default 512). */
+  /**
+   * Most entries handed to the state machine in one onApply call.
+   * @defaultValue `512`
+   */
   applyBatchSize?: number;
-  /** Proposals waiting to be applied beyond which `apply` fails with BUSY (default 100000). */
+  /**
+   * Proposals waiting to be applied beyond which `apply` fails with BUSY.
+   * @defaultValue `100_000`
+   */
   maxPendingProposals?: number;
 
   /**
-   * Whether a started node keeps the Node.js process alive, as a listening server does
-   * (default true). With false the process may exit while the node runs unless something
-   * else keeps it alive; the node's own timers never do. Only clocks with `hold` (the system
-   * clock) can keep a process alive.
+   * Whether a started node keeps the Node.js process alive, as a listening server does.
+   * With false the process may exit while the node runs unless something else keeps it
+   * alive; the node's own timers never do. Only clocks with `hold` (the system clock) can
+   * keep a process alive.
+   * @defaultValue `true`
    */
   keepAlive?: boolean;
 
+  /**
+   * Time: timers and `now()` (the simulator injects virtual time).
+   * @defaultValue `systemClock`
+   */
   clock?: Clock;
+  /**
+   * Randomness for election timeouts, a number in [0, 1).
+   * @defaultValue `systemRandom`
+   */
   random?: RandomSource;
+  /** Where the node logs; when not given, `defaultLogger('kontiki:<groupId>:<peerId>')`: silent unless `KONTIKI_LOG` is set. */
   logger?: Logger;
 }
 

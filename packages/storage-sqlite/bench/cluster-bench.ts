@@ -1,5 +1,5 @@
 /**
- * The in-process 3-node cluster of `@kontiki/testkit/bench` on SQLite storage: each node its
+ * The in-process 3-node cluster of testkit's benchmark (packages/testkit/bench, not published) on SQLite storage: each node its
  * own store (its own file, `synchronous: 'full'`), proposals arriving each in its own
  * event-loop turn (as a server's requests do), at 1, 64 and 1024 in flight, with SQLite on
  * the main thread and on a worker thread. Besides throughput, latency and batching at the
@@ -13,7 +13,7 @@ import {
   type BenchStorageFactory,
   type ClusterBenchResult,
   runClusterBench,
-} from '@kontiki/testkit/bench';
+} from '../../testkit/bench/index.js';
 import type { ThreadMode } from '../src/index.js';
 
 type Store = typeof import('../src/index.js');

@@ -29,11 +29,21 @@ export type RecoveryMode = 'refuse' | 'truncate-torn-tail';
 export type ThreadMode = 'worker' | 'main';
 
 export interface SqliteStoreOptions {
-  /** Default `'full'`. */
+  /**
+   * When a write resolves: after the fsync (`'full'`), or once in the OS page cache.
+   * @defaultValue `'full'`
+   */
   readonly synchronous?: Durability;
-  /** Default `'refuse'`. */
+  /**
+   * What a bad record found at open does: refuse to open, or cut a torn tail.
+   * @defaultValue `'refuse'`
+   */
   readonly recover?: RecoveryMode;
-  /** Default `'main'` (lowest latency); `'worker'` for slow disks or short election timeouts. */
+  /**
+   * Where SQLite runs: `'main'` has the lowest latency; `'worker'` suits slow disks or short
+   * election timeouts.
+   * @defaultValue `'main'`
+   */
   readonly thread?: ThreadMode;
 }
 

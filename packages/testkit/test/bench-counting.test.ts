@@ -2,7 +2,7 @@ import { EntryType, type LogEntry } from '@kontiki/core';
 import { MemoryLogStorage } from '@kontiki/storage-memory';
 import { MemoryNetwork } from '@kontiki/transport-memory';
 import { describe, expect, it } from 'vitest';
-import { CountingLogStorage, CountingTransport } from '../src/bench/index.js';
+import { CountingLogStorage, CountingTransport } from '../bench/index.js';
 
 const entry = (index: number): LogEntry => ({
   index,

@@ -54,32 +54,53 @@ export interface GrpcTransportOptions {
   /**
    * Accept listening beyond loopback without authentication (no token, no mutual TLS).
    * Without it such a `listen` fails with INVALID_OPTION: anyone who reaches the port could
-   * rewrite this node's log. Default false.
+   * rewrite this node's log.
+   * @defaultValue `false`
    */
   readonly allowInsecure?: boolean;
   /** Where the endpoint's warnings go (an endpoint without authentication warns). Default: `process.emitWarning`. */
   readonly logger?: Logger;
-  /** Largest message sent or accepted, in bytes. Default 64 MiB. */
+  /**
+   * Largest message sent or accepted, in bytes.
+   * @defaultValue `64 * 1024 * 1024` (64 MiB)
+   */
   readonly maxMessageBytes?: number;
-  /** Deadline of a call whose caller gives no `timeoutMs`. Default 10,000 ms. */
+  /**
+   * Deadline in ms of a call whose caller gives no `timeoutMs`.
+   * @defaultValue `10_000`
+   */
   readonly defaultTimeoutMs?: number;
   /**
    * A connection to a peer that carried no call for this long is closed (a peer removed
-   * from every group served here is forgotten). Default 300,000 ms.
+   * from every group served here is forgotten). In ms.
+   * @defaultValue `300_000` (5 minutes)
    */
   readonly idleTimeoutMs?: number;
   /**
    * Calls to one peer waiting for their answer (caller side), and requests of one calling
-   * peer being handled at once (server side); one more fails with BUSY. Default 10,000.
+   * peer being handled at once (server side); one more fails with BUSY.
+   * @defaultValue `10_000`
    */
   readonly maxPendingCalls?: number;
-  /** Bytes written to one peer but not yet taken by the socket; beyond, calls fail with BUSY. Default 64 MiB. */
+  /**
+   * Bytes written to one peer but not yet taken by the socket; beyond, calls fail with BUSY.
+   * @defaultValue `64 * 1024 * 1024` (64 MiB)
+   */
   readonly maxBufferedBytes?: number;
-  /** Interval of HTTP/2 keep-alive pings, which detect a dead peer. Default 10,000 ms. */
+  /**
+   * Interval in ms of HTTP/2 keep-alive pings, which detect a dead peer.
+   * @defaultValue `10_000`
+   */
   readonly keepaliveMs?: number;
-  /** How long a ping may go unanswered before the connection is dropped. Default 5,000 ms. */
+  /**
+   * How long in ms a ping may go unanswered before the connection is dropped.
+   * @defaultValue `5_000`
+   */
   readonly keepaliveTimeoutMs?: number;
-  /** Reconnect back-off after a failed connection attempt: first and longest wait. Default 100 ms and 5,000 ms. */
+  /**
+   * Reconnect back-off after a failed connection attempt: first and longest wait, in ms.
+   * @defaultValue `{ initialMs: 100, maxMs: 5_000 }`
+   */
   readonly reconnectBackoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Extra grpc-js channel/server options, applied last (an escape hatch; prefer the options above). */
   readonly channelOptions?: ChannelOptions;

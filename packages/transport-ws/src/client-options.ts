@@ -16,26 +16,50 @@ export interface WsClientOptions {
   readonly WebSocket?: WebSocketConstructor;
   /** Where each peer listens. Default: `ws://<peerId><path>`, a peer id being "host:port". */
   readonly peers?: PeerUrlResolver;
-  /** The URL path the endpoints serve on. Default "/kontiki". */
+  /**
+   * The URL path the endpoints serve on.
+   * @defaultValue `'/kontiki'`
+   */
   readonly path?: string;
   /** Shared secret sent in the hello of each connection; a server with a token demands it. */
   readonly token?: string;
-  /** Largest message sent or accepted, in bytes. Default 64 MiB. */
+  /**
+   * Largest message sent or accepted, in bytes.
+   * @defaultValue `64 * 1024 * 1024` (64 MiB)
+   */
   readonly maxPayloadBytes?: number;
-  /** Deadline of a call whose caller gives none. Default 10,000 ms. */
+  /**
+   * Deadline in ms of a call whose caller gives none.
+   * @defaultValue `10_000`
+   */
   readonly defaultTimeoutMs?: number;
   /**
    * A connection to a peer that carried no call for this long is closed (a peer removed
-   * from every group served here is forgotten). Default 300,000 ms.
+   * from every group served here is forgotten). In ms.
+   * @defaultValue `300_000` (5 minutes)
    */
   readonly idleTimeoutMs?: number;
-  /** Calls to one peer waiting for their answer; one more fails with BUSY. Default 10,000. */
+  /**
+   * Calls to one peer waiting for their answer; one more fails with BUSY.
+   * @defaultValue `10_000`
+   */
   readonly maxPendingCalls?: number;
-  /** Bytes queued for one peer (socket bufferedAmount, or waiting for the connection); beyond, calls fail with BUSY. Default 64 MiB. */
+  /**
+   * Bytes queued for one peer (socket bufferedAmount, or waiting for the connection); beyond,
+   * calls fail with BUSY.
+   * @defaultValue `64 * 1024 * 1024` (64 MiB)
+   */
   readonly maxBufferedBytes?: number;
-  /** Ping interval where the WebSocket can ping (`ws`); a connection that misses a pong is dropped. Default 10,000 ms. */
+  /**
+   * Ping interval in ms where the WebSocket can ping (`ws`); a connection that misses a pong
+   * is dropped.
+   * @defaultValue `10_000`
+   */
   readonly pingIntervalMs?: number;
-  /** After a connection attempt fails: first wait and longest wait before the next. Default 100 ms and 5,000 ms. */
+  /**
+   * After a connection attempt fails: first wait and longest wait before the next, in ms.
+   * @defaultValue `{ initialMs: 100, maxMs: 5_000 }`
+   */
   readonly reconnectBackoff?: { readonly initialMs?: number; readonly maxMs?: number };
 }
 

@@ -1,15 +1,10 @@
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { requestJson, TransportFailure } from '@kontiki/kv-server';
-import { CommandError, parse, positionals } from '../args.js';
+import { CommandError, type Parsed } from '../args.js';
 import type { AddNodeResult, RemoveNodeResult } from '../cluster-control.js';
 import { clusterFilePath, DEFAULT_DATA_DIR, isAlive, readClusterFile } from '../cluster-file.js';
 import type { Output } from '../output.js';
-
-const OPTIONS = {
-  'data-dir': { type: 'string' },
-  json: { type: 'boolean' },
-  'timeout-ms': { type: 'string' },
-} as const;
 
 /** Sends a request to the control endpoint of the `kontiki cluster start` running in DIR. */
 async function control(
@@ -55,9 +50,7 @@ function votersLine(conf: { voters: readonly string[]; learners?: readonly strin
  * starts a new kv-server with --join (no initial configuration), then asks the leader to
  * add it with its addresses; it catches up (log or snapshot) before it counts as a voter.
  */
-export async function clusterAddNodeCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, { ...OPTIONS, id: { type: 'string' }, learner: { type: 'boolean' } });
-  positionals(args, []);
+export async function clusterAddNodeCommand(args: Parsed, io: Output): Promise<number> {
   const dataDir = resolve(args.string('data-dir') ?? DEFAULT_DATA_DIR);
   const timeoutMs = args.integer('timeout-ms', 60_000, 1, 600_000);
   const id = args.string('id');
@@ -81,12 +74,8 @@ export async function clusterAddNodeCommand(argv: readonly string[], io: Output)
  * that removes itself steps down once that is committed), then the node is stopped and its
  * data directory renamed to ID.removed-TIME.
  */
-export async function clusterRemoveNodeCommand(
-  argv: readonly string[],
-  io: Output,
-): Promise<number> {
-  const args = parse(argv, OPTIONS);
-  const [id] = positionals(args, ['id']) as [string];
+export async function clusterRemoveNodeCommand(args: Parsed, io: Output): Promise<number> {
+  const [id] = args.positionals as [string];
   const dataDir = resolve(args.string('data-dir') ?? DEFAULT_DATA_DIR);
   const timeoutMs = args.integer('timeout-ms', 60_000, 1, 600_000);
   const r = (await control(dataDir, '/remove-node', { id }, timeoutMs)) as RemoveNodeResult;
@@ -96,5 +85,27 @@ export async function clusterRemoveNodeCommand(
       `${r.wasMember ? 'removed' : 'stopped (it was not a member)'} ${r.id}; ${votersLine(r.configuration)}`,
     );
   }
+  return 0;
+}
+
+/**
+ * `kontiki cluster stop`: asks the `kontiki cluster start` running in DIR to stop its nodes
+ * (as Ctrl-C would), and waits until that process has exited.
+ */
+export async function clusterStopCommand(args: Parsed, io: Output): Promise<number> {
+  const dataDir = resolve(args.string('data-dir') ?? DEFAULT_DATA_DIR);
+  const timeoutMs = args.integer('timeout-ms', 60_000, 1, 600_000);
+  const file = readClusterFile(dataDir);
+  const { pid } = (await control(dataDir, '/stop', {}, timeoutMs)) as { pid: number };
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      throw new CommandError(`kontiki pid ${pid} is still running after ${timeoutMs} ms`);
+    }
+    await sleep(50);
+  }
+  const nodes = file?.nodes.map((n) => n.id).join(', ') ?? '';
+  if (args.flag('json')) io.out(JSON.stringify({ stopped: true, pid, nodes: file?.nodes ?? [] }));
+  else io.out(`stopped the cluster in ${dataDir} (kontiki pid ${pid}): ${nodes}`);
   return 0;
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fetchStatus, LocalCluster, waitForLeader } from '@kontiki/kv-server';
-import { CommandError, parse, positionals } from '../args.js';
+import { CommandError, type Parsed } from '../args.js';
 import { ClusterMembership, type ControlAddress, startControlServer } from '../cluster-control.js';
 import {
   clusterFilePath,
@@ -25,18 +25,7 @@ import { statusRows, table } from './status.js';
  * `kontiki cluster add-node` and `remove-node` ask it (through a control endpoint named in
  * cluster.json) to start a node and add it to the group, or to remove one and stop it.
  */
-export async function clusterStartCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, {
-    nodes: { type: 'string', short: 'n' },
-    transport: { type: 'string' },
-    storage: { type: 'string' },
-    'data-dir': { type: 'string' },
-    'base-port': { type: 'string' },
-    'election-timeout-ms': { type: 'string' },
-    'snapshot-interval-s': { type: 'string' },
-    'snapshot-log-margin': { type: 'string' },
-  });
-  positionals(args, []);
+export async function clusterStartCommand(args: Parsed, io: Output): Promise<number> {
   const nodes = args.integer('nodes', 3, 1, 9);
   const transport = args.choice('transport', 'grpc', ['grpc', 'ws'] as const);
   const storage = args.choice('storage', 'sqlite', ['sqlite', 'memory'] as const);
@@ -68,7 +57,12 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
   io.out(
     `starting ${members.length} kv-server processes: ${transport} transport, ${storage} storage${storage === 'sqlite' ? ` in ${dataDir}` : ''}`,
   );
-  const signal = untilSignal();
+  // Ctrl-C, SIGTERM or `kontiki cluster stop` (through the control endpoint) end the run.
+  let requestStop: (why: string) => void = () => {};
+  const stopRequested = new Promise<string>((resolve) => {
+    requestStop = resolve;
+  });
+  const signal = Promise.race([untilSignal(), stopRequested]);
   const cluster = await LocalCluster.start({
     serverScript: SERVER_SCRIPT,
     members,
@@ -125,7 +119,7 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
           renameSync(dir, `${dir}.removed-${Date.now()}`);
       },
     });
-    control = await startControlServer(membership);
+    control = await startControlServer(membership, () => requestStop('cluster stop'));
     writeFiles();
     for (const m of cluster.members()) {
       io.out(
@@ -150,6 +144,7 @@ export async function clusterStartCommand(argv: readonly string[], io: Output): 
       const etcd = cluster.etcdEndpoints();
       if (etcd.length > 0)
         io.out(`etcd v3 API: etcdctl --endpoints=${etcd.join(',')} get greeting`);
+      io.out(`stop:       kontiki cluster stop${where}`);
       io.out('Ctrl-C stops the cluster.');
       await signal;
     }

@@ -9,7 +9,7 @@ import {
   waitForConvergence,
   waitForLeader,
 } from '@kontiki/kv-server';
-import { CommandError, parse, positionals } from '../args.js';
+import { CommandError, type Parsed } from '../args.js';
 import type { Output } from '../output.js';
 import { SERVER_SCRIPT } from '../server-script.js';
 import { untilSignal } from '../signals.js';
@@ -66,15 +66,7 @@ async function writeKeys(client: KvClient, from: number, to: number): Promise<nu
  * re-election, more writes, the killed node's restart and catch-up, and a check that every
  * node holds the same data. Exits 0 when every check passed.
  */
-export async function demoCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, {
-    transport: { type: 'string' },
-    storage: { type: 'string' },
-    'data-dir': { type: 'string' },
-    writes: { type: 'string' },
-    'election-timeout-ms': { type: 'string' },
-  });
-  positionals(args, []);
+export async function demoCommand(args: Parsed, io: Output): Promise<number> {
   const transport = args.choice('transport', 'grpc', ['grpc', 'ws'] as const);
   const storage = args.choice('storage', 'sqlite', ['sqlite', 'memory'] as const);
   const writes = args.integer('writes', 1000, 1, 100_000);

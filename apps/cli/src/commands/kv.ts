@@ -1,18 +1,9 @@
 import { KvClient, KvError } from '@kontiki/kv-server';
-import { CommandError, type OptionSpec, parse, positionals, UsageError } from '../args.js';
+import { CommandError, type Parsed, UsageError } from '../args.js';
 import { resolveEndpoints } from '../cluster-file.js';
 import type { Output } from '../output.js';
 
-/** Flags every command that talks to a running cluster takes. */
-export const CLIENT_OPTIONS: OptionSpec = {
-  endpoints: { type: 'string', short: 'e' },
-  'data-dir': { type: 'string' },
-  'token-file': { type: 'string' },
-  json: { type: 'boolean' },
-  'timeout-ms': { type: 'string' },
-};
-
-function clientFor(args: ReturnType<typeof parse>): KvClient {
+function clientFor(args: Parsed): KvClient {
   const timeout = args.integer('timeout-ms', 10_000, 1, 600_000);
   return new KvClient(resolveEndpoints(args), { requestTimeoutMs: timeout, retryForMs: timeout });
 }
@@ -29,10 +20,7 @@ function describe(error: unknown): Error {
   return new CommandError(`${error.code}: ${error.message}${outcome}`);
 }
 
-async function withClient<T>(
-  args: ReturnType<typeof parse>,
-  run: (client: KvClient) => Promise<T>,
-): Promise<T> {
+async function withClient<T>(args: Parsed, run: (client: KvClient) => Promise<T>): Promise<T> {
   const client = clientFor(args);
   try {
     return await run(client);
@@ -44,9 +32,8 @@ async function withClient<T>(
 }
 
 /** `kontiki get KEY`: prints the value (linearizable read); exit 1 if the key does not exist. */
-export async function getCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, CLIENT_OPTIONS);
-  const [key] = positionals(args, ['key']) as [string];
+export async function getCommand(args: Parsed, io: Output): Promise<number> {
+  const [key] = args.positionals as [string];
   const got = await withClient(args, (c) => c.get(key));
   if (args.flag('json')) {
     io.out(JSON.stringify(got));
@@ -61,9 +48,8 @@ export async function getCommand(argv: readonly string[], io: Output): Promise<n
 }
 
 /** `kontiki put KEY VALUE`. */
-export async function putCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, CLIENT_OPTIONS);
-  const [key, value] = positionals(args, ['key', 'value']) as [string, string];
+export async function putCommand(args: Parsed, io: Output): Promise<number> {
+  const [key, value] = args.positionals as [string, string];
   const r = await withClient(args, (c) => c.put(key, value));
   io.out(
     args.flag('json')
@@ -74,9 +60,8 @@ export async function putCommand(argv: readonly string[], io: Output): Promise<n
 }
 
 /** `kontiki delete KEY`: exit 1 if there was no such key. */
-export async function deleteCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, CLIENT_OPTIONS);
-  const [key] = positionals(args, ['key']) as [string];
+export async function deleteCommand(args: Parsed, io: Output): Promise<number> {
+  const [key] = args.positionals as [string];
   const r = await withClient(args, (c) => c.delete(key));
   if (args.flag('json')) io.out(JSON.stringify(r));
   else if (r.deleted) io.out(`deleted ${key} (index ${r.index}, term ${r.term})`);
@@ -88,13 +73,8 @@ export async function deleteCommand(argv: readonly string[], io: Output): Promis
  * `kontiki cas KEY NEW --expect OLD` or `--expect-absent`: sets NEW only if the key holds
  * OLD (or does not exist); exit 1 when the comparison fails.
  */
-export async function casCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, {
-    ...CLIENT_OPTIONS,
-    expect: { type: 'string' },
-    'expect-absent': { type: 'boolean' },
-  });
-  const [key, value] = positionals(args, ['key', 'new-value']) as [string, string];
+export async function casCommand(args: Parsed, io: Output): Promise<number> {
+  const [key, value] = args.positionals as [string, string];
   const expected = args.string('expect');
   const absent = args.flag('expect-absent');
   if ((expected === undefined) === !absent) {

@@ -8,10 +8,9 @@ import {
   type StatusBody,
   waitForLeader,
 } from '@kontiki/kv-server';
-import { CommandError, parse, positionals, UsageError } from '../args.js';
+import { CommandError, type Parsed, UsageError } from '../args.js';
 import { resolveEndpoints, resolveToken } from '../cluster-file.js';
 import type { Output } from '../output.js';
-import { CLIENT_OPTIONS } from './kv.js';
 import { table } from './status.js';
 
 function ids(name: string, value: string | undefined): string[] {
@@ -47,9 +46,7 @@ function role(conf: ConfigurationBody, id: string): string {
 }
 
 /** `kontiki members`: the group's configuration as its leader knows it, with addresses. */
-export async function membersCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, CLIENT_OPTIONS);
-  positionals(args, []);
+export async function membersCommand(args: Parsed, io: Output): Promise<number> {
   const endpoints = resolveEndpoints(args);
   const timeout = args.integer('timeout-ms', 10_000, 1, 600_000);
   let status: StatusBody | undefined;
@@ -101,15 +98,7 @@ export async function membersCommand(argv: readonly string[], io: Output): Promi
  * [--peer-http ID=HOST:PORT,...]`: the leader changes the membership (joint consensus);
  * members the group does not know need their Raft address (and HTTP address, for redirects).
  */
-export async function membersSetCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, {
-    ...CLIENT_OPTIONS,
-    voters: { type: 'string' },
-    learners: { type: 'string' },
-    peers: { type: 'string' },
-    'peer-http': { type: 'string' },
-  });
-  positionals(args, []);
+export async function membersSetCommand(args: Parsed, io: Output): Promise<number> {
   const voters = ids('voters', args.string('voters'));
   if (voters.length === 0) throw new UsageError('--voters ID,... is required');
   const learners = ids('learners', args.string('learners'));

@@ -1,16 +1,13 @@
 import { fetchStatus, KvClient, KvError, type SnapshotBody } from '@kontiki/kv-server';
-import { CommandError, parse, positionals } from '../args.js';
+import { CommandError, type Parsed } from '../args.js';
 import { resolveEndpoints, resolveToken } from '../cluster-file.js';
 import type { Output } from '../output.js';
-import { CLIENT_OPTIONS } from './kv.js';
 
 /**
  * `kontiki snapshot [--node ID]`: each node (or only ID) takes a snapshot of its state now
  * and compacts its log behind it. Exit 1 if a node could not.
  */
-export async function snapshotCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, { ...CLIENT_OPTIONS, node: { type: 'string' } });
-  positionals(args, []);
+export async function snapshotCommand(args: Parsed, io: Output): Promise<number> {
   const endpoints = resolveEndpoints(args);
   const node = args.string('node');
   const statuses = await Promise.all(endpoints.map((e) => fetchStatus(e, 2000)));

@@ -1,23 +1,42 @@
 import { fetchStatus, type StatusBody } from '@kontiki/kv-server';
-import { CommandError, parse, positionals } from '../args.js';
+import Table from 'cli-table3';
+import { CommandError, type Parsed } from '../args.js';
 import { resolveEndpoints } from '../cluster-file.js';
 import type { Output } from '../output.js';
-import { CLIENT_OPTIONS } from './kv.js';
 
-/** Lines of a table whose columns are as wide as their widest cell. */
+/** Every border and separator of a cli-table3 table (all blank: columns only). */
+const BORDER_CHARS = [
+  'top',
+  'top-mid',
+  'top-left',
+  'top-right',
+  'bottom',
+  'bottom-mid',
+  'bottom-left',
+  'bottom-right',
+  'left',
+  'left-mid',
+  'mid',
+  'mid-mid',
+  'right',
+  'right-mid',
+  'middle',
+];
+
+/** Lines of a borderless table whose columns are as wide as their widest cell. */
 export function table(rows: readonly (readonly string[])[]): string[] {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows.map((row) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd(),
-  );
+  const [head, ...body] = rows;
+  const t = new Table({
+    head: [...(head ?? [])],
+    chars: Object.fromEntries(BORDER_CHARS.map((c) => [c, ''])),
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 2, compact: true },
+  });
+  t.push(...body.map((row) => [...row]));
+  return t
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== '');
 }
 
 export function statusRows(
@@ -62,9 +81,7 @@ export function statusRows(
 }
 
 /** `kontiki status`: every node's role, term, leader and indexes; exit 1 if none answers. */
-export async function statusCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, CLIENT_OPTIONS);
-  positionals(args, []);
+export async function statusCommand(args: Parsed, io: Output): Promise<number> {
   const endpoints = resolveEndpoints(args);
   const statuses = await Promise.all(endpoints.map((e) => fetchStatus(e, 2000)));
   if (args.flag('json')) io.out(JSON.stringify(statuses.map((s) => s ?? null)));

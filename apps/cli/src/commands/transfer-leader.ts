@@ -1,16 +1,14 @@
 import { KvClient, KvError, waitForLeader } from '@kontiki/kv-server';
-import { CommandError, parse, positionals } from '../args.js';
+import { CommandError, type Parsed } from '../args.js';
 import { resolveEndpoints, resolveToken } from '../cluster-file.js';
 import type { Output } from '../output.js';
-import { CLIENT_OPTIONS } from './kv.js';
 
 /**
  * `kontiki transfer-leader [PEER]`: asks the leader to hand leadership to PEER (or to the
  * most up-to-date follower) and reports the new leader once a majority agrees on it.
  */
-export async function transferLeaderCommand(argv: readonly string[], io: Output): Promise<number> {
-  const args = parse(argv, CLIENT_OPTIONS);
-  const [peer] = positionals(args, ['peer'], 1);
+export async function transferLeaderCommand(args: Parsed, io: Output): Promise<number> {
+  const [peer] = args.positionals;
   const endpoints = resolveEndpoints(args);
   const token = resolveToken(args);
   const client = new KvClient(endpoints, token === undefined ? {} : { token });

@@ -1,18 +1,18 @@
 /**
- * Benchmark tools (`@kontiki/testkit/bench`): an in-process 3-node cluster driven by
+ * Benchmark tools of the repository (not published): an in-process 3-node cluster driven by
  * closed-loop clients whose proposals arrive either each in its own event-loop turn (as a
  * server's requests do) or re-proposed within one microtask checkpoint, with batching counted
  * at the plugin boundary by {@link CountingTransport} and {@link CountingLogStorage}. A storage
- * plugin passes its own storage to measure a cluster on it.
+ * plugin's benchmark passes its own storage to measure a cluster on it (storage-sqlite's does,
+ * importing this file by its path).
  *
  * @example
  * ```ts
- * import { runClusterBench } from '@kontiki/testkit/bench';
+ * import { runClusterBench } from '../../testkit/bench/index.js';
  * const r = await runClusterBench({ inFlight: 64, arrival: 'macrotask', seconds: 3 });
  * console.log(r.proposalsPerSecond, r.batching.entriesPerAppendEntries);
  * ```
  *
- * @packageDocumentation
  */
 export {
   type Arrival,
