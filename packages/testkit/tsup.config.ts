@@ -7,6 +7,7 @@ export default defineConfig({
     'src/conformance/*.ts',
     'src/transport-tools/index.ts',
     'src/fuzz/index.ts',
+    'src/fault-proxy/index.ts',
   ],
   format: ['esm'],
   dts: true,

@@ -50,6 +50,8 @@ function etcdctl(endpoints: readonly string[], args: readonly string[], input = 
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // etcdctl may exit without reading stdin: EPIPE then is not an error of the run.
+    child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
 }

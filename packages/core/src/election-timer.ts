@@ -31,4 +31,9 @@ export class ElectionTimer {
   get armed(): boolean {
     return this.timer.armed;
   }
+
+  /** When the armed timer fires, on the clock's scale. */
+  get dueAt(): number {
+    return this.timer.dueAt;
+  }
 }

@@ -2,6 +2,9 @@ import type { ResolvedOptions } from './options.js';
 import type { ReplicatorGroup } from './replicator-group.js';
 import type { Configuration } from './types.js';
 
+/** Check-quorum looks back this many election timeouts for answers from a quorum. */
+export const CHECK_QUORUM_WINDOW_TIMEOUTS = 2;
+
 /**
  * A follower's side of the leader's lease (braft's FollowerLease; Raft paper section 6,
  * "disruptive servers"): while the leader of its term spoke within an election timeout, a
@@ -58,9 +61,15 @@ export class LeaderLease {
     return this.replicators.quorumAckedSince(conf, since);
   }
 
-  /** Check-quorum: whether a quorum acknowledged RPCs sent within the last election timeout. */
+  /**
+   * Check-quorum: whether answers from a quorum arrived within the last
+   * CHECK_QUORUM_WINDOW_TIMEOUTS election timeouts, however late each answer was (etcd's
+   * `recentActive`). This is about liveness, not leases: a network that delays answers past
+   * T must not depose a working leader (issue 9), while reads keep counting by send time.
+   */
   quorumAlive(conf: Configuration): boolean {
-    const since = this.options.clock.now() - this.options.electionTimeoutMs;
-    return this.replicators.quorumAckedSince(conf, since);
+    const since =
+      this.options.clock.now() - CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs;
+    return this.replicators.quorumAnsweredSince(conf, since);
   }
 }

@@ -37,7 +37,9 @@ export interface NodeOptions<R = unknown> {
    */
   heartbeatIntervalMs?: number;
   /**
-   * Deadline of one AppendEntries/RequestVote call in ms.
+   * How long an AppendEntries or RequestVote may go unanswered before it is sent again, in ms.
+   * The call itself stays open for a late answer: AppendEntries for 10 election timeouts,
+   * votes until their election round ends.
    * @defaultValue `Math.max(1, Math.floor(electionTimeoutMs / 2))`
    */
   rpcTimeoutMs?: number;

@@ -1,6 +1,6 @@
-import { BallotBox } from './ballot-box.js';
+import type { BallotBox } from './ballot-box.js';
 import { allPeers, isVoter } from './configuration.js';
-import { ConfigurationChangeCtx, type ConfigurationChangeHost } from './configuration-change.js';
+import type { ConfigurationChangeCtx } from './configuration-change.js';
 import { ElectionTimer } from './election-timer.js';
 import {
   AbortedError,
@@ -16,11 +16,11 @@ import {
   toRaftError,
 } from './errors.js';
 import { type NodeEvents, TypedEmitter } from './events.js';
-import { FSMCaller } from './fsm-caller.js';
-import { LeaderWaiters, type WaitOptions } from './leader-waiters.js';
-import { LeadershipTransfer, type TransferHost } from './leadership-transfer.js';
-import { FollowerLease, LeaderLease } from './lease.js';
-import { LogManager } from './log-manager.js';
+import type { FSMCaller } from './fsm-caller.js';
+import type { LeaderWaiters, WaitOptions } from './leader-waiters.js';
+import type { LeadershipTransfer } from './leadership-transfer.js';
+import { CHECK_QUORUM_WINDOW_TIMEOUTS, type FollowerLease, type LeaderLease } from './lease.js';
+import type { LogManager } from './log-manager.js';
 import type { Logger } from './logger.js';
 import type {
   AppendEntriesRequest,
@@ -32,23 +32,21 @@ import type {
   ReadIndexResponse,
   RequestVoteRequest,
   RequestVoteResponse,
-  RpcMethod,
-  RpcRequest,
-  RpcResponse,
   TimeoutNowRequest,
   TimeoutNowResponse,
 } from './messages.js';
+import { createNodeParts, type NodeParts, statusOf } from './node-parts.js';
 import { type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type ApplyOptions, type ApplyResult, ProposalQueue } from './proposals.js';
-import { RaftMetaManager } from './raft-meta.js';
-import { type ReadOnlyHost, ReadOnlyService, type ReadOptions } from './read-only-service.js';
-import { ReplicatorGroup } from './replicator-group.js';
-import { MAX_TERM, RequestGate } from './request-gate.js';
-import { type InstallOutcome, SnapshotExecutor } from './snapshot-executor.js';
+import type { RaftMetaManager } from './raft-meta.js';
+import type { ReadOnlyService, ReadOptions } from './read-only-service.js';
+import type { ReplicatorGroup } from './replicator-group.js';
+import { MAX_TERM, type RequestGate } from './request-gate.js';
+import type { InstallOutcome, SnapshotExecutor } from './snapshot-executor.js';
 import type { StateMachine } from './state-machine.js';
 import { RaftTimer } from './timer.js';
 import { Transitions } from './transitions.js';
-import type { RequestContext, RpcHandler } from './transport.js';
+import type { RpcHandler } from './transport.js';
 import {
   type Configuration,
   EntryType,
@@ -106,6 +104,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
 
   /** Bumped by every new election round and every step-down: stale responses are dropped. */
   private electionVersion = 0;
+  /** The round of (pre-)votes under way, which asks again those that have not answered. */
+  private round: VoteRound | undefined;
   /** Whether this leader's first entry of its term is applied (so its commit index is current). */
   private leaderStarted = false;
 
@@ -116,8 +116,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private readonly electionTimer: ElectionTimer;
   private readonly voteTimer: RaftTimer;
   private readonly stepdownTimer: RaftTimer;
-  private readonly snapshotTimer: RaftTimer;
   private unserve: (() => void) | undefined;
+  private readonly parts: () => NodeParts<R>;
 
   constructor(options: NodeOptions<R>) {
     super();
@@ -126,84 +126,48 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.sm = resolved.stateMachine;
     this.self = resolved.peerId;
     this.logger = resolved.logger;
-    const initial = resolved.initialConfiguration ?? { voters: [] };
-    this.meta = new RaftMetaManager(resolved.metaStorage, (error) => this.enterError(error));
-    this.log = new LogManager({
-      storage: resolved.logStorage,
-      initialConfiguration: { index: 0, term: 0, configuration: initial },
+    const parts = createNodeParts<R>(resolved, {
+      role: () => this.roleValue,
+      leaderId: () => this.leaderId,
+      leaderStarted: () => this.leaderStarted,
+      readyLeader: () => this.readyLeader(),
+      enterError: (error) => this.enterError(error),
       onDurable: () => {
         if (this.isLeaderRole()) this.updateCommit();
       },
-      onStorageError: (error) => this.enterError(error),
-    });
-    this.fsm = new FSMCaller<R>(this.log, this.sm, resolved.applyBatchSize, {
       onApplied: (data, results, last) => this.onApplied(data, results, last),
       onConfigurationApplied: (entry) => this.onConfigurationApplied(entry),
-      onError: (error) => this.enterError(error),
-    });
-    this.snapshots = new SnapshotExecutor({
-      storage: resolved.snapshotStorage,
-      stateMachine: this.sm as StateMachine<unknown>,
-      log: this.log,
-      fsm: this.fsm as FSMCaller<unknown>,
-      logger: this.logger,
-      logMargin: resolved.snapshotLogMargin,
-    });
-    this.ballotBox = new BallotBox({
-      latestConfiguration: () => this.log.latestConfiguration(),
-      matchIndexOf: (p) =>
-        p === this.self ? this.log.durableIndex : this.replicators.matchIndex(p),
-    });
-    this.replicators = new ReplicatorGroup(
-      {
-        options: this.options,
-        log: this.log,
-        commitIndex: () => this.ballotBox.commitIndex,
-        onMatch: (peer) => this.onMatch(peer),
-        onAck: () => this.onAck(),
-        onHigherTerm: (term, from) => this.onHigherTerm(term, from),
-        openSnapshot: () => this.snapshots.openLatest(),
-      },
-      this.self,
-    );
-    this.followerLease = new FollowerLease(this.options);
-    this.gate = new RequestGate(this.self, this.log.configurations);
-    this.leaderLease = new LeaderLease(this.options, this.replicators);
-    // What the leader-side components see of this node: one view, each takes its part.
-    const view: ReadOnlyHost & TransferHost & ConfigurationChangeHost = {
-      options: this.options,
-      logger: this.logger,
-      replicators: this.replicators,
-      lease: this.leaderLease,
-      configurations: this.log.configurations,
-      role: () => this.roleValue,
-      term: () => this.meta.term,
-      leaderId: () => this.leaderId,
-      commitIndex: () => this.ballotBox.commitIndex,
-      appliedIndex: () => this.fsm.appliedIndex,
-      lastLogIndex: () => this.log.lastIndex,
-      latestConfiguration: () => this.log.latestConfiguration(),
-      leaderStarted: () => this.leaderStarted,
+      onMatch: (peer) => this.onMatch(peer),
+      onAck: () => this.onAck(),
+      onHigherTerm: (term, from) => this.onHigherTerm(term, from),
       setTransferring: (on) =>
         this.transitions.run(() => {
           if (on) this.setRole('transferring');
           else if (this.roleValue === 'transferring') this.setRole('leader');
         }),
-      onHigherTerm: (term, from) => this.onHigherTerm(term, from),
       appendConfiguration: (conf) => this.appendConfiguration(conf),
       syncReplicators: () => this.syncReplicators(),
       stepDownRemoved: () =>
         this.stepDown(this.meta.term, 'removed from the configuration', undefined),
-    };
-    this.reads = new ReadOnlyService(view);
-    this.transfer = new LeadershipTransfer(view);
-    this.confChange = new ConfigurationChangeCtx(view);
+    });
+    this.meta = parts.meta;
+    this.log = parts.log;
+    this.fsm = parts.fsm;
+    this.snapshots = parts.snapshots;
+    this.ballotBox = parts.ballotBox;
+    this.replicators = parts.replicators;
+    this.followerLease = parts.followerLease;
+    this.leaderLease = parts.leaderLease;
+    this.gate = parts.gate;
+    this.reads = parts.reads;
+    this.transfer = parts.transfer;
+    this.confChange = parts.confChange;
+    this.leaderWaiters = parts.leaderWaiters;
+    this.parts = () => parts;
     const clock = resolved.clock;
-    this.leaderWaiters = new LeaderWaiters(clock, () => this.readyLeader());
     this.electionTimer = new ElectionTimer(this.options, () => this.handleElectionTimeout());
     this.voteTimer = new RaftTimer(clock, () => this.handleVoteTimeout());
     this.stepdownTimer = new RaftTimer(clock, () => this.handleStepdownTimeout());
-    this.snapshotTimer = new RaftTimer(clock, () => this.handleSnapshotTimeout());
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -222,10 +186,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.started = true;
     if (this.options.keepAlive) this.releaseProcess = this.options.clock.hold?.();
     this.electionTimer.arm();
-    if (this.options.snapshotIntervalMs > 0) {
-      const ms = this.options.snapshotIntervalMs;
-      this.snapshotTimer.start(ms / 2 + this.options.random() * ms);
-    }
+    this.snapshots.startTimer(() => this.snapshot());
     this.logger.info('started', { term: this.meta.term, lastIndex: this.log.lastIndex });
   }
 
@@ -279,24 +240,13 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   status(): NodeStatus {
-    return {
+    return statusOf(this.parts(), {
       groupId: this.options.groupId,
       peerId: this.self,
       role: this.roleValue,
-      term: this.meta.term,
-      votedFor: this.meta.votedFor,
       leaderId: this.leaderId,
-      commitIndex: this.ballotBox.commitIndex,
-      appliedIndex: this.fsm.appliedIndex,
-      firstLogIndex: this.log.firstIndex,
-      snapshotIndex: this.log.snapshotLastIndex,
-      lastLogIndex: this.log.lastIndex,
-      lastLogTerm: this.log.lastLogTerm,
-      durableIndex: this.log.durableIndex,
-      configuration: this.log.latestConfiguration(),
       pendingProposals: this.proposals.size,
-      peers: this.isLeaderRole() ? this.replicators.statuses() : [],
-    };
+    });
   }
 
   /** Resolves with the leader's id once a leader is known (this node: once it can serve). */
@@ -397,24 +347,13 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   /** What the transport calls for requests to this group. */
   rpcHandler(): RpcHandler {
     // Every request passes the gate first: malformed or from a stranger, it touches nothing.
-    const gated =
-      <M extends RpcMethod>(method: M, handle: (req: RpcRequest<M>) => Promise<RpcResponse<M>>) =>
-      (req: RpcRequest<M>, context?: RequestContext): Promise<RpcResponse<M>> => {
-        try {
-          this.checkRunning();
-          this.gate.admit(method, req, context);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return handle(req);
-      };
-    return {
-      requestVote: gated('requestVote', (req) => this.handleRequestVote(req)),
-      appendEntries: gated('appendEntries', (req) => this.handleAppendEntries(req)),
-      installSnapshot: gated('installSnapshot', (req) => this.handleInstallSnapshot(req)),
-      timeoutNow: gated('timeoutNow', (req) => this.handleTimeoutNow(req)),
-      readIndex: gated('readIndex', (req) => this.handleReadIndex(req)),
-    };
+    return this.gate.guard(() => this.checkRunning(), {
+      requestVote: (req) => this.handleRequestVote(req),
+      appendEntries: (req) => this.handleAppendEntries(req),
+      installSnapshot: (req) => this.handleInstallSnapshot(req),
+      timeoutNow: (req) => this.handleTimeoutNow(req),
+      readIndex: (req) => this.handleReadIndex(req),
+    });
   }
 
   async handleRequestVote(req: RequestVoteRequest): Promise<RequestVoteResponse> {
@@ -624,18 +563,21 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     if (!isVoter(conf, this.self)) {
       // A learner does not stand, but it asks who leads (a pre-vote changes nothing).
       if (conf.voters.length > 0) {
-        const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
-        round.solicit(this.log, true, undefined, (_peer, response) => this.learnLeader(response));
+        const round = this.newRound(conf, term + 1);
+        round.solicit(this.log, true, undefined, this.electionTimer.dueAt, (_peer, response) =>
+          this.learnLeader(response),
+        );
       }
       return;
     }
-    const round = new VoteRound(this.options, conf, term + 1, ++this.electionVersion);
+    const round = this.newRound(conf, term + 1);
     if (round.won) {
       this.electSelf();
       return;
     }
     this.logger.debug('pre-vote', { term: term + 1 });
-    round.solicit(this.log, true, undefined, (peer, response) =>
+    // The round lives until the election timer fires again.
+    round.solicit(this.log, true, undefined, this.electionTimer.dueAt, (peer, response) =>
       this.handlePreVoteResponse(peer, term, round, response),
     );
   }
@@ -680,7 +622,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     const durable = this.meta.set(this.meta.term + 1, this.self);
     this.notify('termChange', { term: this.meta.term });
     this.setRole('candidate');
-    const round = new VoteRound(this.options, conf, this.meta.term, ++this.electionVersion);
+    const round = this.newRound(conf, this.meta.term);
     const t = this.options.electionTimeoutMs;
     this.voteTimer.start(t + this.options.maxClockDriftMs + this.options.random() * t);
     this.logger.debug('elect self', { term: round.term });
@@ -696,9 +638,18 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private requestPeersToVote(round: VoteRound, disruptedLeader: DisruptedLeader | undefined): void {
-    round.solicit(this.log, false, disruptedLeader, (peer, response) =>
+    // The round lives until the vote timer ends it.
+    round.solicit(this.log, false, disruptedLeader, this.voteTimer.dueAt, (peer, response) =>
       this.handleRequestVoteResponse(peer, round, response),
     );
+  }
+
+  /** A new round of (pre-)votes; the one before it, if any, asks nobody again. */
+  private newRound(conf: Configuration, term: number): VoteRound {
+    this.round?.stop();
+    const round = new VoteRound(this.options, conf, term, ++this.electionVersion);
+    this.round = round;
+    return round;
   }
 
   private handleRequestVoteResponse(
@@ -729,6 +680,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private takeLeadership(): void {
     this.voteTimer.stop();
     this.electionTimer.stop();
+    this.round?.stop();
     const term = this.meta.term;
     const conf = this.log.latestConfiguration();
     this.setRole('leader');
@@ -740,7 +692,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.leaderStarted = false;
     this.confChange.onBecomeLeader();
     this.syncReplicators();
-    this.stepdownTimer.start(this.options.electionTimeoutMs);
+    // The first check looks back to the election only: the followers get the whole window.
+    this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
     this.logger.info('became leader', { term, index });
     this.updateCommit();
   }
@@ -801,15 +754,6 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       return;
     }
     this.stepdownTimer.start(this.options.electionTimeoutMs);
-  }
-
-  private handleSnapshotTimeout(): void {
-    if (!this.isRunning()) return;
-    this.snapshotTimer.start(this.options.snapshotIntervalMs);
-    if (!this.snapshots.enabled) return;
-    this.snapshot().catch((error: unknown) => {
-      this.logger.error('periodic snapshot failed', { error: String(error) });
-    });
   }
 
   // ---------------------------------------------------------------- replication
@@ -923,10 +867,11 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private stopTimers(): void {
+    this.round?.stop();
     this.electionTimer.stop();
     this.voteTimer.stop();
     this.stepdownTimer.stop();
-    this.snapshotTimer.stop();
+    this.snapshots.stopTimer();
     this.transfer.cancel(new ShutdownError());
   }
 

@@ -81,10 +81,23 @@ export class ReplicatorGroup {
     return this.replicators.get(peer)?.lastAckSentTime ?? Number.NEGATIVE_INFINITY;
   }
 
+  /** When the last answer of this term from `peer` arrived (-Infinity when never). */
+  lastAckReceivedTime(peer: PeerId): number {
+    return this.replicators.get(peer)?.lastAckReceivedTime ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * Whether an answer of this term from a quorum of `conf` (this node counting as one)
+   * arrived at or after `since`, however late each was: check-quorum's question.
+   */
+  quorumAnsweredSince(conf: Configuration, since: number): boolean {
+    return hasQuorum(conf, (p) => p === this.self || this.lastAckReceivedTime(p) >= since);
+  }
+
   /**
    * Whether a quorum of `conf` (this node counting as one) acknowledged RPCs sent at or
-   * after `since`. What check-quorum, the lease and read-index confirmation all rest on:
-   * counted by send time, because only a send time bounds what the follower promised.
+   * after `since`. What the lease and read-index confirmation rest on: counted by send
+   * time, because only a send time bounds what the follower promised.
    */
   quorumAckedSince(conf: Configuration, since: number): boolean {
     return hasQuorum(conf, (p) => p === this.self || this.lastAckSentTime(p) >= since);

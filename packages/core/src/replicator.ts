@@ -6,6 +6,14 @@ import type { SnapshotReader } from './storage.js';
 import { RaftTimer } from './timer.js';
 import type { LogEntry, PeerId } from './types.js';
 
+/**
+ * How long an AppendEntries or InstallSnapshot answer is still awaited, in election timeouts
+ * (at least rpcTimeoutMs). Past rpcTimeoutMs the replicator sends again without giving up on
+ * the first call: on a network that delays replies for seconds, a late answer is still true
+ * for this term and still moves matchIndex (issue 9).
+ */
+export const REPLY_HORIZON_TIMEOUTS = 10;
+
 /** What a replicator needs from its node. */
 export interface ReplicatorHost {
   readonly options: ResolvedOptions<unknown>;
@@ -46,6 +54,12 @@ export interface ReplicatorStatus {
  * AppendEntries, bounded by count and bytes in flight. A transport error drops back to
  * probe after a back-off. Heartbeats go on their own timer when nothing else was sent, and
  * are sent with prevLogIndex = matchIndex, so they never fail because of pipelining.
+ *
+ * Unanswered is not failed: a request left without an answer for rpcTimeoutMs is sent again
+ * (a probe from the same index, or, when pipelining, one request from matchIndex + 1) on the
+ * next heartbeat tick, while the first call stays open up to the reply horizon. Any success
+ * of this term moves matchIndex, whichever pipeline it belonged to: the leader's log only
+ * grows within its term, so what the follower confirmed stays true.
  */
 export class Replicator {
   readonly peer: PeerId;
@@ -60,11 +74,17 @@ export class Replicator {
   private version = 0;
   private inflight = 0;
   private inflightBytes = 0;
+  /** Data bytes of every AppendEntries still open, abandoned pipelines included. */
+  private openBytes = 0;
   private probeOutstanding = false;
   private reading = false;
   private backoffMs = 0;
+  /** Send times of the current pipeline's AppendEntries still unanswered, oldest first. */
+  private readonly outstanding = new Map<number, number>();
+  private seq = 0;
   private lastSendAt = Number.NEGATIVE_INFINITY;
   private lastAckSentAt = Number.NEGATIVE_INFINITY;
+  private lastAckReceivedAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private readonly heartbeatTimer: RaftTimer;
   private readonly backoffTimer: RaftTimer;
@@ -90,6 +110,14 @@ export class Replicator {
   /** When the last RPC this follower acknowledged was sent (for check-quorum and leases). */
   get lastAckSentTime(): number {
     return this.lastAckSentAt;
+  }
+
+  /**
+   * When an answer of this term from the follower last arrived, however late (a sign of life
+   * for check-quorum; not for leases, which need the send time).
+   */
+  get lastAckReceivedTime(): number {
+    return this.lastAckReceivedAt;
   }
 
   start(): void {
@@ -132,7 +160,7 @@ export class Replicator {
     while (
       !this.reading &&
       this.inflight < o.maxInflightRpcs &&
-      this.inflightBytes < o.maxInflightBytes &&
+      this.openBytes < o.maxInflightBytes &&
       this.next <= log.lastIndex
     ) {
       if (!this.sendEntries()) return;
@@ -202,8 +230,11 @@ export class Replicator {
     for (const e of entries) bytes += e.data.byteLength;
     const version = this.version;
     const sentAt = o.clock.now();
+    const seq = ++this.seq;
+    this.outstanding.set(seq, sentAt);
     this.inflight++;
     this.inflightBytes += bytes;
+    this.openBytes += bytes;
     if (this.state === 'replicate') this.next = prev + entries.length + 1;
     else this.probeOutstanding = true;
     this.lastSendAt = sentAt;
@@ -217,14 +248,27 @@ export class Replicator {
       entries,
       leaderCommit: this.host.commitIndex(),
     };
-    o.transport.call('appendEntries', request, { timeoutMs: o.rpcTimeoutMs }).then(
-      (response) => this.onResponse(version, prev, entries.length, bytes, sentAt, response),
-      () => this.onError(version),
+    o.transport.call('appendEntries', request, { timeoutMs: this.replyHorizonMs() }).then(
+      (response) => {
+        this.openBytes -= bytes;
+        this.onResponse(version, seq, prev, entries.length, bytes, sentAt, response);
+      },
+      () => {
+        this.openBytes -= bytes;
+        this.onError(version);
+      },
     );
+  }
+
+  /** How long a call stays open for a late answer. */
+  private replyHorizonMs(): number {
+    const o = this.host.options;
+    return Math.max(o.rpcTimeoutMs, REPLY_HORIZON_TIMEOUTS * o.electionTimeoutMs);
   }
 
   private onResponse(
     version: number,
+    seq: number,
     prev: number,
     count: number,
     bytes: number,
@@ -233,7 +277,13 @@ export class Replicator {
   ): void {
     if (this.stopped) return;
     if (!this.checkTerm(response.term, sentAt)) return;
-    if (version !== this.version) return;
+    if (version !== this.version) {
+      // A request of an abandoned pipeline: a rejection says nothing about today's, but a
+      // success is still a fact about the follower's log.
+      if (response.success) this.onLateSuccess(prev + count);
+      return;
+    }
+    this.outstanding.delete(seq);
     this.inflight--;
     this.inflightBytes -= bytes;
     this.probeOutstanding = false;
@@ -242,12 +292,9 @@ export class Replicator {
       const matched = prev + count;
       if (this.state === 'probe') {
         this.state = 'replicate';
-        this.next = matched + 1;
+        this.next = Math.max(matched, this.match) + 1;
       }
-      if (matched > this.match) {
-        this.match = matched;
-        this.host.onMatch(this.peer, matched);
-      }
+      this.advanceMatch(matched);
       if (!this.stopped) this.pump();
       return;
     }
@@ -269,6 +316,34 @@ export class Replicator {
     // No progress (the same probe would be refused again): wait rather than spin.
     if (stuck) this.scheduleBackoff();
     else this.sendProbe();
+  }
+
+  private advanceMatch(matched: number): void {
+    if (matched <= this.match) return;
+    this.match = matched;
+    if (this.next <= matched) this.next = matched + 1;
+    this.host.onMatch(this.peer, matched);
+  }
+
+  /**
+   * A success that arrived after its pipeline was abandoned (it was late, or the pipeline was
+   * reset meanwhile). The follower holds the leader's log up to `matched`, so replication can
+   * go on from there at once instead of waiting for the current probe.
+   */
+  private onLateSuccess(matched: number): void {
+    if (matched <= this.match) return;
+    this.advanceMatch(matched);
+    if (this.stopped || this.state !== 'probe' || this.reading) return;
+    this.version++;
+    this.outstanding.clear();
+    this.inflight = 0;
+    this.inflightBytes = 0;
+    this.probeOutstanding = false;
+    this.backoffTimer.stop();
+    this.backoffMs = 0;
+    this.state = 'replicate';
+    this.next = this.match + 1;
+    this.pump();
   }
 
   private backOff(prev: number, response: AppendEntriesResponse): number {
@@ -293,15 +368,19 @@ export class Replicator {
       this.host.onHigherTerm(term, this.peer);
       return false;
     }
-    if (term === this.term && sentAt > this.lastAckSentAt) {
-      this.lastAckSentAt = sentAt;
-      this.host.onAck(this.peer);
+    if (term === this.term) {
+      this.lastAckReceivedAt = this.host.options.clock.now();
+      if (sentAt > this.lastAckSentAt) {
+        this.lastAckSentAt = sentAt;
+        this.host.onAck(this.peer);
+      }
     }
     return true;
   }
 
   private resetPipeline(): void {
     this.version++;
+    this.outstanding.clear();
     this.inflight = 0;
     this.inflightBytes = 0;
     this.probeOutstanding = false;
@@ -320,6 +399,7 @@ export class Replicator {
 
   private onHeartbeatTimer(): void {
     if (this.stopped) return;
+    this.resendUnanswered();
     const o = this.host.options;
     // Something else went out meanwhile: wait for the rest of the interval. A remainder under
     // 1 ms counts as due, so float rounding of a drifting clock cannot spin the timer.
@@ -330,6 +410,26 @@ export class Replicator {
       this.sendHeartbeat();
       this.heartbeatTimer.start(o.heartbeatIntervalMs);
     }
+  }
+
+  /**
+   * The oldest request of the current pipeline has had no answer for rpcTimeoutMs: it or its
+   * answer may be lost, or only late. Send again (without waiting for a failure, which may take
+   * the whole reply horizon): the same probe, or, when pipelining, one request from
+   * matchIndex + 1 (a probe that is known to match), so that a slow link is not flooded.
+   */
+  private resendUnanswered(): void {
+    if (this.reading || this.state === 'snapshot') return;
+    const oldest = this.outstanding.values().next();
+    if (oldest.done) return;
+    const o = this.host.options;
+    if (o.clock.now() - oldest.value < o.rpcTimeoutMs) return;
+    // Calls left open for late answers hold their bytes: on a link that swallows everything,
+    // resending stops at maxInflightBytes instead of queueing without bound.
+    if (this.openBytes >= o.maxInflightBytes) return;
+    if (this.state === 'replicate') this.next = this.match + 1;
+    this.resetPipeline();
+    this.sendProbe();
   }
 
   /** Streams the latest snapshot to the follower, chunk after chunk, then probes after it. */
@@ -386,7 +486,7 @@ export class Replicator {
             data,
             done,
           },
-          { timeoutMs: o.rpcTimeoutMs },
+          { timeoutMs: this.replyHorizonMs() },
         );
         if (this.stopped || !this.checkTerm(response.term, sentAt) || version !== this.version) {
           return false;
@@ -397,11 +497,8 @@ export class Replicator {
         if (data.byteLength === 0) return false;
       }
       const matched = meta.lastIncludedIndex;
-      this.next = matched + 1;
-      if (matched > this.match) {
-        this.match = matched;
-        this.host.onMatch(this.peer, matched);
-      }
+      this.next = Math.max(matched, this.match) + 1;
+      this.advanceMatch(matched);
       return true;
     } finally {
       await reader.close();
@@ -428,9 +525,12 @@ export class Replicator {
       entries: [],
       leaderCommit: this.host.commitIndex(),
     };
-    o.transport.call('appendEntries', request, { timeoutMs: o.rpcTimeoutMs }).then(
+    o.transport.call('appendEntries', request, { timeoutMs: this.replyHorizonMs() }).then(
       (response) => {
-        if (!this.stopped) this.checkTerm(response.term, sentAt);
+        if (this.stopped || !this.checkTerm(response.term, sentAt)) return;
+        // The follower holds the leader's log up to prevLogIndex: a late heartbeat answer
+        // may move matchIndex (a follower confirmed by heartbeats alone).
+        if (response.success) this.onLateSuccess(prev);
       },
       () => {},
     );

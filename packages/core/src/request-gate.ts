@@ -11,8 +11,9 @@ import type {
   RpcEnvelope,
   RpcMethod,
   RpcRequest,
+  RpcResponse,
 } from './messages.js';
-import type { RequestContext } from './transport.js';
+import type { RequestContext, RpcHandler } from './transport.js';
 import { EntryType, type PeerId } from './types.js';
 
 /**
@@ -102,6 +103,32 @@ export class RequestGate {
     // away. Only the transport can tell them apart: with authentication, it vouches.
     if (context?.authenticated === true) return;
     throw new NotMemberError(req.from);
+  }
+
+  /**
+   * The node's handlers behind the door: `ready` (the node is running) and the gate's checks
+   * run before each, and a refusal reaches the caller as a rejected call.
+   */
+  guard(ready: () => void, handlers: RpcHandler): RpcHandler {
+    const guarded = <M extends RpcMethod>(method: M) => {
+      const handle = handlers[method] as (req: RpcRequest<M>) => Promise<RpcResponse<M>>;
+      return (req: RpcRequest<M>, context?: RequestContext): Promise<RpcResponse<M>> => {
+        try {
+          ready();
+          this.admit(method, req, context);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return handle(req);
+      };
+    };
+    return {
+      requestVote: guarded('requestVote'),
+      appendEntries: guarded('appendEntries'),
+      installSnapshot: guarded('installSnapshot'),
+      timeoutNow: guarded('timeoutNow'),
+      readIndex: guarded('readIndex'),
+    };
   }
 
   /**

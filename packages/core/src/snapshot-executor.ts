@@ -1,3 +1,4 @@
+import type { Clock, RandomSource } from './clock.js';
 import { BadRequestError, StorageError } from './errors.js';
 import type { FSMCaller } from './fsm-caller.js';
 import type { LogManager } from './log-manager.js';
@@ -5,6 +6,7 @@ import type { Logger } from './logger.js';
 import type { InstallSnapshotRequest } from './messages.js';
 import type { StateMachine } from './state-machine.js';
 import type { SnapshotReader, SnapshotStorage, SnapshotWriter } from './storage.js';
+import { RaftTimer } from './timer.js';
 import type { SnapshotMeta } from './types.js';
 
 export interface SnapshotExecutorOptions {
@@ -15,6 +17,10 @@ export interface SnapshotExecutorOptions {
   readonly logger: Logger;
   /** Entries kept in the log behind a snapshot, for followers that are a little behind. */
   readonly logMargin: number;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  /** Between two periodic snapshots (0: none). */
+  readonly intervalMs: number;
 }
 
 /** What receiving a leader's snapshot led to. */
@@ -45,7 +51,35 @@ export class SnapshotExecutor {
   private receiving: { meta: SnapshotMeta; writer: SnapshotWriter; offset: number } | undefined;
   private skipping: SnapshotMeta | undefined;
 
-  constructor(private readonly o: SnapshotExecutorOptions) {}
+  private readonly timer: RaftTimer;
+  private take: () => Promise<unknown> = async () => undefined;
+
+  constructor(private readonly o: SnapshotExecutorOptions) {
+    this.timer = new RaftTimer(o.clock, () => this.onTimer());
+  }
+
+  /**
+   * braft's snapshot timer: every `intervalMs`, the first time at a random point between half
+   * an interval and one and a half (so that a cluster's nodes do not all snapshot at once),
+   * `take` runs, when snapshots are enabled.
+   */
+  startTimer(take: () => Promise<unknown>): void {
+    this.take = take;
+    const ms = this.o.intervalMs;
+    if (ms > 0) this.timer.start(ms / 2 + this.o.random() * ms);
+  }
+
+  stopTimer(): void {
+    this.timer.stop();
+  }
+
+  private onTimer(): void {
+    this.timer.start(this.o.intervalMs);
+    if (!this.enabled) return;
+    this.take().catch((error: unknown) => {
+      this.o.logger.error('periodic snapshot failed', { error: String(error) });
+    });
+  }
 
   /** Whether this node can take and install snapshots at all. */
   get enabled(): boolean {

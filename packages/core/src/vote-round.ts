@@ -2,14 +2,23 @@ import { Ballot } from './ballot.js';
 import { allPeers, isVoter } from './configuration.js';
 import type { DisruptedLeader, RequestVoteRequest, RequestVoteResponse } from './messages.js';
 import type { ResolvedOptions } from './options.js';
+import { RaftTimer } from './timer.js';
 import type { Configuration, PeerId } from './types.js';
 
 /**
  * One round of pre-vote or vote (braft's VoteBallotCtx): the ballot of the round, its version
  * (responses of an abandoned round are dropped by the node) and the requests to every voter.
+ *
+ * Answers are awaited for the whole life of the round, not only rpcTimeoutMs, and voters that
+ * have not answered are asked again every rpcTimeoutMs: on a network that loses or delays
+ * messages, a lost request or a late answer costs one rpcTimeoutMs, not the round (issue 9).
+ * Asking again is idempotent: a voter grants the same candidate its vote again.
  */
 export class VoteRound {
   private readonly ballot: Ballot;
+  private readonly resend: RaftTimer;
+  private readonly unanswered = new Set<PeerId>();
+  private stopped = false;
 
   constructor(
     private readonly options: ResolvedOptions<unknown>,
@@ -20,6 +29,15 @@ export class VoteRound {
   ) {
     this.ballot = new Ballot(conf);
     this.ballot.grant(options.peerId);
+    this.resend = new RaftTimer(options.clock, () => this.askAgain());
+  }
+
+  private askAgain: () => void = () => {};
+
+  /** Ends the round: nothing is asked again (its answers are still delivered, and dropped). */
+  stop(): void {
+    this.stopped = true;
+    this.resend.stop();
   }
 
   /** Counts `peer`'s grant; true once the round is won (by both halves of a joint configuration). */
@@ -32,30 +50,51 @@ export class VoteRound {
     return this.ballot.isGranted();
   }
 
-  /** Asks every other voter; each answer goes to `onResponse` (lost requests go nowhere). */
+  /**
+   * Asks every other voter, and again every rpcTimeoutMs those that have not answered, until
+   * the round is stopped or `endsAt` (on the node's clock) passes; each answer goes to
+   * `onResponse` (lost requests go nowhere).
+   */
   solicit(
     log: { readonly lastIndex: number; readonly lastLogTerm: number },
     preVote: boolean,
     disruptedLeader: DisruptedLeader | undefined,
+    endsAt: number,
     onResponse: (peer: PeerId, response: RequestVoteResponse) => void,
   ): void {
     const o = this.options;
+    // The log as it was when the round began: asking again must ask the same question.
+    const lastLogIndex = log.lastIndex;
+    const lastLogTerm = log.lastLogTerm;
     for (const peer of allPeers(this.conf)) {
-      if (peer === o.peerId || !isVoter(this.conf, peer)) continue;
+      if (peer !== o.peerId && isVoter(this.conf, peer)) this.unanswered.add(peer);
+    }
+    const ask = (peer: PeerId) => {
       const request: RequestVoteRequest = {
         groupId: o.groupId,
         from: o.peerId,
         to: peer,
         term: this.term,
         preVote,
-        lastLogIndex: log.lastIndex,
-        lastLogTerm: log.lastLogTerm,
+        lastLogIndex,
+        lastLogTerm,
         ...(disruptedLeader ? { disruptedLeader } : {}),
       };
-      o.transport.call('requestVote', request, { timeoutMs: o.rpcTimeoutMs }).then(
-        (response) => onResponse(peer, response),
+      // Awaited for the rest of the round, however late the answer comes.
+      const timeoutMs = Math.max(o.rpcTimeoutMs, Math.ceil(endsAt - o.clock.now()));
+      o.transport.call('requestVote', request, { timeoutMs }).then(
+        (response) => {
+          this.unanswered.delete(peer);
+          onResponse(peer, response);
+        },
         () => {},
       );
-    }
+    };
+    this.askAgain = () => {
+      if (this.stopped || this.unanswered.size === 0 || o.clock.now() >= endsAt) return;
+      for (const peer of [...this.unanswered]) ask(peer);
+      this.resend.start(o.rpcTimeoutMs);
+    };
+    this.askAgain();
   }
 }

@@ -20,17 +20,19 @@ import { entry, flush, GatedLogStorage, ManualClock } from './fakes.js';
 class ScriptedTransport implements Transport {
   readonly sent: Array<{
     req: AppendEntriesRequest;
+    timeoutMs: number | undefined;
     resolve: (r: AppendEntriesResponse) => void;
     reject: (e: Error) => void;
   }> = [];
   call<M extends RpcMethod>(
     _m: M,
     request: RpcRequest<M>,
-    _o?: CallOptions,
+    o?: CallOptions,
   ): Promise<RpcResponse<M>> {
     return new Promise((resolve, reject) => {
       this.sent.push({
         req: request as AppendEntriesRequest,
+        timeoutMs: o?.timeoutMs,
         resolve: resolve as (r: AppendEntriesResponse) => void,
         reject,
       });
@@ -47,6 +49,7 @@ async function setup(opts: {
   clock?: Clock;
   maxEntriesPerRpc?: number;
   maxInflightRpcs?: number;
+  maxInflightBytes?: number;
 }) {
   const clock = opts.clock ?? new ManualClock();
   const transport = new ScriptedTransport();
@@ -77,6 +80,7 @@ async function setup(opts: {
     clock,
     maxEntriesPerRpc: opts.maxEntriesPerRpc ?? 4,
     maxInflightRpcs: opts.maxInflightRpcs ?? 3,
+    ...(opts.maxInflightBytes ? { maxInflightBytes: opts.maxInflightBytes } : {}),
   });
   const host: ReplicatorHost = {
     options: options as never,
@@ -144,7 +148,7 @@ describe('Replicator', () => {
     expect(transport.sent[2]?.req.prevLogIndex).toBeLessThan(5);
   });
 
-  it('ignores responses of a pipeline that was reset, and never moves matchIndex back', async () => {
+  it('a late success of a reset pipeline still moves matchIndex (never back), and replication goes on from there', async () => {
     const { r, transport, matches } = await setup({ lastIndex: 12, maxInflightRpcs: 3 });
     r.start();
     transport.sent[0]?.resolve({ term: 2, success: false, lastLogIndex: 0 });
@@ -152,13 +156,87 @@ describe('Replicator', () => {
     transport.sent[1]?.resolve(ok(4));
     await flush();
     const [a, b] = transport.sent.slice(2);
-    // b fails (lost), which resets the pipeline; then a late success of a arrives.
+    // b fails (lost), which resets the pipeline to a probe from 5; then a's success arrives:
+    // the follower holds 5..8, whatever happened to the pipeline since.
     b?.reject(new UnreachableError('b'));
     await flush();
     a?.resolve(ok(8));
     await flush();
-    expect(matches).toEqual([4]);
-    expect(r.matchIndex).toBe(4);
+    expect(matches).toEqual([4, 8]);
+    expect(r.matchIndex).toBe(8);
+    expect(r.status().state).toBe('replicate');
+    // Replication goes on after 8 at once, not after the probe from 5 is answered.
+    expect(transport.sent.at(-1)?.req.prevLogIndex).toBe(8);
+    // An older success (of the probe from 5) changes nothing: matchIndex never moves back.
+    const probeFrom5 = transport.sent.find((s, i) => i > 3 && s.req.prevLogIndex === 4);
+    probeFrom5?.resolve(ok(8));
+    await flush();
+    expect(matches).toEqual([4, 8]);
+  });
+
+  it('calls stay open for late answers: their deadline is the reply horizon, not rpcTimeoutMs', async () => {
+    const { r, transport } = await setup({ lastIndex: 3 });
+    r.start();
+    // electionTimeoutMs 100, rpcTimeoutMs 50 by default: the horizon is 10 election timeouts.
+    expect(transport.sent[0]?.timeoutMs).toBe(1000);
+  });
+
+  it('a probe unanswered for rpcTimeoutMs is sent again on a heartbeat tick, and the late answer of the first still counts', async () => {
+    const { r, transport, clock, matches } = await setup({ lastIndex: 3 });
+    const manual = clock as ManualClock;
+    r.start();
+    const probes = () =>
+      transport.sent.filter((s) => s.req.entries.length > 0 || s.req.prevLogIndex === 3);
+    expect(probes()).toHaveLength(1);
+    // The first probe is rejected: the follower is empty. The probe from 1 then goes unanswered.
+    transport.sent[0]?.resolve({ term: 2, success: false, lastLogIndex: 0 });
+    await flush();
+    const first = transport.sent[1];
+    expect(first?.req.prevLogIndex).toBe(0);
+    manual.advance(40);
+    // Heartbeats only, before rpcTimeoutMs (50 ms).
+    expect(transport.sent.filter((s) => s.req.entries.length > 0)).toHaveLength(1);
+    manual.advance(20);
+    const resent = transport.sent.filter((s) => s.req.entries.length > 0);
+    expect(resent).toHaveLength(2);
+    expect(resent[1]?.req.prevLogIndex).toBe(0);
+    // Now the first one's answer arrives, long after rpcTimeoutMs: it counts.
+    first?.resolve(ok(3));
+    await flush();
+    expect(matches).toEqual([3]);
+    expect(r.status().state).toBe('replicate');
+  });
+
+  it('a pipelined request left unanswered is followed by one request from matchIndex + 1, not by the whole window again', async () => {
+    const { r, transport, clock, log } = await setup({ lastIndex: 4, maxInflightRpcs: 3 });
+    const manual = clock as ManualClock;
+    r.start();
+    transport.sent[0]?.resolve({ term: 2, success: false, lastLogIndex: 0 });
+    await flush();
+    transport.sent[1]?.resolve(ok(4));
+    await flush();
+    log.appendLocal([5, 6, 7, 8, 9, 10, 11, 12].map((i) => entry(i, 2)));
+    r.kick();
+    const window = transport.sent.slice(2).filter((s) => s.req.entries.length > 0);
+    expect(window.map((s) => s.req.prevLogIndex)).toEqual([4, 8]);
+    const before = transport.sent.length;
+    manual.advance(60);
+    const after = transport.sent.slice(before).filter((s) => s.req.entries.length > 0);
+    expect(after.map((s) => s.req.prevLogIndex)).toEqual([4]);
+    expect(r.status().state).toBe('probe');
+  });
+
+  it('on a link that swallows everything, re-sending stops once open calls hold maxInflightBytes', async () => {
+    const { r, transport, clock } = await setup({ lastIndex: 3, maxInflightBytes: 4 });
+    r.start();
+    transport.sent[0]?.resolve({ term: 2, success: false, lastLogIndex: 0 });
+    await flush();
+    // Probes of entries 1..3 (3 data bytes each) go unanswered for a long while.
+    (clock as ManualClock).advance(500);
+    const withEntries = transport.sent.filter((s) => s.req.entries.length > 0);
+    expect(withEntries).toHaveLength(2);
+    // Heartbeats still go out meanwhile.
+    expect(transport.sent.length).toBeGreaterThan(30);
   });
 
   it('a transport error backs off before probing again', async () => {

@@ -41,12 +41,33 @@ export {
   type Violation,
 } from './linearizability/index.js';
 export {
+  type HostileScenarioOptions,
+  type HostileScenarioResult,
+  runHostileScenario,
+} from './liveness/hostile-scenario.js';
+export {
   SimCluster,
   type SimClusterOptions,
   type SimMember,
   SimulationFailure,
 } from './sim/cluster.js';
+export {
+  applyHostileNetwork,
+  type HostileNetworkProfile,
+  hostileFilter,
+  ISSUE_9_NETWORK,
+  scaleProfile,
+} from './sim/hostile-network.js';
 export { GroupInvariants, InvariantViolation } from './sim/invariants.js';
+export {
+  type LatencySummary,
+  type LatencyViolation,
+  type LivenessFaultsOptions,
+  type LivenessFaultsResult,
+  runLivenessFaults,
+  seededNetwork,
+  summarize,
+} from './sim/liveness-faults.js';
 export { type FaultKind, Nemesis, type NemesisOptions } from './sim/nemesis.js';
 export { Rng } from './sim/rng.js';
 export { SimStateMachine } from './sim/sim-state-machine.js';

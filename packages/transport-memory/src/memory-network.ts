@@ -32,8 +32,12 @@ export interface NetworkMessage {
   readonly payload: unknown;
 }
 
-/** What a filter decides for one message: deliver (optionally after `delayMs`), or drop. */
-export type FilterVerdict = 'deliver' | 'drop' | { delayMs: number };
+/**
+ * What a filter decides for one message: deliver (optionally after `delayMs`), or drop. With
+ * `overtake`, the message leaves its link's FIFO order: later messages may arrive before it
+ * (a reply held back for seconds while others pass: long reordering).
+ */
+export type FilterVerdict = 'deliver' | 'drop' | { delayMs: number; overtake?: boolean };
 
 export interface MemoryNetworkOptions {
   /** Timers for delays and call deadlines (default: the real clock). */
@@ -315,28 +319,37 @@ export class MemoryNetwork {
       return;
     }
     let delay = 0;
+    let overtake = false;
     if (this.filter) {
       const verdict = this.filter(message);
       if (verdict === 'drop') {
         this.stats.dropped++;
         return;
       }
-      if (typeof verdict === 'object') delay = verdict.delayMs;
+      if (typeof verdict === 'object') {
+        delay = verdict.delayMs;
+        overtake = verdict.overtake === true;
+      }
     }
     if (this.dropRate > 0 && this.random() < this.dropRate) {
       this.stats.dropped++;
       return;
     }
     if (this.delayMax > 0) delay += this.delayMin + this.random() * (this.delayMax - this.delayMin);
-    this.schedule(message, delay, deliver);
+    this.schedule(message, delay, deliver, overtake);
     if (this.duplicateRate > 0 && this.random() < this.duplicateRate) {
       this.stats.duplicated++;
-      this.schedule(message, delay + this.random() * (this.delayMax + 1), deliver);
+      this.schedule(message, delay + this.random() * (this.delayMax + 1), deliver, overtake);
     }
   }
 
-  private schedule(message: NetworkMessage, delay: number, deliver: () => void): void {
-    if (this.reorder) {
+  private schedule(
+    message: NetworkMessage,
+    delay: number,
+    deliver: () => void,
+    overtake: boolean,
+  ): void {
+    if (this.reorder || overtake) {
       if (delay <= 0) this.immediate(deliver);
       else this.clock.setTimer(deliver, delay);
       return;

@@ -79,6 +79,26 @@ describe('MemoryNetwork', () => {
     expect(seen).not.toEqual([...seen].sort((x, y) => x - y));
   });
 
+  it('a filter can hold one reply back and let later ones overtake it, the links staying FIFO otherwise', async () => {
+    const net = new MemoryNetwork();
+    const seen: number[] = [];
+    net.endpoint('b').serve('g', handler(seen));
+    const a = net.endpoint('a');
+    // The reply to request 0 is held for 30 ms outside its link's order; the others pass it.
+    net.setFilter((m) =>
+      m.kind === 'response' && seen.length === 1 ? { delayMs: 30, overtake: true } : 'deliver',
+    );
+    const answered: number[] = [];
+    const first = a.call('appendEntries', ae(0)).then(() => answered.push(0));
+    await until(() => seen.length === 1);
+    const rest = Array.from({ length: 5 }, (_, i) =>
+      a.call('appendEntries', ae(i + 1)).then(() => answered.push(i + 1)),
+    );
+    await Promise.all([first, ...rest]);
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(answered).toEqual([1, 2, 3, 4, 5, 0]);
+  });
+
   it('a partition stops calls both ways; heal restores them', async () => {
     const net = new MemoryNetwork();
     const seen: number[] = [];

@@ -96,6 +96,9 @@ export function run(
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A program that exits without reading its stdin closes the pipe first: EPIPE here is
+    // not an error of the run (its exit code and output say how it went).
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

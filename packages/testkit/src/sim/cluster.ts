@@ -40,6 +40,8 @@ export interface SimClusterOptions {
   >;
   /** Keep the last N events for the failure report. Default 200. */
   traceSize?: number;
+  /** Put the nodes' own log lines (info and above: leaders, step-downs; or debug too) into the trace. */
+  traceNodeLogs?: boolean | 'debug';
   /** Lets a test add callbacks around the simulator's state machine. */
   wrapStateMachine?: (peer: string, group: string, sm: SimStateMachine) => StateMachine<string>;
   /** Lets a test put faults into a node's log storage. */
@@ -216,7 +218,7 @@ export class SimCluster {
         stateMachine: this.options.wrapStateMachine?.(id, g, sm) ?? sm,
         clock,
         random: this.rng.fork(`random:${id}:${g}:${state.lives}`).asSource(),
-        logger: this.logger,
+        logger: this.options.traceNodeLogs ? this.traceLogger(`${g}/${id}`) : this.logger,
       });
       members.set(g, { node, log, meta, sm });
       node.on('error', (e) =>
@@ -496,6 +498,21 @@ export class SimCluster {
     this.trace.push(`[${this.time.now.toFixed(2)}] ${line}`);
     if (this.trace.length > this.traceSize)
       this.trace.splice(0, this.trace.length - this.traceSize);
+  }
+
+  /** A logger whose lines (info and above) go into the trace. */
+  private traceLogger(component: string): Logger {
+    const line = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+      this.record(
+        `${component} ${level}${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}`,
+      );
+    return {
+      debug: this.options.traceNodeLogs === 'debug' ? line('debug ') : () => {},
+      info: line(''),
+      warn: line('WARN '),
+      error: line('ERROR '),
+      child: (c) => this.traceLogger(`${component} ${c}`),
+    };
   }
 
   /** Shuts every running node down cleanly. */
