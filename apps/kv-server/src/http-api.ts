@@ -12,6 +12,7 @@ import { HttpError, parseJsonObject, readBody, sendError, sendJson } from './htt
 import type { KvStateMachine } from './kv-state-machine.js';
 import type { HttpRouteMetrics, ServerMetrics } from './server-metrics.js';
 import { STATUS_PAGE } from './status-page.js';
+import { WriteDeadlines } from './write-deadline.js';
 
 /** What the HTTP API serves from. The node exists once the server has its members. */
 export interface KvApiContext {
@@ -55,8 +56,10 @@ export class KvHttpApi {
   private readonly routes: readonly Route[];
   private readonly routeMetrics: ReadonlyMap<Route, HttpRouteMetrics>;
   private readonly unknownRoute: HttpRouteMetrics;
+  private readonly deadlines: WriteDeadlines;
 
   constructor(private readonly ctx: KvApiContext) {
+    this.deadlines = new WriteDeadlines(ctx.config.writeTimeoutMs);
     this.routes = [
       { name: '/', prefix: '/', exact: true, methods: { GET: (_q, s) => this.page(s) } },
       {
@@ -608,9 +611,7 @@ export class KvHttpApi {
     const node = this.requireNode();
     const started = performance.now();
     try {
-      const r = await node.apply(encodeCommand(command), {
-        signal: AbortSignal.timeout(this.ctx.config.writeTimeoutMs),
-      });
+      const r = await this.deadlines.race(node.apply(encodeCommand(command)));
       this.ctx.metrics.write(command.op, 'ok', (performance.now() - started) / 1000);
       return r;
     } catch (error) {

@@ -56,6 +56,8 @@ export interface LocalClusterOptions {
   /** How long a node may take to listen and to start. Default 20 s. */
   readonly startTimeoutMs?: number;
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Options for node itself in every child (e.g. `--cpu-prof`: benchmarks profile with it). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface ClusterMember {
@@ -419,6 +421,7 @@ export class LocalCluster {
     return new ServerProcess({
       script: o.serverScript,
       args,
+      ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
       env,
       stderr: o.stderr ?? 'collect',
       ...(o.onEvent ? { onEvent: o.onEvent } : {}),
