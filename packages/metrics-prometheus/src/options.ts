@@ -1,3 +1,4 @@
+import { InvalidOptionError } from '@kontiki/core';
 import { type Registry, register } from 'prom-client';
 
 // prom-client's global registry, the default (exported for the test of the documented defaults).
@@ -29,14 +30,15 @@ export function resolveOptions(
 ): Required<PrometheusMetricsOptions> {
   const prefix = options.prefix ?? 'kontiki_';
   if (typeof prefix !== 'string' || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
-    throw new TypeError(
-      `prefix must start a Prometheus metric name, got ${JSON.stringify(prefix)}`,
+    throw new InvalidOptionError(
+      'prefix',
+      `must start a Prometheus metric name, got ${JSON.stringify(prefix)}`,
     );
   }
   const registry = options.registry ?? register;
   // Duck-typed: another installed copy of prom-client makes registries of another class.
   if (typeof (registry as { registerMetric?: unknown } | null)?.registerMetric !== 'function') {
-    throw new TypeError('registry must be a prom-client Registry');
+    throw new InvalidOptionError('registry', 'must be a prom-client Registry');
   }
   return { registry, prefix, labels: { ...options.labels } };
 }

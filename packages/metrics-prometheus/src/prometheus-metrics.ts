@@ -1,11 +1,12 @@
-import type {
-  CounterMetric,
-  GaugeMetric,
-  HistogramDescriptor,
-  HistogramMetric,
-  MetricDescriptor,
-  MetricLabels,
-  RaftMetrics,
+import {
+  type CounterMetric,
+  type GaugeMetric,
+  type HistogramDescriptor,
+  type HistogramMetric,
+  InvalidOptionError,
+  type MetricDescriptor,
+  type MetricLabels,
+  type RaftMetrics,
 } from '@kontiki/core';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { type PrometheusMetricsOptions, resolveOptions } from './options.js';
@@ -160,7 +161,8 @@ export class PrometheusMetrics implements RaftMetrics {
     const known = byName.get(name);
     if (known !== undefined) {
       if (known.shape !== shape) {
-        throw new TypeError(
+        throw new InvalidOptionError(
+          'labels',
           `${name} is already registered as "${known.shape}"; now asked for as "${shape}" (sinks sharing a registry need the same label names)`,
         );
       }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type NodeOptions, RaftNode } from '@kontiki/core';
+import { InvalidOptionError, type NodeOptions, RaftNode } from '@kontiki/core';
 import { MemoryLogStorage, MemoryMetaStorage } from '@kontiki/storage-memory';
 import { MemoryNetwork } from '@kontiki/transport-memory';
 import { Registry } from 'prom-client';
@@ -131,14 +131,18 @@ describe('PrometheusMetrics', () => {
     expect(() => b.gauge(d)).toThrow(
       /kontiki_raft_term is already registered as "gauge group,node"/,
     );
-    expect(() => a.counter(d)).toThrow(TypeError);
+    expect(() => a.counter(d)).toThrow(InvalidOptionError);
     // The same series asked for again is the same series.
     expect(a.gauge(d)).toBe(a.gauge(d));
   });
 
-  it('refuses options a registry could not use, with a TypeError that says which', () => {
-    expect(() => new PrometheusMetrics({ prefix: 'my-app ' })).toThrow(/prefix/);
-    expect(() => new PrometheusMetrics({ registry: {} as Registry })).toThrow(/registry/);
+  it('refuses options a registry could not use, with an InvalidOptionError that says which', () => {
+    expect(() => new PrometheusMetrics({ prefix: 'my-app ' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', option: 'prefix' }),
+    );
+    expect(() => new PrometheusMetrics({ registry: {} as Registry })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', option: 'registry' }),
+    );
   });
 
   it('takes a prefix of the caller', async () => {
