@@ -51,8 +51,10 @@ export interface ReplicatorStatus {
  * It starts in `probe`: one AppendEntries carrying entries from `nextIndex`, and on
  * rejection a jump back using the follower's hint (its last index, or the first index of
  * the conflicting term). Once one is accepted it switches to `replicate` and pipelines
- * AppendEntries, bounded by count and bytes in flight. A transport error drops back to
- * probe after a back-off. Heartbeats go on their own timer when nothing else was sent, and
+ * AppendEntries, bounded by count and bytes in flight. Full batches pipeline up to that
+ * window; a partial one waits while maxPartialInflightRpcs partial ones are in flight, so
+ * that what is proposed meanwhile, however it arrives, goes out as one request (no timer:
+ * an idle pipeline sends at once). A transport error drops back to probe after a back-off. Heartbeats go on their own timer when nothing else was sent, and
  * are sent with prevLogIndex = matchIndex, so they never fail because of pipelining.
  *
  * Unanswered is not failed: a request left without an answer for rpcTimeoutMs is sent again
@@ -74,6 +76,8 @@ export class Replicator {
   private version = 0;
   private inflight = 0;
   private inflightBytes = 0;
+  /** Requests of the current pipeline in flight that were not full (Nagle's rule). */
+  private partialInflight = 0;
   /** Data bytes of every AppendEntries still open, abandoned pipelines included. */
   private openBytes = 0;
   private probeOutstanding = false;
@@ -163,8 +167,22 @@ export class Replicator {
       this.openBytes < o.maxInflightBytes &&
       this.next <= log.lastIndex
     ) {
+      // Nagle's rule without a timer: with maxPartialInflightRpcs partial requests in flight,
+      // a batch that is not full waits and leaves with the next answer, together with all
+      // that was appended meanwhile. An idle pipeline sends at once, however little.
+      if (this.partialInflight >= o.maxPartialInflightRpcs && !this.fullBatchWaiting()) return;
       if (!this.sendEntries()) return;
     }
+  }
+
+  /** Whether the entries waiting to be sent fill an AppendEntries (by count or by bytes). */
+  private fullBatchWaiting(): boolean {
+    const o = this.host.options;
+    const log = this.host.log;
+    if (log.lastIndex - this.next + 1 >= o.maxEntriesPerRpc) return true;
+    const bytes = log.bytesBetween(this.next, log.lastIndex);
+    // Not in memory: read from storage, it is a batch of its own anyway.
+    return bytes === undefined || bytes >= o.maxBytesPerRpc;
   }
 
   private sendProbe(): void {
@@ -231,8 +249,14 @@ export class Replicator {
     const version = this.version;
     const sentAt = o.clock.now();
     const seq = ++this.seq;
+    // Partial: it took all that was waiting and still did not fill a request.
+    const partial =
+      prev + entries.length >= this.host.log.lastIndex &&
+      entries.length < o.maxEntriesPerRpc &&
+      bytes < o.maxBytesPerRpc;
     this.outstanding.set(seq, sentAt);
     this.inflight++;
+    if (partial) this.partialInflight++;
     this.inflightBytes += bytes;
     this.openBytes += bytes;
     if (this.state === 'replicate') this.next = prev + entries.length + 1;
@@ -251,7 +275,7 @@ export class Replicator {
     o.transport.call('appendEntries', request, { timeoutMs: this.replyHorizonMs() }).then(
       (response) => {
         this.openBytes -= bytes;
-        this.onResponse(version, seq, prev, entries.length, bytes, sentAt, response);
+        this.onResponse(version, seq, prev, entries.length, bytes, partial, sentAt, response);
       },
       () => {
         this.openBytes -= bytes;
@@ -272,6 +296,7 @@ export class Replicator {
     prev: number,
     count: number,
     bytes: number,
+    partial: boolean,
     sentAt: number,
     response: AppendEntriesResponse,
   ): void {
@@ -286,6 +311,7 @@ export class Replicator {
     this.outstanding.delete(seq);
     this.inflight--;
     this.inflightBytes -= bytes;
+    if (partial) this.partialInflight--;
     this.probeOutstanding = false;
     if (response.success) {
       this.backoffMs = 0;
@@ -338,6 +364,7 @@ export class Replicator {
     this.outstanding.clear();
     this.inflight = 0;
     this.inflightBytes = 0;
+    this.partialInflight = 0;
     this.probeOutstanding = false;
     this.backoffTimer.stop();
     this.backoffMs = 0;
@@ -383,6 +410,7 @@ export class Replicator {
     this.outstanding.clear();
     this.inflight = 0;
     this.inflightBytes = 0;
+    this.partialInflight = 0;
     this.probeOutstanding = false;
     this.state = 'probe';
     if (this.next <= this.match) this.next = this.match + 1;
