@@ -78,6 +78,8 @@ export class Replicator {
   private inflightBytes = 0;
   /** Requests of the current pipeline in flight that were not full (Nagle's rule). */
   private partialInflight = 0;
+  /** When the latest partial request was sent. */
+  private lastPartialSentAt = Number.NEGATIVE_INFINITY;
   /** Data bytes of every AppendEntries still open, abandoned pipelines included. */
   private openBytes = 0;
   private probeOutstanding = false;
@@ -256,7 +258,10 @@ export class Replicator {
       bytes < o.maxBytesPerRpc;
     this.outstanding.set(seq, sentAt);
     this.inflight++;
-    if (partial) this.partialInflight++;
+    if (partial) {
+      this.partialInflight++;
+      this.lastPartialSentAt = sentAt;
+    }
     this.inflightBytes += bytes;
     this.openBytes += bytes;
     if (this.state === 'replicate') this.next = prev + entries.length + 1;
@@ -428,6 +433,7 @@ export class Replicator {
   private onHeartbeatTimer(): void {
     if (this.stopped) return;
     this.resendUnanswered();
+    this.releaseStalledPartial();
     const o = this.host.options;
     // Something else went out meanwhile: wait for the rest of the interval. A remainder under
     // 1 ms counts as due, so float rounding of a drifting clock cannot spin the timer.
@@ -438,6 +444,27 @@ export class Replicator {
       this.sendHeartbeat();
       this.heartbeatTimer.start(o.heartbeatIntervalMs);
     }
+  }
+
+  /**
+   * Nagle's rule pays off while answers come back within a round trip. When the partial
+   * requests in flight have gone a heartbeat interval without an answer (a late reply, a
+   * lost one not yet resent), what waits behind them goes now rather than after them.
+   */
+  private releaseStalledPartial(): void {
+    const o = this.host.options;
+    if (
+      this.state !== 'replicate' ||
+      this.reading ||
+      this.partialInflight < o.maxPartialInflightRpcs ||
+      this.next > this.host.log.lastIndex ||
+      this.inflight >= o.maxInflightRpcs ||
+      this.openBytes >= o.maxInflightBytes ||
+      o.clock.now() - this.lastPartialSentAt < o.heartbeatIntervalMs
+    ) {
+      return;
+    }
+    this.sendEntries();
   }
 
   /**

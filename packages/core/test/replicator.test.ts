@@ -212,6 +212,29 @@ describe('Replicator', () => {
     expect(transport.sent[first + 1]?.req.entries.map((e) => e.index)).toEqual([5, 6, 7, 8, 9]);
   });
 
+  it('what waits behind a partial request left a heartbeat interval without an answer goes on the heartbeat tick', async () => {
+    // electionTimeoutMs 100: heartbeat 10 ms, rpcTimeoutMs 50 ms.
+    const { r, transport, clock, propose } = await setup({ lastIndex: 3, maxEntriesPerRpc: 64 });
+    const manual = clock as ManualClock;
+    await matchedAt(r, transport, 3);
+    propose(1);
+    r.kick();
+    propose(2);
+    r.kick();
+    const sentNow = () => transport.sent.slice(1).map((s) => s.req.entries.map((e) => e.index));
+    expect(sentNow()).toEqual([[4]]);
+    manual.advance(9);
+    expect(sentNow()).toEqual([[4]]);
+    // The answer to [4] is late: after a heartbeat interval, [5, 6] goes without it.
+    manual.advance(1);
+    expect(sentNow()).toEqual([[4], [5, 6]]);
+    // And the late answers still move the pipeline on, as ever.
+    transport.sent[1]?.resolve(ok(4));
+    transport.sent[2]?.resolve(ok(6));
+    await flush();
+    expect(r.matchIndex).toBe(6);
+  });
+
   it('64 KiB values: full batches (by bytes) pipeline up to the byte window, a partial one follows them', async () => {
     const KiB = 1024;
     const { r, transport, propose } = await setup({
