@@ -70,10 +70,11 @@ export interface NodeOptions<R = unknown> {
   maxInflightRpcs?: number;
   /**
    * Most partial AppendEntries (fewer than maxEntriesPerRpc entries and maxBytesPerRpc bytes)
-   * in flight to one follower. Beyond it the next partial batch waits for an answer, then
-   * leaves with everything appended meanwhile: Nagle's rule without a timer. A lone proposal
-   * on an idle pipeline still leaves at once; full batches pipeline up to maxInflightRpcs.
-   * At most maxInflightRpcs.
+   * in flight to one follower. Beyond it the next partial batch waits for an answer (or,
+   * when they go a heartbeat interval unanswered, for the next heartbeat tick), then leaves
+   * with everything appended meanwhile: Nagle's rule without a timer of its own. A lone
+   * proposal on an idle pipeline still leaves at once; full batches pipeline up to
+   * maxInflightRpcs. At most maxInflightRpcs.
    * @defaultValue `1`
    */
   maxPartialInflightRpcs?: number;
