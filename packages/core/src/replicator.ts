@@ -54,8 +54,9 @@ export interface ReplicatorStatus {
  * AppendEntries, bounded by count and bytes in flight. Full batches pipeline up to that
  * window; a partial one waits while maxPartialInflightRpcs partial ones are in flight, so
  * that what is proposed meanwhile, however it arrives, goes out as one request (no timer:
- * an idle pipeline sends at once). A transport error drops back to probe after a back-off. Heartbeats go on their own timer when nothing else was sent, and
- * are sent with prevLogIndex = matchIndex, so they never fail because of pipelining.
+ * an idle pipeline sends at once). A transport error drops back to probe after a back-off.
+ * Heartbeats go on their own timer when nothing else was sent, and are sent with
+ * prevLogIndex = matchIndex, so they never fail because of pipelining.
  *
  * Unanswered is not failed: a request left without an answer for rpcTimeoutMs is sent again
  * (a probe from the same index, or, when pipelining, one request from matchIndex + 1) on the
