@@ -10,8 +10,7 @@ import { type ErrorContext, httpErrorOf } from './error-mapping.js';
 import type { HttpGuard } from './http-guard.js';
 import { HttpError, parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
 import type { KvStateMachine } from './kv-state-machine.js';
-import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
-import type { ServerMetrics } from './server-metrics.js';
+import type { HttpRouteMetrics, ServerMetrics } from './server-metrics.js';
 import { STATUS_PAGE } from './status-page.js';
 import { WriteDeadlines } from './write-deadline.js';
 
@@ -50,8 +49,13 @@ function byteLength(s: string): number {
  * POST /admin/transfer-leader, /admin/snapshot, /admin/membership and (when enabled)
  * POST /admin/bench.
  */
+/** The methods a request that matches no route is counted under (any other: `other`). */
+const COMMON_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'];
+
 export class KvHttpApi {
   private readonly routes: readonly Route[];
+  private readonly routeMetrics: ReadonlyMap<Route, HttpRouteMetrics>;
+  private readonly unknownRoute: HttpRouteMetrics;
   private readonly deadlines: WriteDeadlines;
 
   constructor(private readonly ctx: KvApiContext) {
@@ -127,6 +131,10 @@ export class KvHttpApi {
           ]
         : []),
     ];
+    this.routeMetrics = new Map(
+      this.routes.map((r) => [r, ctx.metrics.httpRoute(r.name, Object.keys(r.methods))]),
+    );
+    this.unknownRoute = ctx.metrics.httpRoute('unknown', COMMON_METHODS);
   }
 
   /** Serves one request; never throws (every failure becomes a JSON error answer). */
@@ -135,7 +143,7 @@ export class KvHttpApi {
     const url = req.url ?? '/';
     const path = url.split('?', 1)[0] ?? '/';
     const method = req.method ?? 'GET';
-    let routeName = 'unknown';
+    let metrics = this.unknownRoute;
     try {
       this.refuse(req, this.ctx.guard.checkHost(req));
       if (method === 'GET' || method === 'HEAD') {
@@ -148,7 +156,7 @@ export class KvHttpApi {
         req.resume();
         throw new HttpError(404, 'NO_ROUTE', `no such route: ${method} ${path}`);
       }
-      routeName = route.name;
+      metrics = this.routeMetrics.get(route) ?? this.unknownRoute;
       const handler = route.methods[method];
       if (handler === undefined) {
         req.resume();
@@ -170,12 +178,7 @@ export class KvHttpApi {
         res.destroy();
       }
     } finally {
-      const labels = { route: routeName, method, code: String(res.statusCode) };
-      this.ctx.metrics.httpRequests.inc(labels);
-      this.ctx.metrics.httpDuration.observe(
-        { route: routeName },
-        (performance.now() - started) / 1000,
-      );
+      metrics.done(method, res.statusCode, (performance.now() - started) / 1000);
     }
   }
 
@@ -264,10 +267,10 @@ export class KvHttpApi {
     sendJson(res, 200, { self, members }, { 'cache-control': 'no-store' });
   }
 
-  private metricsText(res: ServerResponse): void {
-    const text = this.ctx.metrics.render();
+  private async metricsText(res: ServerResponse): Promise<void> {
+    const { text, contentType } = await this.ctx.metrics.render();
     res.writeHead(200, {
-      'content-type': PROMETHEUS_CONTENT_TYPE,
+      'content-type': contentType,
       'content-length': Buffer.byteLength(text),
     });
     res.end(text);
@@ -303,10 +306,10 @@ export class KvHttpApi {
       // linearizable.
       index = await node.readIndex();
     } catch (error) {
-      this.ctx.metrics.reads.inc({ code: 'error' });
+      this.ctx.metrics.read(false);
       throw httpErrorOf(error, this.errorContext('read', req.url ?? ''));
     }
-    this.ctx.metrics.reads.inc({ code: 'ok' });
+    this.ctx.metrics.read(true);
     const value = this.ctx.stateMachine.get(key);
     if (value === undefined) {
       throw new HttpError(404, 'KEY_NOT_FOUND', `no key ${JSON.stringify(key)}`, {
@@ -609,18 +612,11 @@ export class KvHttpApi {
     const started = performance.now();
     try {
       const r = await this.deadlines.race(node.apply(encodeCommand(command)));
-      this.ctx.metrics.proposals.inc({ op: command.op, code: 'ok' });
-      this.ctx.metrics.proposalDuration.observe(
-        { op: command.op },
-        (performance.now() - started) / 1000,
-      );
+      this.ctx.metrics.write(command.op, 'ok', (performance.now() - started) / 1000);
       return r;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      this.ctx.metrics.proposals.inc({
-        op: command.op,
-        code: typeof code === 'string' ? code : 'INTERNAL',
-      });
+      this.ctx.metrics.write(command.op, typeof code === 'string' ? code : 'INTERNAL');
       throw httpErrorOf(error, this.errorContext('write', req.url ?? ''));
     }
   }

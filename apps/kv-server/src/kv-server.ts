@@ -307,12 +307,12 @@ export class KvServer {
       electionTimeoutMs: config.electionTimeoutMs,
       snapshotIntervalMs: config.snapshotIntervalS * 1000,
       snapshotLogMargin: config.snapshotLogMargin,
+      metrics: metrics.raft,
     });
     const id = config.id;
     const snapshotEvent =
       (kind: 'saved' | 'installed') =>
       ({ meta }: { meta: { lastIncludedIndex: number; lastIncludedTerm: number } }) => {
-        metrics.snapshots.inc({ node: id, kind });
         this.announce({
           event: 'snapshot',
           id,
@@ -325,7 +325,6 @@ export class KvServer {
     node.on('snapshotInstalled', snapshotEvent('installed'));
     node.on('roleChange', ({ role, term }) => this.announce({ event: 'role', id, role, term }));
     node.on('leaderChange', ({ leaderId, term }) => {
-      metrics.leaderChanges.inc({ node: id });
       this.announce({ event: 'leader', id, leaderId: leaderId ?? null, term });
     });
     await node.start();

@@ -1,5 +1,6 @@
 import type { NodeStatus, Role } from '@kontiki/core';
-import { Counter, Gauge, Histogram, Registry } from './prometheus.js';
+import { PrometheusMetrics } from '@kontiki/metrics-prometheus';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 const ROLES: readonly Role[] = [
   'follower',
@@ -15,6 +16,27 @@ const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+/** gRPC status codes by number, as go-grpc-prometheus (and so etcd) names them. */
+const GRPC_CODES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+] as const;
+
 /** What the metrics read when scraped. */
 export interface MetricsSource {
   readonly id: string;
@@ -22,38 +44,105 @@ export interface MetricsSource {
   keys(): number;
 }
 
-/** The kv-server's metrics: Raft state (read at scrape time), HTTP and proposal counters. */
+/** prom-client children of one metric, made once per label value and kept (nested by label). */
+class Children<C> {
+  private readonly made = new Map<string | number, C>();
+  constructor(private readonly make: (key: string | number) => C) {}
+  get(key: string | number): C {
+    let c = this.made.get(key);
+    if (c === undefined) {
+      c = this.make(key);
+      this.made.set(key, c);
+    }
+    return c;
+  }
+}
+
+/** What one HTTP route records per request: its children are made once per method and status. */
+export class HttpRouteMetrics {
+  private readonly byMethod: Children<Children<Counter.Internal>>;
+  private readonly methods: ReadonlySet<string>;
+  constructor(
+    requests: Counter<string>,
+    private readonly duration: Histogram.Internal<string>,
+    route: string,
+    methods: readonly string[],
+  ) {
+    this.methods = new Set(methods);
+    this.byMethod = new Children(
+      (method) =>
+        new Children((code) =>
+          requests.labels({ route, method: String(method), code: String(code) }),
+        ),
+    );
+  }
+
+  done(method: string, status: number, seconds: number): void {
+    // A client may send any method: those the route does not serve count as one.
+    const m = this.methods.has(method) ? method : 'other';
+    this.byMethod.get(m).get(status).inc();
+    this.duration.observe(seconds);
+  }
+}
+
+/** What one unary gRPC method of the etcd API records per call. */
+export class GrpcMethodMetrics {
+  private readonly byCode: Children<Counter.Internal>;
+  constructor(
+    handled: Counter<string>,
+    private readonly handling: Histogram.Internal<string>,
+    service: string,
+    method: string,
+  ) {
+    const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
+    this.byCode = new Children((code) =>
+      handled.labels({ ...labels, grpc_code: GRPC_CODES[Number(code)] ?? String(code) }),
+    );
+  }
+
+  /** A call ended with gRPC status `code` (0: OK) after `seconds`. */
+  done(code: number, seconds: number): void {
+    this.byCode.get(code).inc();
+    this.handling.observe(seconds);
+  }
+}
+
+/**
+ * The kv-server's metrics, on prom-client: the process's own (`collectDefaultMetrics`), the
+ * Raft node's (core's metrics hook, through `@kontiki/metrics-prometheus`), the node's state
+ * read at scrape time, and the server's requests. Every series carries `node="<id>"`.
+ */
 export class ServerMetrics {
-  private readonly registry = new Registry();
-  readonly httpRequests: Counter;
-  readonly httpDuration: Histogram;
-  readonly proposals: Counter;
-  readonly proposalDuration: Histogram;
-  readonly reads: Counter;
-  readonly leaderChanges: Counter;
-  readonly snapshots: Counter;
+  readonly registry = new Registry();
+  /** The sink the Raft node reports to (`NodeOptions.metrics`). */
+  readonly raft: PrometheusMetrics;
+  private readonly httpRequests: Counter<string>;
+  private readonly httpDuration: Histogram<string>;
+  private readonly grpcHandled: Counter<string>;
+  private readonly grpcHandling: Histogram<string>;
+  private readonly writes: Children<Children<Counter.Internal>>;
+  private readonly writeDuration: Children<Histogram.Internal<string>>;
+  private readonly readsOk: Counter.Internal;
+  private readonly readsFailed: Counter.Internal;
 
   constructor(source: MetricsSource) {
-    const r = this.registry;
-    const node = { node: source.id };
-    const fromStatus = (name: string, help: string, pick: (s: NodeStatus) => number): Gauge =>
-      r.register(
-        new Gauge(name, help, () => {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ node: source.id });
+    collectDefaultMetrics({ register: this.registry });
+    this.raft = new PrometheusMetrics({ registry: this.registry });
+
+    // The node's state, read when scraped (what core's hook does not report).
+    const fromStatus = (name: string, help: string, pick: (s: NodeStatus) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect(this: Gauge) {
           const s = source.status();
-          return s === undefined ? [] : [[node, pick(s)]];
-        }),
-      );
-    fromStatus('kontiki_raft_term', 'Current Raft term of this node.', (s) => s.term);
-    fromStatus(
-      'kontiki_raft_commit_index',
-      'Highest log index known committed.',
-      (s) => s.commitIndex,
-    );
-    fromStatus(
-      'kontiki_raft_applied_index',
-      'Highest log index applied to the key-value state.',
-      (s) => s.appliedIndex,
-    );
+          if (s !== undefined) this.set(pick(s));
+        },
+      });
+    };
     fromStatus(
       'kontiki_raft_last_log_index',
       'Index of the last entry in the log.',
@@ -79,73 +168,126 @@ export class ServerMetrics {
       'Highest log index written durably.',
       (s) => s.durableIndex,
     );
-    fromStatus(
-      'kontiki_raft_pending_proposals',
-      'Proposals waiting to be applied (leader).',
-      (s) => s.pendingProposals,
-    );
     fromStatus('kontiki_raft_is_leader', '1 if this node is the leader.', (s) =>
       s.role === 'leader' ? 1 : 0,
     );
-    r.register(
-      new Gauge('kontiki_raft_role', 'The role of this node (1 for the current role).', () => {
+    new Gauge({
+      name: 'kontiki_raft_role',
+      help: 'The role of this node (1 for the current role).',
+      labelNames: ['role'],
+      registers,
+      collect(this: Gauge<'role'>) {
         const s = source.status();
-        return s === undefined
-          ? []
-          : ROLES.map((role) => [{ ...node, role }, s.role === role ? 1 : 0]);
-      }),
+        if (s !== undefined) for (const role of ROLES) this.set({ role }, s.role === role ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'kontiki_raft_follower_match_index',
+      help: 'Highest index each follower holds (leader only).',
+      labelNames: ['peer'],
+      registers,
+      collect(this: Gauge<'peer'>) {
+        // Only the followers of now: a former leader shows none.
+        this.reset();
+        for (const p of source.status()?.peers ?? []) this.set({ peer: p.peerId }, p.matchIndex);
+      },
+    });
+    new Gauge({
+      name: 'kontiki_kv_keys',
+      help: 'Keys in the key-value state.',
+      registers,
+      collect(this: Gauge) {
+        this.set(source.keys());
+      },
+    });
+
+    const proposals = new Counter({
+      name: 'kontiki_kv_proposals_total',
+      help: 'Writes proposed on this node, by outcome code.',
+      labelNames: ['op', 'code'],
+      registers,
+    });
+    this.writes = new Children(
+      (op) => new Children((code) => proposals.labels({ op: String(op), code: String(code) })),
     );
-    r.register(
-      new Gauge(
-        'kontiki_raft_follower_match_index',
-        'Highest index each follower holds (leader only).',
-        () =>
-          (source.status()?.peers ?? []).map((p) => [{ ...node, peer: p.peerId }, p.matchIndex]),
-      ),
-    );
-    r.register(
-      new Gauge('kontiki_kv_keys', 'Keys in the key-value state.', () => [[node, source.keys()]]),
-    );
-    r.register(
-      new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => [
-        [{}, process.memoryUsage.rss()],
-      ]),
-    );
-    this.leaderChanges = r.register(
-      new Counter('kontiki_raft_leader_changes_total', 'Times this node saw the leader change.'),
-    );
-    this.snapshots = r.register(
-      new Counter(
-        'kontiki_raft_snapshots_total',
-        'Snapshots this node saved or installed (from its leader), by kind.',
-      ),
-    );
-    this.proposals = r.register(
-      new Counter('kontiki_kv_proposals_total', 'Writes proposed on this node, by outcome code.'),
-    );
-    this.proposalDuration = r.register(
-      new Histogram(
-        'kontiki_kv_proposal_duration_seconds',
-        'From proposal to applied, for writes that succeeded.',
-        LATENCY_BUCKETS,
-      ),
-    );
-    this.reads = r.register(
-      new Counter('kontiki_kv_reads_total', 'Linearizable reads served, by outcome code.'),
-    );
-    this.httpRequests = r.register(
-      new Counter('kontiki_http_requests_total', 'HTTP requests, by route, method and status.'),
-    );
-    this.httpDuration = r.register(
-      new Histogram(
-        'kontiki_http_request_duration_seconds',
-        'HTTP request duration, by route.',
-        LATENCY_BUCKETS,
-      ),
+    const proposalDuration = new Histogram({
+      name: 'kontiki_kv_proposal_duration_seconds',
+      help: 'From proposal to applied, for writes that succeeded.',
+      labelNames: ['op'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.writeDuration = new Children((op) => proposalDuration.labels({ op: String(op) }));
+    const reads = new Counter({
+      name: 'kontiki_kv_reads_total',
+      help: 'Linearizable reads served, by outcome code.',
+      labelNames: ['code'],
+      registers,
+    });
+    this.readsOk = reads.labels({ code: 'ok' });
+    this.readsFailed = reads.labels({ code: 'error' });
+    this.httpRequests = new Counter({
+      name: 'kontiki_http_requests_total',
+      help: 'HTTP requests, by route, method and status.',
+      labelNames: ['route', 'method', 'code'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'kontiki_http_request_duration_seconds',
+      help: 'HTTP request duration, by route.',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    // etcd's own names for its gRPC API (go-grpc-prometheus), so its dashboards apply.
+    this.grpcHandled = new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'etcd API calls completed, by service, method and gRPC status code.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
+      registers,
+    });
+    this.grpcHandling = new Histogram({
+      name: 'grpc_server_handling_seconds',
+      help: 'etcd API calls, from the request to the answer.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+  }
+
+  /** The children of one HTTP route (`methods`: those it serves; others count as `other`). */
+  httpRoute(route: string, methods: readonly string[]): HttpRouteMetrics {
+    return new HttpRouteMetrics(
+      this.httpRequests,
+      this.httpDuration.labels({ route }),
+      route,
+      methods,
     );
   }
 
-  render(): string {
-    return this.registry.render();
+  /** The children of one unary method of the etcd API. */
+  grpcMethod(service: string, method: string): GrpcMethodMetrics {
+    const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
+    return new GrpcMethodMetrics(
+      this.grpcHandled,
+      this.grpcHandling.labels(labels),
+      service,
+      method,
+    );
+  }
+
+  /** A write ended with `code` ('ok' or an error code); `seconds` when it succeeded. */
+  write(op: string, code: string, seconds?: number): void {
+    this.writes.get(op).get(code).inc();
+    if (seconds !== undefined) this.writeDuration.get(op).observe(seconds);
+  }
+
+  read(ok: boolean): void {
+    (ok ? this.readsOk : this.readsFailed).inc();
+  }
+
+  /** The exposition text, and its content type. */
+  async render(): Promise<{ text: string; contentType: string }> {
+    return { text: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 }

@@ -16,8 +16,10 @@ import {
   type WatchResponse,
 } from '../src/gen/etcdserverpb/rpc.js';
 import { Event_EventType } from '../src/gen/mvccpb/kv.js';
+import { requestJson } from '../src/http-json.js';
 import { KvClient } from '../src/kv-client.js';
 import { type InProcessServers, startInProcessServers } from './support/in-process-servers.js';
+import { sampleOf } from './support/prometheus-text.js';
 
 /** Expects the promise to fail with this gRPC status (and message, when given). */
 async function refused(
@@ -307,6 +309,29 @@ describe("etcd's v3 API on three in-process nodes", () => {
     await refused(at(1n), status.OUT_OF_RANGE, /compacted/);
     // Nothing above changed the store.
     expect((await leaderClient.get('greeting')).header?.revision).toBe(now);
+  });
+
+  it("counts its calls under etcd's gRPC metric names, by method and status code", async () => {
+    const http = cluster.endpoints[cluster.servers.findIndex((x) => x.config.id === leaderId)];
+    const scrape = async () => (await requestJson('GET', `http://${http}/metrics`)).text;
+    const handled = (text: string, method: string, code: string) =>
+      sampleOf(text, 'grpc_server_handled_total', {
+        grpc_type: 'unary',
+        grpc_service: 'etcdserverpb.KV',
+        grpc_method: method,
+        grpc_code: code,
+      }) ?? 0;
+    const before = await scrape();
+    await leaderClient.put('counted', 'once');
+    await refused(leaderClient.put('', 'v'), status.INVALID_ARGUMENT);
+    const after = await scrape();
+    expect(handled(after, 'Put', 'OK') - handled(before, 'Put', 'OK')).toBe(1);
+    expect(
+      handled(after, 'Put', 'InvalidArgument') - handled(before, 'Put', 'InvalidArgument'),
+    ).toBe(1);
+    expect(
+      sampleOf(after, 'grpc_server_handling_seconds_count', { grpc_method: 'Put' }),
+    ).toBeGreaterThanOrEqual(2);
   });
 
   it('lists the members with stable 64-bit ids, peer and client URLs', async () => {

@@ -9,6 +9,7 @@ import {
   startInProcessServers,
   TEST_TOKEN,
 } from './support/in-process-servers.js';
+import { sampleOf } from './support/prometheus-text.js';
 
 /** Sends a chunked body (no Content-Length) of `size` bytes; resolves with status and body. */
 function sendChunked(url: string, size: number): Promise<{ status: number; body: string }> {
@@ -149,27 +150,62 @@ describe('the HTTP API of a single node', () => {
     expect(s.peers).toEqual([{ id: 'n1', raft: expect.any(String), http: cluster.endpoints[0] }]);
   });
 
-  it('serves Prometheus metrics that count what happened', async () => {
+  it("serves Prometheus metrics that count what happened: its own, the Raft node's and the process's", async () => {
     await requestJson('PUT', `${base}/kv/m`, { body: { value: 'v' } });
     await requestJson('GET', `${base}/nowhere`);
+    await requestJson('BREW', `${base}/kv/m`);
     const res = await requestJson('GET', `${base}/metrics`);
     expect(res.headers['content-type']).toContain('text/plain; version=0.0.4');
     const text = res.text;
-    expect(text).toMatch(/^# TYPE kontiki_raft_term gauge$/m);
-    expect(text).toMatch(/^kontiki_raft_is_leader\{node="n1"\} 1$/m);
-    expect(text).toMatch(/^kontiki_raft_role\{node="n1",role="leader"\} 1$/m);
-    expect(text).toMatch(/^kontiki_kv_proposals_total\{op="put",code="ok"\} [1-9]\d*$/m);
-    expect(text).toMatch(
-      /^kontiki_http_requests_total\{route="unknown",method="GET",code="404"\} [1-9]\d*$/m,
-    );
-    expect(text).toMatch(
-      /^kontiki_kv_proposal_duration_seconds_bucket\{op="put",le="\+Inf"\} [1-9]\d*$/m,
-    );
-    const applied = Number(/^kontiki_raft_applied_index\{node="n1"\} (\d+)$/m.exec(text)?.[1]);
+    const value = (name: string, labels: Record<string, string>) => sampleOf(text, name, labels);
+    // The server's state, read when scraped; every series names the node.
+    expect(text).toMatch(/^# TYPE kontiki_raft_is_leader gauge$/m);
+    expect(value('kontiki_raft_is_leader', { node: 'n1' })).toBe(1);
+    expect(value('kontiki_raft_role', { role: 'leader', node: 'n1' })).toBe(1);
+    expect(value('kontiki_raft_role', { role: 'follower', node: 'n1' })).toBe(0);
+    // Its requests, by prom-client children (an unserved method counts as "other").
+    expect(
+      value('kontiki_kv_proposals_total', { op: 'put', code: 'ok', node: 'n1' }),
+    ).toBeGreaterThan(0);
+    expect(
+      value('kontiki_http_requests_total', {
+        route: 'unknown',
+        method: 'GET',
+        code: '404',
+        node: 'n1',
+      }),
+    ).toBeGreaterThan(0);
+    expect(
+      value('kontiki_http_requests_total', {
+        route: '/kv/:key',
+        method: 'other',
+        code: '405',
+        node: 'n1',
+      }),
+    ).toBeGreaterThan(0);
+    expect(text).not.toContain('method="BREW"');
+    expect(
+      value('kontiki_kv_proposal_duration_seconds_bucket', { le: '+Inf', op: 'put', node: 'n1' }),
+    ).toBeGreaterThan(0);
+    // The Raft node's, through core's metrics hook.
+    expect(value('kontiki_raft_has_leader', { group: 'kv', node: 'n1' })).toBe(1);
+    expect(value('kontiki_raft_leader_changes_seen_total', { group: 'kv', node: 'n1' })).toBe(1);
+    const applied = value('kontiki_raft_applied_index', { group: 'kv', node: 'n1' }) ?? 0;
     expect(applied).toBeGreaterThan(0);
+    expect(value('kontiki_raft_proposals_applied_total', { group: 'kv', node: 'n1' })).toBe(
+      applied,
+    );
+    expect(
+      value('kontiki_disk_log_sync_duration_seconds_count', { group: 'kv', node: 'n1' }),
+    ).toBeGreaterThan(0);
+    // The process's own (prom-client's default metrics).
+    expect(value('process_resident_memory_bytes', { node: 'n1' })).toBeGreaterThan(0);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds\{node="n1"\} [0-9.e-]+$/m);
     // Every sample line is "name{labels} value" or "name value".
     for (const line of text.trim().split('\n')) {
-      if (!line.startsWith('#')) expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? [-+0-9.eInfNa]+$/);
+      if (line !== '' && !line.startsWith('#')) {
+        expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eInfNa]+$/);
+      }
     }
   });
 

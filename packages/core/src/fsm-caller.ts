@@ -1,5 +1,6 @@
 import { type RaftError, ShutdownError, toRaftError } from './errors.js';
 import type { LogManager } from './log-manager.js';
+import { NodeMetrics } from './metrics.js';
 import type { CommittedEntry, StateMachine } from './state-machine.js';
 import { EntryType, type LogEntry } from './types.js';
 
@@ -32,6 +33,7 @@ export class FSMCaller<R> {
     private readonly stateMachine: StateMachine<R>,
     private readonly batchSize: number,
     private readonly hooks: FSMCallerHooks<R>,
+    private readonly metrics = NodeMetrics.none,
   ) {}
 
   get appliedIndex(): number {
@@ -46,11 +48,13 @@ export class FSMCaller<R> {
   resetApplied(index: number): void {
     this.applied = index;
     if (this.committed < index) this.committed = index;
+    this.metrics.restored(index);
   }
 
   setCommitted(index: number): void {
     if (index <= this.committed) return;
     this.committed = index;
+    this.metrics.committedTo(index);
     this.schedule();
   }
 
@@ -145,10 +149,12 @@ export class FSMCaller<R> {
         const results = out instanceof Promise ? await out : out;
         const last = (data[data.length - 1] as LogEntry).index;
         this.applied = last;
+        this.metrics.appliedTo(last);
         this.hooks.onApplied(data, results, last);
       }
       if (e !== undefined) {
         this.applied = e.index;
+        this.metrics.appliedTo(e.index);
         this.hooks.onConfigurationApplied(e);
       }
       start = i + 1;

@@ -75,6 +75,15 @@ export type {
   TimeoutNowResponse,
 } from './messages.js';
 export { isRpcMethod, RPC_METHODS } from './messages.js';
+export type {
+  CounterMetric,
+  GaugeMetric,
+  HistogramDescriptor,
+  HistogramMetric,
+  MetricDescriptor,
+  MetricLabels,
+  RaftMetrics,
+} from './metrics.js';
 export { RaftNode, startNode } from './node.js';
 export type { NodeOptions } from './options.js';
 export type { ApplyOptions, ApplyResult } from './proposals.js';

@@ -5,6 +5,7 @@ import {
   encodeConfiguration,
 } from './configuration.js';
 import { InternalError, type RaftError, StorageError, toRaftError } from './errors.js';
+import { NodeMetrics } from './metrics.js';
 import type { LogStorage } from './storage.js';
 import { TermRuns } from './term-runs.js';
 import { type Configuration, EntryType, type LogEntry } from './types.js';
@@ -38,6 +39,8 @@ export interface LogManagerOptions {
   onStorageError: (error: RaftError) => void;
   /** How many entries a read from storage returns at most. */
   readBatch?: number;
+  /** Where the durations of appends go. */
+  metrics?: NodeMetrics;
 }
 
 /**
@@ -56,6 +59,7 @@ export class LogManager {
   private readonly onDurable: (durableIndex: number) => void;
   private readonly onStorageError: (error: RaftError) => void;
   private readonly readBatch: number;
+  private readonly metrics: NodeMetrics;
 
   private first = 1;
   private last = 0;
@@ -86,6 +90,7 @@ export class LogManager {
     this.onDurable = options.onDurable;
     this.onStorageError = options.onStorageError;
     this.readBatch = options.readBatch ?? 4096;
+    this.metrics = options.metrics ?? NodeMetrics.none;
   }
 
   /** Loads the log's range, terms and configurations from storage. */
@@ -462,9 +467,12 @@ export class LogManager {
       this.inFlight = op;
       try {
         switch (op.kind) {
-          case 'append':
+          case 'append': {
+            const started = this.metrics.start();
             await this.storage.append(op.entries);
+            this.metrics.logSynced(started);
             break;
+          }
           case 'truncateSuffix':
             await this.storage.truncateSuffix(op.lastKept);
             break;

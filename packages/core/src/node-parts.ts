@@ -6,6 +6,7 @@ import { LeaderWaiters } from './leader-waiters.js';
 import { LeadershipTransfer } from './leadership-transfer.js';
 import { FollowerLease, LeaderLease } from './lease.js';
 import { LogManager } from './log-manager.js';
+import { NodeMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { RaftMetaManager } from './raft-meta.js';
 import { ReadOnlyService } from './read-only-service.js';
@@ -58,6 +59,7 @@ export interface NodeParts<R> {
   readonly transfer: LeadershipTransfer;
   readonly confChange: ConfigurationChangeCtx;
   readonly leaderWaiters: LeaderWaiters;
+  readonly metrics: NodeMetrics;
 }
 
 /** The node's status: what its components know, and the node's own role and leader. */
@@ -100,7 +102,8 @@ export function statusOf<R>(
 export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): NodeParts<R> {
   const options = o as ResolvedOptions<unknown>;
   const sm = o.stateMachine;
-  const meta = new RaftMetaManager(o.metaStorage, node.enterError);
+  const metrics = new NodeMetrics(o.metrics, o.groupId, o.clock);
+  const meta = new RaftMetaManager(o.metaStorage, node.enterError, metrics);
   const log = new LogManager({
     storage: o.logStorage,
     initialConfiguration: {
@@ -110,12 +113,19 @@ export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): N
     },
     onDurable: node.onDurable,
     onStorageError: node.enterError,
+    metrics,
   });
-  const fsm = new FSMCaller<R>(log, sm, o.applyBatchSize, {
-    onApplied: node.onApplied,
-    onConfigurationApplied: node.onConfigurationApplied,
-    onError: node.enterError,
-  });
+  const fsm = new FSMCaller<R>(
+    log,
+    sm,
+    o.applyBatchSize,
+    {
+      onApplied: node.onApplied,
+      onConfigurationApplied: node.onConfigurationApplied,
+      onError: node.enterError,
+    },
+    metrics,
+  );
   const snapshots = new SnapshotExecutor({
     storage: o.snapshotStorage,
     stateMachine: sm as StateMachine<unknown>,
@@ -126,6 +136,7 @@ export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): N
     clock: o.clock,
     random: o.random,
     intervalMs: o.snapshotIntervalMs,
+    metrics,
   });
   const ballotBox: BallotBox = new BallotBox({
     latestConfiguration: () => log.latestConfiguration(),
@@ -140,6 +151,7 @@ export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): N
       onAck: node.onAck,
       onHigherTerm: node.onHigherTerm,
       openSnapshot: () => snapshots.openLatest(),
+      metrics,
     },
     o.peerId,
   );
@@ -179,5 +191,6 @@ export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): N
     transfer: new LeadershipTransfer(view),
     confChange: new ConfigurationChangeCtx(view),
     leaderWaiters: new LeaderWaiters(o.clock, node.readyLeader),
+    metrics,
   };
 }

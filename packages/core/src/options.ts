@@ -2,6 +2,7 @@ import { type Clock, type RandomSource, systemClock, systemRandom } from './cloc
 import { validateConfiguration } from './configuration.js';
 import { InvalidOptionError, RaftError } from './errors.js';
 import { defaultLogger, type Logger } from './logger.js';
+import type { RaftMetrics } from './metrics.js';
 import type { StateMachine } from './state-machine.js';
 import type { LogStorage, MetaStorage, SnapshotStorage } from './storage.js';
 import type { Transport } from './transport.js';
@@ -115,6 +116,12 @@ export interface NodeOptions<R = unknown> {
   random?: RandomSource;
   /** Where the node logs; when not given, `defaultLogger('kontiki:<groupId>:<peerId>')`: silent unless `KONTIKI_LOG` is set. */
   logger?: Logger;
+  /**
+   * Where the node reports its metrics (leader, proposals, disk syncs, round trips to
+   * followers, snapshots), e.g. `new PrometheusMetrics()` of `@kontiki/metrics-prometheus`.
+   * When not given, the node reports nothing and reads no clock for it.
+   */
+  metrics?: RaftMetrics;
 }
 
 /** NodeOptions with every default filled in and every value checked. */
@@ -144,6 +151,7 @@ export interface ResolvedOptions<R> {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
+  readonly metrics: RaftMetrics | undefined;
 }
 
 function positiveInt(
@@ -211,6 +219,9 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
   hasMethods('stateMachine', options.stateMachine, ['onApply']);
   if (options.snapshotStorage !== undefined) {
     hasMethods('snapshotStorage', options.snapshotStorage, ['create', 'openLatest']);
+  }
+  if (options.metrics !== undefined) {
+    hasMethods('metrics', options.metrics, ['counter', 'gauge', 'histogram']);
   }
   if (options.initialConfiguration !== undefined) {
     try {
@@ -293,5 +304,6 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     clock,
     random,
     logger: options.logger ?? defaultLogger(`kontiki:${options.groupId}:${options.peerId}`),
+    metrics: options.metrics,
   };
 }

@@ -1,4 +1,5 @@
-import { AbortedError, LeaderSteppedDownError, type RaftError } from './errors.js';
+import { AbortedError, ErrorCode, LeaderSteppedDownError, type RaftError } from './errors.js';
+import { NodeMetrics } from './metrics.js';
 import type { LogEntry } from './types.js';
 
 export interface ApplyOptions {
@@ -28,12 +29,31 @@ export interface PendingProposal<R> {
 export class ProposalQueue<R> {
   private readonly pending = new Map<number, PendingProposal<R>>();
 
+  private reportScheduled = false;
+  private readonly report = () => {
+    this.reportScheduled = false;
+    this.metrics.pendingProposals(this.pending.size);
+  };
+
+  constructor(private readonly metrics = NodeMetrics.none) {}
+
+  /** A proposal refused before it was appended: counted, and its error returned rejected. */
+  refuse(error: RaftError): Promise<never> {
+    this.metrics.proposalsFailed(error.code, 1);
+    return Promise.reject(error);
+  }
+
   get size(): number {
     return this.pending.size;
   }
 
   add(index: number, proposal: PendingProposal<R>): void {
     this.pending.set(index, proposal);
+    // The gauge is set once per turn, not once per proposal.
+    if (this.metrics.enabled && !this.reportScheduled) {
+      this.reportScheduled = true;
+      queueMicrotask(this.report);
+    }
   }
 
   /** Removes and returns the proposal waiting for `index`, if any. */
@@ -59,6 +79,10 @@ export class ProposalQueue<R> {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.drop(index);
+        const reason: unknown = signal.reason;
+        const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
+        this.metrics.proposalsFailed(ErrorCode.ABORTED, 1, timedOut);
+        this.metrics.pendingProposals(this.pending.size);
         reject(
           new AbortedError(
             'apply aborted; the entry was already appended and may still be applied',
@@ -91,9 +115,12 @@ export class ProposalQueue<R> {
       const p = this.take(e.index);
       if (p === undefined) continue;
       if (p.term === e.term) p.resolve({ index: e.index, term: e.term, result: results?.[i] });
-      else
+      else {
         p.reject(new LeaderSteppedDownError('another entry was committed at the proposal index'));
+        this.metrics.proposalsFailed(ErrorCode.LEADER_STEPPED_DOWN, 1);
+      }
     }
+    this.metrics.pendingProposals(this.pending.size);
   }
 
   /** Fails every pending proposal with `error` (step-down, shutdown). */
@@ -101,6 +128,8 @@ export class ProposalQueue<R> {
     if (this.pending.size === 0) return;
     const all = [...this.pending.values()];
     this.pending.clear();
+    this.metrics.proposalsFailed(error.code, all.length);
+    this.metrics.pendingProposals(0);
     for (const p of all) p.reject(error);
   }
 }

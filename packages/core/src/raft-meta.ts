@@ -1,4 +1,5 @@
 import { type RaftError, toRaftError } from './errors.js';
+import { NodeMetrics } from './metrics.js';
 import type { MetaStorage } from './storage.js';
 import type { PeerId } from './types.js';
 
@@ -19,12 +20,14 @@ export class RaftMetaManager {
     private readonly storage: MetaStorage,
     /** A failed save: the node cannot go on (a vote might be lost). */
     private readonly onError: (error: RaftError) => void,
+    private readonly metrics = NodeMetrics.none,
   ) {}
 
   async load(): Promise<void> {
     const meta = await this.storage.load();
     this.termValue = meta.term;
     this.vote = meta.votedFor;
+    this.metrics.termChanged(meta.term);
   }
 
   get term(): number {
@@ -42,6 +45,7 @@ export class RaftMetaManager {
 
   /** Changes term and vote now (in memory) and schedules their write. */
   set(term: number, votedFor: PeerId | null): Promise<void> {
+    if (term !== this.termValue) this.metrics.termChanged(term);
     this.termValue = term;
     this.vote = votedFor;
     this.dirty = true;

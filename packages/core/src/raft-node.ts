@@ -81,7 +81,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   readonly log: LogManager;
   private readonly sm: StateMachine<R>;
   private readonly fsm: FSMCaller<R>;
-  private readonly proposals = new ProposalQueue<R>();
+  private readonly proposals: ProposalQueue<R>;
   private readonly logger: Logger;
   private readonly self: PeerId;
   private readonly meta: RaftMetaManager;
@@ -163,6 +163,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.transfer = parts.transfer;
     this.confChange = parts.confChange;
     this.leaderWaiters = parts.leaderWaiters;
+    this.proposals = new ProposalQueue<R>(parts.metrics);
     this.parts = () => parts;
     const clock = resolved.clock;
     this.electionTimer = new ElectionTimer(this.options, () => this.handleElectionTimeout());
@@ -259,10 +260,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
 
   apply(data: Uint8Array, options: ApplyOptions = {}): Promise<ApplyResult<R>> {
     if (!(data instanceof Uint8Array)) {
-      return Promise.reject(new BadRequestError('data must be a Uint8Array'));
+      return this.proposals.refuse(new BadRequestError('data must be a Uint8Array'));
     }
     const refusal = this.proposalRefusal(options);
-    if (refusal) return Promise.reject(refusal);
+    if (refusal) return this.proposals.refuse(refusal);
     const term = this.meta.term;
     const index = this.log.lastIndex + 1;
     const entry: LogEntry = { index, term, type: EntryType.Data, data };
@@ -725,6 +726,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       }
       if (this.roleValue !== 'follower') this.setRole('follower');
       if (leader !== this.leaderId) this.setLeader(leader);
+      this.parts().metrics.leader(this.leaderId, this.meta.term); // same leader, later term
       if (!this.electionTimer.armed) this.electionTimer.arm();
     });
   }
@@ -815,6 +817,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     // Nothing leaves `shutdown`, and `error` leads only to `shutdown`.
     if (previous === 'shutdown' || (previous === 'error' && role !== 'shutdown')) return;
     this.roleValue = role;
+    this.parts().metrics.role(role);
     this.notify('roleChange', { role, previous, term: this.meta.term });
   }
 
@@ -826,6 +829,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       this.transitions.defer(() => this.sm.onStopFollowing?.({ leaderId: previous, term }));
     }
     this.leaderId = leader;
+    this.parts().metrics.leader(leader, term);
     if (leader !== undefined && leader !== this.self) {
       this.transitions.defer(() => this.sm.onStartFollowing?.({ leaderId: leader, term }));
       // A transfer is done once somebody else leads, not merely when this node stepped down.

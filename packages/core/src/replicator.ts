@@ -1,6 +1,7 @@
 import type { LogManager } from './log-manager.js';
 import type { Logger } from './logger.js';
 import type { AppendEntriesRequest, AppendEntriesResponse } from './messages.js';
+import { NodeMetrics, type PeerMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import type { SnapshotReader } from './storage.js';
 import { RaftTimer } from './timer.js';
@@ -27,6 +28,8 @@ export interface ReplicatorHost {
   onHigherTerm(term: number, from: PeerId): void;
   /** The latest snapshot, to send to a follower that needs compacted entries. */
   openSnapshot(): Promise<SnapshotReader | null>;
+  /** Where round-trip times go. */
+  readonly metrics?: NodeMetrics;
 }
 
 /**
@@ -69,6 +72,7 @@ export class Replicator {
   private readonly host: ReplicatorHost;
   private readonly term: number;
   private readonly logger: Logger;
+  private readonly rtt: PeerMetrics;
 
   private state: ReplicatorState = 'probe';
   private next: number;
@@ -102,6 +106,7 @@ export class Replicator {
     this.term = term;
     this.next = host.log.lastIndex + 1;
     this.logger = host.options.logger.child(`replicator:${peer}`);
+    this.rtt = (host.metrics ?? NodeMetrics.none).peer(peer);
     this.heartbeatTimer = new RaftTimer(host.options.clock, () => this.onHeartbeatTimer());
     this.backoffTimer = new RaftTimer(host.options.clock, () => this.sendProbe());
   }
@@ -280,6 +285,7 @@ export class Replicator {
     };
     o.transport.call('appendEntries', request, { timeoutMs: this.replyHorizonMs() }).then(
       (response) => {
+        this.rtt.answered(sentAt);
         this.openBytes -= bytes;
         this.onResponse(version, seq, prev, entries.length, bytes, partial, sentAt, response);
       },
@@ -583,6 +589,7 @@ export class Replicator {
     };
     o.transport.call('appendEntries', request, { timeoutMs: this.replyHorizonMs() }).then(
       (response) => {
+        this.rtt.answered(sentAt);
         if (this.stopped || !this.checkTerm(response.term, sentAt)) return;
         // The follower holds the leader's log up to prevLogIndex: a late heartbeat answer
         // may move matchIndex (a follower confirmed by heartbeats alone).

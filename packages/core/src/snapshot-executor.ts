@@ -4,6 +4,7 @@ import type { FSMCaller } from './fsm-caller.js';
 import type { LogManager } from './log-manager.js';
 import type { Logger } from './logger.js';
 import type { InstallSnapshotRequest } from './messages.js';
+import { NodeMetrics } from './metrics.js';
 import type { StateMachine } from './state-machine.js';
 import type { SnapshotReader, SnapshotStorage, SnapshotWriter } from './storage.js';
 import { RaftTimer } from './timer.js';
@@ -21,6 +22,8 @@ export interface SnapshotExecutorOptions {
   readonly random: RandomSource;
   /** Between two periodic snapshots (0: none). */
   readonly intervalMs: number;
+  /** Where save and install durations go. */
+  readonly metrics?: NodeMetrics;
 }
 
 /** What receiving a leader's snapshot led to. */
@@ -48,14 +51,18 @@ export class SnapshotExecutor {
   private lastIndex = 0;
   private lastTerm = 0;
   private saving: Promise<SnapshotMeta | undefined> | undefined;
-  private receiving: { meta: SnapshotMeta; writer: SnapshotWriter; offset: number } | undefined;
+  private receiving:
+    | { meta: SnapshotMeta; writer: SnapshotWriter; offset: number; startedAt: number }
+    | undefined;
   private skipping: SnapshotMeta | undefined;
 
   private readonly timer: RaftTimer;
   private take: () => Promise<unknown> = async () => undefined;
+  private readonly metrics: NodeMetrics;
 
   constructor(private readonly o: SnapshotExecutorOptions) {
     this.timer = new RaftTimer(o.clock, () => this.onTimer());
+    this.metrics = o.metrics ?? NodeMetrics.none;
   }
 
   /**
@@ -171,6 +178,7 @@ export class SnapshotExecutor {
         lastIncludedTerm: term,
         configuration: log.configurations.at(index).configuration,
       };
+      const started = this.metrics.start();
       const writer = await storage.create(snapshotMeta);
       try {
         await stateMachine.onSnapshotSave?.(writer);
@@ -179,6 +187,7 @@ export class SnapshotExecutor {
         await writer.abort().catch(() => {});
         throw error;
       }
+      this.metrics.snapshotSaved(started);
       return snapshotMeta;
     });
     if (!meta || meta.lastIncludedIndex <= this.lastIndex) return undefined;
@@ -203,7 +212,13 @@ export class SnapshotExecutor {
    * installing it would move the state machine back.
    */
   receive(req: InstallSnapshotRequest, committedIndex: () => number): Promise<InstallOutcome> {
-    const next = this.receiveQueue.then(() => this.receiveOne(req, committedIndex));
+    const next = this.receiveQueue.then(async () => {
+      const outcome = await this.receiveOne(req, committedIndex);
+      if (outcome.kind === 'unloadable' || outcome.kind === 'rejected') {
+        this.metrics.snapshotRefused(outcome.kind);
+      }
+      return outcome;
+    });
     this.receiveQueue = next.then(
       () => undefined,
       () => undefined,
@@ -226,7 +241,8 @@ export class SnapshotExecutor {
         this.skipping = meta;
       } else {
         this.skipping = undefined;
-        this.receiving = { meta, writer: await storage.create(meta), offset: 0 };
+        const startedAt = this.metrics.start();
+        this.receiving = { meta, writer: await storage.create(meta), offset: 0, startedAt };
       }
     }
     if (this.skipping && sameMeta(this.skipping, meta)) {
@@ -246,6 +262,7 @@ export class SnapshotExecutor {
     if (!req.done) return { kind: 'chunk-stored' };
     this.receiving = undefined;
     const installed = await this.install(meta, r.writer);
+    if (installed === true) this.metrics.snapshotInstalled(r.startedAt);
     if (typeof installed === 'string') return { kind: 'unloadable', reason: installed };
     if (installed) return { kind: 'installed', meta };
     return (await this.durablyHeld(meta))

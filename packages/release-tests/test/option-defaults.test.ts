@@ -4,6 +4,10 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { systemClock, systemRandom } from '../../core/src/clock.js';
 import { resolveOptions as resolveNodeOptions } from '../../core/src/options.js';
+import {
+  register,
+  resolveOptions as resolvePrometheusOptions,
+} from '../../metrics-prometheus/src/options.js';
 import { resolveStoreOptions } from '../../storage-sqlite/src/options.js';
 import { resolveOptions as resolveGrpcOptions } from '../../transport-grpc/src/options.js';
 import { resolveClientOptions } from '../../transport-ws/src/client-options.js';
@@ -181,6 +185,16 @@ describe("the defaults stated in the options' doc comments", () => {
       },
     );
     expect(documented.map((d) => d.option)).toEqual(['synchronous', 'recover', 'thread']);
+  });
+
+  it('are the defaults of @kontiki/metrics-prometheus (PrometheusMetricsOptions)', () => {
+    const documented = checkDefaults(
+      'packages/metrics-prometheus/src/options.ts',
+      'PrometheusMetricsOptions',
+      { ...resolvePrometheusOptions({}) },
+      { register },
+    );
+    expect(documented.map((d) => d.option)).toEqual(['registry', 'prefix', 'labels']);
   });
 
   it('would catch a default that drifted', () => {

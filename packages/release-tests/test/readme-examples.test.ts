@@ -36,6 +36,7 @@ const cases: Case[] = readmes.flatMap((file) =>
 const THIRD_PARTY: Record<string, string> = {
   ws: 'packages/transport-ws',
   '@types/ws': 'packages/transport-ws',
+  'prom-client': 'packages/metrics-prometheus',
   vitest: 'packages/release-tests',
 };
 

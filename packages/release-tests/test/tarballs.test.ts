@@ -50,6 +50,7 @@ describe('what is published', () => {
     expect(packages.map((p) => p.manifest.name)).toEqual([
       '@kontiki/cli',
       '@kontiki/core',
+      '@kontiki/metrics-prometheus',
       '@kontiki/protocol',
       '@kontiki/storage-memory',
       '@kontiki/storage-sqlite',

@@ -41,7 +41,7 @@ describe('the first release (changeset version on a copy of the repository)', ()
 
   it('gives every public package 0.1.0, the CLI included', () => {
     const published = publicPackages(copy.dir).map((p) => p.manifest.name);
-    expect(published.length).toBe(9);
+    expect(published.length).toBe(10);
     expect(Object.fromEntries(published.map((name) => [name, after[name]]))).toEqual(
       Object.fromEntries(published.map((name) => [name, '0.1.0'])),
     );

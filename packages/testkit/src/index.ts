@@ -45,6 +45,7 @@ export {
   type HostileScenarioResult,
   runHostileScenario,
 } from './liveness/hostile-scenario.js';
+export { MemoryMetrics, type MemorySeries } from './metrics/memory-metrics.js';
 export {
   SimCluster,
   type SimClusterOptions,

@@ -134,21 +134,28 @@ export class EtcdApi {
     });
     const host = listen.slice(0, listen.lastIndexOf(':'));
     const api = new EtcdApi(ctx, server, `${host}:${port}`);
+    const kv = 'etcdserverpb.KV';
     server.addService(KVService, {
-      range: api.unary((req: RangeRequest) => api.range(req)),
-      put: api.unary((req: PutRequest, call) => api.put(req, call)),
-      deleteRange: api.unary((req: DeleteRangeRequest, call) => api.deleteRange(req, call)),
-      txn: api.unary((req: TxnRequest, call) => api.txn(req, call)),
+      range: api.unary(kv, 'Range', (req: RangeRequest) => api.range(req)),
+      put: api.unary(kv, 'Put', (req: PutRequest, call) => api.put(req, call)),
+      deleteRange: api.unary(kv, 'DeleteRange', (req: DeleteRangeRequest, call) =>
+        api.deleteRange(req, call),
+      ),
+      txn: api.unary(kv, 'Txn', (req: TxnRequest, call) => api.txn(req, call)),
     });
     server.addService(WatchService, {
       watch: (call: ServerDuplexStream<WatchRequest, WatchResponse>) =>
         api.watches.serve(call, (rev) => api.header(rev, ctx.node()?.term ?? 0)),
     });
     server.addService(ClusterService, {
-      memberList: api.unary((req: MemberListRequest) => api.memberList(req)),
+      memberList: api.unary('etcdserverpb.Cluster', 'MemberList', (req: MemberListRequest) =>
+        api.memberList(req),
+      ),
     });
     server.addService(MaintenanceService, {
-      status: api.unary((req: StatusRequest) => api.status(req)),
+      status: api.unary('etcdserverpb.Maintenance', 'Status', (req: StatusRequest) =>
+        api.status(req),
+      ),
     });
     return api;
   }
@@ -318,12 +325,23 @@ export class EtcdApi {
 
   /** A grpc-js unary handler around an async function; every failure becomes a status. */
   private unary<Req, Res>(
+    service: string,
+    method: string,
     fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
   ): handleUnaryCall<Req, Res> {
+    const metrics = this.ctx.metrics.grpcMethod(service, method);
     return (call, callback) => {
+      const started = performance.now();
       fn(call.request, call).then(
-        (res) => callback(null, res),
-        (error: unknown) => callback(etcdErrorOf(error, 'write').toServerError()),
+        (res) => {
+          metrics.done(status.OK, (performance.now() - started) / 1000);
+          callback(null, res);
+        },
+        (error: unknown) => {
+          const e = etcdErrorOf(error, 'write').toServerError();
+          metrics.done(e.code, (performance.now() - started) / 1000);
+          callback(e);
+        },
       );
     };
   }
@@ -361,9 +379,9 @@ export class EtcdApi {
   private async barrier(node: RaftNode<KvResult>): Promise<void> {
     try {
       await node.readIndex();
-      this.ctx.metrics.reads.inc({ code: 'ok' });
+      this.ctx.metrics.read(true);
     } catch (error) {
-      this.ctx.metrics.reads.inc({ code: 'error' });
+      this.ctx.metrics.read(false);
       throw etcdErrorOf(error, 'read');
     }
   }
@@ -375,18 +393,11 @@ export class EtcdApi {
     const started = performance.now();
     try {
       const r = await this.deadlines.race(node.apply(encodeCommand(command)));
-      this.ctx.metrics.proposals.inc({ op: command.op, code: 'ok' });
-      this.ctx.metrics.proposalDuration.observe(
-        { op: command.op },
-        (performance.now() - started) / 1000,
-      );
+      this.ctx.metrics.write(command.op, 'ok', (performance.now() - started) / 1000);
       return r;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      this.ctx.metrics.proposals.inc({
-        op: command.op,
-        code: typeof code === 'string' ? code : 'INTERNAL',
-      });
+      this.ctx.metrics.write(command.op, typeof code === 'string' ? code : 'INTERNAL');
       throw etcdErrorOf(error, 'write');
     }
   }

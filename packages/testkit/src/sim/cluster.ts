@@ -3,6 +3,7 @@ import {
   type Logger,
   type LogStorage,
   type NodeOptions,
+  type RaftMetrics,
   RaftNode,
   type StateMachine,
   silentLogger,
@@ -44,6 +45,8 @@ export interface SimClusterOptions {
   traceNodeLogs?: boolean | 'debug';
   /** Lets a test add callbacks around the simulator's state machine. */
   wrapStateMachine?: (peer: string, group: string, sm: SimStateMachine) => StateMachine<string>;
+  /** The metrics sink of each node (asked at every boot, so a sink may outlive a crash). */
+  metrics?: (peer: string, group: string) => RaftMetrics | undefined;
   /** Lets a test put faults into a node's log storage. */
   wrapLogStorage?: (peer: string, group: string, storage: LogStorage) => LogStorage;
   /**
@@ -196,6 +199,7 @@ export class SimCluster {
         onSnapshotLoaded: (index, records) =>
           this.guard(() => inv.onSnapshotLoad(id, life, index, records)),
       });
+      const metrics = this.options.metrics?.(id, g);
       const node = new RaftNode<string>({
         electionTimeoutMs: this.electionTimeoutMs,
         ...(this.options.heartbeatIntervalMs
@@ -219,6 +223,7 @@ export class SimCluster {
         clock,
         random: this.rng.fork(`random:${id}:${g}:${state.lives}`).asSource(),
         logger: this.options.traceNodeLogs ? this.traceLogger(`${g}/${id}`) : this.logger,
+        ...(metrics === undefined ? {} : { metrics }),
       });
       members.set(g, { node, log, meta, sm });
       node.on('error', (e) =>
