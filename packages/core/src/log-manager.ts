@@ -378,7 +378,9 @@ export class LogManager {
     this.head = newHead;
     if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
       this.mem = this.mem.slice(this.head);
-      this.memCum = this.memCum.slice(this.head);
+      // Sums restart at the new base, so that bytesBetween(memBase, i) counts no released entry.
+      const released = this.memCum[this.head - 1] ?? 0;
+      this.memCum = this.memCum.slice(this.head).map((sum) => sum - released);
       this.memBase += this.head;
       this.head = 0;
     }

@@ -94,6 +94,25 @@ describe('LogManager', () => {
     expect(lm.bytesBetween(2, 3)).toBe(27);
   });
 
+  it('bytesBetween counts no released entry once memory is compacted', async () => {
+    const { lm, storage } = manager();
+    await lm.load();
+    lm.appendLocal(Array.from({ length: 2048 }, (_, i) => entry(i + 1, 1, 'x')));
+    for (let i = 0; i < 10 && lm.durableIndex < 2048; i++) {
+      await flush();
+      storage.release();
+      await flush();
+    }
+    expect(lm.durableIndex).toBe(2048);
+    // Enough released for the in-memory window to be cut down to the live tail.
+    lm.releaseMemory(1500);
+    expect(lm.bytesBetween(1500, 1501)).toBeUndefined();
+    expect(lm.bytesBetween(1501, 1501)).toBe(1);
+    expect(lm.bytesBetween(1501, 2048)).toBe(548);
+    lm.appendLocal([entry(2049, 1, 'yy')]);
+    expect(lm.bytesBetween(2048, 2049)).toBe(3);
+  });
+
   it('a truncation behind an in-flight write keeps the durable index honest', async () => {
     const { lm, storage } = manager();
     await lm.load();
