@@ -70,6 +70,16 @@ export interface NodeOptions<R = unknown> {
    */
   maxInflightRpcs?: number;
   /**
+   * Most partial AppendEntries (fewer than maxEntriesPerRpc entries and maxBytesPerRpc bytes)
+   * in flight to one follower. Beyond it the next partial batch waits for an answer (or,
+   * when they go a heartbeat interval unanswered, for the next heartbeat tick), then leaves
+   * with everything appended meanwhile: Nagle's rule without a timer of its own. A lone
+   * proposal on an idle pipeline still leaves at once; full batches pipeline up to
+   * maxInflightRpcs. At most maxInflightRpcs.
+   * @defaultValue `1`
+   */
+  maxPartialInflightRpcs?: number;
+  /**
    * Most data bytes in flight to one follower.
    * @defaultValue `32 * 1024 * 1024` (32 MiB)
    */
@@ -133,6 +143,7 @@ export interface ResolvedOptions<R> {
   readonly maxEntriesPerRpc: number;
   readonly maxBytesPerRpc: number;
   readonly maxInflightRpcs: number;
+  readonly maxPartialInflightRpcs: number;
   readonly maxInflightBytes: number;
   readonly applyBatchSize: number;
   readonly maxPendingProposals: number;
@@ -254,6 +265,14 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     Math.max(1, Math.floor(electionTimeoutMs / 2)),
   );
 
+  const maxInflightRpcs = positiveInt('maxInflightRpcs', options.maxInflightRpcs, 64);
+  const maxPartialInflightRpcs = positiveInt(
+    'maxPartialInflightRpcs',
+    options.maxPartialInflightRpcs,
+    1,
+    maxInflightRpcs,
+  );
+
   const clock = options.clock ?? systemClock;
   hasMethods('clock', clock, ['now', 'setTimer', 'clearTimer']);
   const random = options.random ?? systemRandom;
@@ -276,7 +295,8 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     snapshotLogMargin: nonNegativeInt('snapshotLogMargin', options.snapshotLogMargin, 1000),
     maxEntriesPerRpc: positiveInt('maxEntriesPerRpc', options.maxEntriesPerRpc, 1024),
     maxBytesPerRpc: positiveInt('maxBytesPerRpc', options.maxBytesPerRpc, 1024 * 1024),
-    maxInflightRpcs: positiveInt('maxInflightRpcs', options.maxInflightRpcs, 64),
+    maxInflightRpcs,
+    maxPartialInflightRpcs,
     maxInflightBytes: positiveInt('maxInflightBytes', options.maxInflightBytes, 32 * 1024 * 1024),
     applyBatchSize: positiveInt('applyBatchSize', options.applyBatchSize, 512),
     maxPendingProposals: positiveInt('maxPendingProposals', options.maxPendingProposals, 100_000),
