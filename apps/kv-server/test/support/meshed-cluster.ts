@@ -1,10 +1,9 @@
-import { performance } from 'node:perf_hooks';
 import { type ChaosFault, type ChaosOptions, FaultMesh } from '@kontiki/testkit/fault-proxy';
 import type { StatusBody } from '../../src/api-types.js';
 import { fetchStatus } from '../../src/cluster-observer.js';
 import type { StorageKind, TransportKind } from '../../src/config.js';
-import { KvClient, KvError } from '../../src/kv-client.js';
 import { LocalCluster } from '../../src/local-cluster.js';
+import type { AckedWrite } from './write-load.js';
 
 /**
  * kv-server processes that reach each other only through a FaultMesh: node i dials node j at
@@ -125,61 +124,6 @@ export class MeshedCluster {
 
   private record(l: Leadership): void {
     this.leaderships.set(`${l.term}/${l.leader}`, l);
-  }
-}
-
-/** One acknowledged write: when it was sent and when its answer came (performance.now()). */
-export interface AckedWrite {
-  readonly sentAt: number;
-  readonly ackedAt: number;
-}
-
-/**
- * Closed-loop writers over HTTP: each of `writers` loops puts to its own key, one write at
- * a time, until stopped or `maxDurationMs` passes. Keeps every acknowledged write's times,
- * and counts failures (which a hostile network between the nodes should not cause).
- */
-export class WriteLoad {
-  readonly acked: AckedWrite[] = [];
-  errors = 0;
-  firstError: string | undefined;
-  private stopping = false;
-  private readonly running: Promise<void>;
-  private readonly clients: KvClient[] = [];
-
-  constructor(
-    endpoints: readonly string[],
-    options: { readonly writers: number; readonly maxDurationMs: number; readonly maxOps: number },
-  ) {
-    const deadline = performance.now() + options.maxDurationMs;
-    const loops: Array<Promise<void>> = [];
-    for (let w = 0; w < options.writers; w++) {
-      const client = new KvClient(endpoints, { requestTimeoutMs: 10_000, retryForMs: 10_000 });
-      this.clients.push(client);
-      loops.push(this.loop(client, `load/${w}`, deadline, options.maxOps));
-    }
-    this.running = Promise.all(loops).then(() => {});
-  }
-
-  /** Stops the loops after their current write; resolves once they ended. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-    for (const c of this.clients) c.close();
-  }
-
-  private async loop(client: KvClient, key: string, deadline: number, maxOps: number) {
-    for (let op = 0; op < maxOps && !this.stopping && performance.now() < deadline; op++) {
-      const sentAt = performance.now();
-      try {
-        await client.put(key, String(op));
-        this.acked.push({ sentAt, ackedAt: performance.now() });
-      } catch (error) {
-        if (!(error instanceof KvError)) throw error;
-        this.errors++;
-        this.firstError ??= `${error.code}: ${error.message}`;
-      }
-    }
   }
 }
 
