@@ -18,9 +18,9 @@ export class RoleLog {
     }
   };
 
-  /** The first node to announce itself leader of a term above `term`, if any yet. */
-  leaderAbove(term: number): { at: number; id: string; term: number } | undefined {
-    return this.entries.find((e) => e.role === 'leader' && e.term > term);
+  /** The first node to announce itself `role` in a term above `term`, if any yet. */
+  firstAbove(role: string, term: number): { at: number; id: string; term: number } | undefined {
+    return this.entries.find((e) => e.role === role && e.term > term);
   }
 }
 
@@ -29,6 +29,11 @@ export interface FailoverTrial {
   readonly killedTerm: number;
   readonly newLeader: string;
   readonly newTerm: number;
+  /**
+   * From the SIGKILL to the first candidate of a later term (a follower's election timer
+   * fired and its pre-vote won: the detection, plus one round trip).
+   */
+  readonly candidateMs: number;
   /** From the SIGKILL to the new leader's own announcement (its event line, as read). */
   readonly electedMs: number;
   /** From the SIGKILL to the first write acknowledged by a leader of a later term. */
@@ -56,8 +61,9 @@ export async function killLeaderUnderLoad(
   );
   const write = load.firstOfTermAbove(leader.term);
   // The leader announces itself before it can acknowledge anything.
-  const elected = roles.leaderAbove(leader.term);
-  if (write === undefined || elected === undefined) {
+  const elected = roles.firstAbove('leader', leader.term);
+  const candidate = roles.firstAbove('candidate', leader.term);
+  if (write === undefined || elected === undefined || candidate === undefined) {
     throw new Error('a write of a later term was acknowledged, but no new leader announced');
   }
   return {
@@ -65,6 +71,7 @@ export async function killLeaderUnderLoad(
     killedTerm: leader.term,
     newLeader: elected.id,
     newTerm: elected.term,
+    candidateMs: candidate.at - killedAt,
     electedMs: elected.at - killedAt,
     firstWriteMs: write.ackedAt - killedAt,
   };
