@@ -34,6 +34,7 @@ const env = {
   KONTIKI_FUZZ_REPORT_DIR: reportDir,
   ...(seed === undefined ? {} : { KONTIKI_FUZZ_SEED: seed }),
 };
+const startedAt = new Date().toISOString();
 const outcomes = {};
 let failed = false;
 for (const f of fuzzers) {
@@ -58,7 +59,8 @@ for (const f of fuzzers) {
 }
 const report = {
   command: `pnpm fuzz${long ? ' --long' : ''}${seed === undefined ? '' : ` --seed ${seed}`}`,
-  startedAt: new Date().toISOString(),
+  startedAt,
+  finishedAt: new Date().toISOString(),
   machine: {
     node: process.version,
     cpus: cpus().length,
