@@ -17,6 +17,8 @@
 //          [--seconds S] [--systems etcd,kontiki-grpc,kontiki-ws] [--fsync]
 // --fsync: a separate, opt-in mode that counts fsync/fdatasync calls per acknowledged write
 // with strace (which slows the servers down: its throughput figures are not comparable).
+// --cpu-prof DIR: the kv-server processes run with `node --cpu-prof` and write their profiles
+// to DIR when the bench stops them (profiling costs CPU: those figures are not comparable).
 // BENCH_SECONDS and BENCH_LEVELS set the window and the levels too.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     systems: { type: 'string', default: 'etcd,kontiki-grpc,kontiki-ws' },
     fsync: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 const quick = values.quick === true;
@@ -57,6 +60,7 @@ const LEVELS = (values.levels ?? process.env.BENCH_LEVELS ?? '1,16,64,256')
 const SECONDS = Number(values.seconds ?? process.env.BENCH_SECONDS ?? (quick ? 1.5 : 3));
 const WARMUP_MS = quick ? 500 : 1000;
 const DURATION_MS = Math.round(SECONDS * 1000);
+const CPU_PROF_DIR = values['cpu-prof'];
 const SYSTEMS = (values.systems ?? '').split(',').filter((s) => s !== '');
 
 function progress(line: string): void {
@@ -92,6 +96,9 @@ async function kontikiSystem(transport: TransportKind): Promise<System> {
     sqliteSync: 'full',
     dataDir,
     electionTimeoutMs: 1000,
+    ...(CPU_PROF_DIR === undefined
+      ? {}
+      : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(CPU_PROF_DIR, transport)] }),
   });
   return {
     name: `kontiki-${transport}`,

@@ -13,6 +13,7 @@ import type { KvStateMachine } from './kv-state-machine.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 import type { ServerMetrics } from './server-metrics.js';
 import { STATUS_PAGE } from './status-page.js';
+import { WriteDeadlines } from './write-deadline.js';
 
 /** What the HTTP API serves from. The node exists once the server has its members. */
 export interface KvApiContext {
@@ -51,8 +52,10 @@ function byteLength(s: string): number {
  */
 export class KvHttpApi {
   private readonly routes: readonly Route[];
+  private readonly deadlines: WriteDeadlines;
 
   constructor(private readonly ctx: KvApiContext) {
+    this.deadlines = new WriteDeadlines(ctx.config.writeTimeoutMs);
     this.routes = [
       { name: '/', prefix: '/', exact: true, methods: { GET: (_q, s) => this.page(s) } },
       {
@@ -605,9 +608,7 @@ export class KvHttpApi {
     const node = this.requireNode();
     const started = performance.now();
     try {
-      const r = await node.apply(encodeCommand(command), {
-        signal: AbortSignal.timeout(this.ctx.config.writeTimeoutMs),
-      });
+      const r = await this.deadlines.race(node.apply(encodeCommand(command)));
       this.ctx.metrics.proposals.inc({ op: command.op, code: 'ok' });
       this.ctx.metrics.proposalDuration.observe(
         { op: command.op },

@@ -62,6 +62,8 @@ export interface LocalClusterOptions {
    * put a fault-injecting proxy on each directed pair (`FaultMesh`) and point the nodes at it.
    */
   readonly raftRoute?: (from: string, to: string, listening: string) => string;
+  /** Options for node itself in every child (e.g. `--cpu-prof`: benchmarks profile with it). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface ClusterMember {
@@ -426,6 +428,7 @@ export class LocalCluster {
     return new ServerProcess({
       script: o.serverScript,
       args,
+      ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
       env,
       stderr: o.stderr ?? 'collect',
       ...(o.onEvent ? { onEvent: o.onEvent } : {}),

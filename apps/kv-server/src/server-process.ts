@@ -6,6 +6,8 @@ export interface SpawnOptions {
   /** The kv-server entry script (its built `main.js`). */
   readonly script: string;
   readonly args: readonly string[];
+  /** Options for node itself, before the script (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Each line of the child's stderr: passed through, or kept (the last lines) for errors. */
   readonly stderr: 'inherit' | 'collect';
@@ -30,13 +32,17 @@ export class ServerProcess {
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   constructor(options: SpawnOptions) {
-    this.child = spawn(process.execPath, [options.script, ...options.args], {
-      env: { ...options.env },
-      stdio: ['pipe', 'pipe', options.stderr === 'inherit' ? 'inherit' : 'pipe'],
-      // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which
-      // stops the nodes in order. (Should the launcher die, stdin closing stops them.)
-      detached: true,
-    });
+    this.child = spawn(
+      process.execPath,
+      [...(options.nodeArgs ?? []), options.script, ...options.args],
+      {
+        env: { ...options.env },
+        stdio: ['pipe', 'pipe', options.stderr === 'inherit' ? 'inherit' : 'pipe'],
+        // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which
+        // stops the nodes in order. (Should the launcher die, stdin closing stops them.)
+        detached: true,
+      },
+    );
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };

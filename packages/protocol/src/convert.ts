@@ -263,6 +263,77 @@ export function appendEntriesRequestFromProto(r: pb.AppendEntriesRequest): Appen
   };
 }
 
+/** An AppendEntries as read by the fast decoder: numbers are safe integers already. */
+export interface RawAppendEntries {
+  readonly groupId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly term: number;
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: ReadonlyArray<{
+    readonly index: number;
+    readonly term: number;
+    readonly type: EntryType;
+    readonly data: Uint8Array;
+  }>;
+  readonly leaderCommit: number;
+}
+
+/**
+ * The checks of {@link appendEntriesRequestFromProto}, in the same order and with the same
+ * messages, for what the fast decoder read (a test holds the two decoders to each other).
+ */
+export function appendEntriesRequestFromRaw(r: RawAppendEntries): AppendEntriesRequest {
+  // No object spread here: on Node 20 a spread costs more than the rest of this function.
+  const groupId = checkGroupId(r.groupId);
+  const from = checkPeerId(r.from, 'from');
+  const to = checkPeerId(r.to, 'to');
+  const term = checkTermOrIndex(r.term, 'term');
+  const prevLogIndex = checkTermOrIndex(r.prevLogIndex, 'prevLogIndex');
+  const prevLogTerm = checkTermOrIndex(r.prevLogTerm, 'prevLogTerm');
+  notAbove(prevLogTerm, 'prevLogTerm', term);
+  if (r.entries.length > WIRE_LIMITS.maxEntries) {
+    throw new BadRequestError(
+      `${r.entries.length} entries in one AppendEntries (at most ${WIRE_LIMITS.maxEntries})`,
+    );
+  }
+  const entries: LogEntry[] = new Array(r.entries.length);
+  for (let i = 0; i < r.entries.length; i++) {
+    const e = r.entries[i] as RawAppendEntries['entries'][number];
+    entries[i] = {
+      index: checkTermOrIndex(e.index, 'entry index'),
+      term: checkTermOrIndex(e.term, 'entry term'),
+      type: e.type,
+      data: e.data,
+    };
+  }
+  let previousTerm = prevLogTerm;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as LogEntry;
+    if (e.index !== prevLogIndex + 1 + i) {
+      throw new BadRequestError(
+        `entry ${i} has index ${e.index}; expected ${prevLogIndex + 1 + i} (entries follow prevLogIndex ${prevLogIndex})`,
+      );
+    }
+    if (e.term < previousTerm) {
+      throw new BadRequestError(`entry ${e.index} has term ${e.term}, below ${previousTerm}`);
+    }
+    notAbove(e.term, `entry ${e.index}'s term`, term);
+    previousTerm = e.term;
+  }
+  return {
+    groupId,
+    from,
+    to,
+    term,
+    prevLogIndex,
+    prevLogTerm,
+    entries,
+    leaderCommit: checkTermOrIndex(r.leaderCommit, 'leaderCommit'),
+  };
+}
+
 export function appendEntriesResponseToProto(r: AppendEntriesResponse): pb.AppendEntriesResponse {
   return {
     term: toUint64(r.term, 'term'),

@@ -5,6 +5,12 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from '@kontiki/core';
+import {
+  decodeAppendEntriesRequestFrame,
+  encodeAppendEntriesRequestFrame,
+  encodeAppendEntriesResponseFrame,
+  wireTimeout,
+} from './append-entries-codec.js';
 import * as pb from './gen/kontiki/raft/v1/raft.js';
 import { WIRE_LIMITS } from './limits.js';
 import { decodeWire, methodFromWire, spec } from './methods.js';
@@ -57,12 +63,20 @@ export function encodeRequestFrame<M extends RpcMethod>(
   request: RpcRequest<M>,
   timeoutMs = 0,
 ): Uint8Array {
+  // The hot path: written in one pass into one buffer (append-entries-codec.ts).
+  if (method === 'appendEntries') {
+    return encodeAppendEntriesRequestFrame(
+      callId,
+      request as RpcRequest<'appendEntries'>,
+      timeoutMs,
+    );
+  }
   const s = spec(method);
   return encodeEnvelope({
     callId: BigInt(callId),
     method: s.wire,
     // uint32 on the wire; a deadline beyond 49 days is as good as none.
-    timeoutMs: Math.min(Math.max(0, Math.ceil(timeoutMs)), 0xffff_ffff),
+    timeoutMs: wireTimeout(timeoutMs),
     body: s.request.toBody(request),
   });
 }
@@ -72,6 +86,9 @@ export function encodeResponseFrame<M extends RpcMethod>(
   method: M,
   response: RpcResponse<M>,
 ): Uint8Array {
+  if (method === 'appendEntries') {
+    return encodeAppendEntriesResponseFrame(callId, response as RpcResponse<'appendEntries'>);
+  }
   const s = spec(method);
   return encodeEnvelope({
     callId: BigInt(callId),
@@ -97,6 +114,16 @@ export function encodeErrorFrame(callId: number, error: unknown): Uint8Array {
  * back as an `invalid` frame, so that only that call fails.
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
+  // The hot path, without BigInt; undefined for anything but a plain AppendEntries request.
+  if (bytes instanceof Uint8Array) {
+    const fast = decodeAppendEntriesRequestFrame(bytes);
+    if (fast !== undefined) return fast;
+  }
+  return decodeFrameGenerated(bytes);
+}
+
+/** `decodeFrame` through the generated decoder only (tests hold the fast path to it). */
+export function decodeFrameGenerated(bytes: Uint8Array): Frame {
   const envelope = decodeWire(pb.Envelope, bytes, 'Envelope');
   const callId = toSafeNumber(envelope.callId, 'call id');
   try {
@@ -127,4 +154,69 @@ function frameOf(envelope: pb.Envelope, callId: number): Frame {
   const response = s.response.fromBody(body);
   if (response !== undefined) return { kind: 'response', callId, method, response };
   throw new BadRequestError(`envelope for ${method} carries a ${body.$case}`);
+}
+
+/**
+ * The tag of `Batch.envelopes` (field 1, length-delimited). An Envelope never starts with
+ * it (its field 1, the call id, is a varint), so a receiver tells a batch from a bare
+ * envelope by the first byte.
+ */
+const BATCH_TAG = 0x0a;
+
+function varintLength(n: number): number {
+  let size = 1;
+  for (let v = n; v >= 128; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+/**
+ * Several encoded envelopes as one message (`Batch` in raft.proto): what a connection has to
+ * send at the end of an event-loop turn travels as one gRPC message or WebSocket frame.
+ */
+export function encodeBatch(envelopes: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const e of envelopes) size += 1 + varintLength(e.byteLength) + e.byteLength;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (const e of envelopes) {
+    out[pos++] = BATCH_TAG;
+    for (let v = e.byteLength; ; v = Math.floor(v / 128)) {
+      if (v < 128) {
+        out[pos++] = v;
+        break;
+      }
+      out[pos++] = (v % 128) | 128;
+    }
+    out.set(e, pos);
+    pos += e.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The envelopes of one received message: those of a batch (views, no copy), or the message
+ * itself when it is a bare envelope. Throws BadRequestError when a batch is malformed.
+ */
+export function splitBatch(bytes: Uint8Array): Uint8Array[] {
+  if (bytes.byteLength === 0 || bytes[0] !== BATCH_TAG) return [bytes];
+  const out: Uint8Array[] = [];
+  let pos = 0;
+  while (pos < bytes.byteLength) {
+    if (bytes[pos++] !== BATCH_TAG) throw new BadRequestError('malformed batch: unknown field');
+    let length = 0;
+    let scale = 1;
+    for (let i = 0; ; i++) {
+      const b = bytes[pos++];
+      if (b === undefined || i === 5) throw new BadRequestError('malformed batch: bad length');
+      length += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 128;
+    }
+    if (length > bytes.byteLength - pos) {
+      throw new BadRequestError('malformed batch: an envelope runs past its end');
+    }
+    out.push(bytes.subarray(pos, pos + length));
+    pos += length;
+  }
+  return out;
 }

@@ -27,11 +27,13 @@ export {
 export {
   CONNECTION_CALL_ID,
   decodeFrame,
+  encodeBatch,
   encodeErrorFrame,
   encodeHello,
   encodeRequestFrame,
   encodeResponseFrame,
   type Frame,
+  splitBatch,
 } from './frame.js';
 export * as wire from './gen/kontiki/raft/v1/raft.js';
 export {
@@ -50,7 +52,9 @@ export {
   type MethodSpec,
   methodFromWire,
 } from './methods.js';
+export { FrameBatcher, type FrameBatcherOptions } from './rpc/frame-batcher.js';
 export { GroupRouter } from './rpc/group-router.js';
+export { type Lane, laneOf } from './rpc/lanes.js';
 export { type CachedPeer, PeerCache } from './rpc/peer-cache.js';
 export { PendingCalls, type PendingCallsOptions } from './rpc/pending-calls.js';
 export { toSafeNumber, toUint64 } from './uint64.js';

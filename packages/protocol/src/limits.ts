@@ -48,12 +48,22 @@ export function checkGroupId(value: string, field = 'group id'): string {
   return checkId(value, field);
 }
 
+/**
+ * Ids already found good: a node hears the same few group and peer ids in every message, so
+ * each is checked once. Bounded: past the bound it starts over (ids are then checked again).
+ */
+const goodIds = new Set<string>();
+const GOOD_IDS_KEPT = 4096;
+
 function checkId(value: string, field: string): string {
+  if (goodIds.has(value)) return value;
   if (value.length > WIRE_LIMITS.maxIdLength) {
     throw new BadRequestError(
       `${field} is ${value.length} characters long (at most ${WIRE_LIMITS.maxIdLength})`,
     );
   }
   if (CONTROL.test(value)) throw new BadRequestError(`${field} holds a control character`);
+  if (goodIds.size >= GOOD_IDS_KEPT) goodIds.clear();
+  goodIds.add(value);
   return value;
 }

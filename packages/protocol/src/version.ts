@@ -3,4 +3,5 @@
  * metadata entry) and refuse a peer that speaks another one: two nodes of different
  * protocol versions fail loudly instead of misreading each other's messages.
  */
-export const PROTOCOL_VERSION = 1;
+// 2: a message of a stream may be a Batch of envelopes.
+export const PROTOCOL_VERSION = 2;

@@ -43,6 +43,42 @@ describe('PendingCalls, the caller side of a connection', () => {
     expect(calls.size).toBe(0);
   });
 
+  it('a short deadline fires before the long one of an earlier call, which keeps its own', async () => {
+    vi.useFakeTimers();
+    const calls = new PendingCalls({ maxPendingCalls: 10, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    const long = calls.start('readIndex', 'b', { timeoutMs: 1000 }, send).catch((e: unknown) => e);
+    const short = calls.start('readIndex', 'b', { timeoutMs: 50 }, send).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(RaftError.is(await short, 'TIMEOUT')).toBe(true);
+    expect(calls.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(RaftError.is(await long, 'TIMEOUT')).toBe(true);
+    expect(calls.size).toBe(0);
+  });
+
+  it('a thousand calls answered in time arm one timer between them, and none times out', async () => {
+    vi.useFakeTimers();
+    const calls = new PendingCalls({ maxPendingCalls: 2000, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    const outcomes = Array.from({ length: 1000 }, () =>
+      calls.start('timeoutNow', 'b', { timeoutMs: 100 }, send).then(
+        () => 'answered',
+        (e: unknown) => e,
+      ),
+    );
+    for (let id = 1; id <= 1000; id++) {
+      calls.settle(decodeFrame(encodeResponseFrame(id, 'timeoutNow', { term: 1, success: true })));
+    }
+    expect(timers).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(new Set(await Promise.all(outcomes))).toEqual(new Set(['answered']));
+    // The timer found nothing left to wait for: it is not armed again.
+    expect(vi.getTimerCount()).toBe(0);
+    timers.mockRestore();
+  });
+
   it('uses the default deadline when the caller gives none', async () => {
     vi.useFakeTimers();
     const calls = new PendingCalls({ maxPendingCalls: 10, defaultTimeoutMs: 300 });

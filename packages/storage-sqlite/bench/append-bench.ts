@@ -21,6 +21,7 @@ import type { Durability, ThreadMode } from '../src/index.js';
 import { buildForChildren } from '../test/support/build-for-children.js';
 import { CHILD_STORE_MODULE } from '../test/support/child-build.js';
 import { BareLoop } from './bare-loop.js';
+import { sqliteClusterBench } from './cluster-bench.js';
 
 type Store = typeof import('../src/index.js');
 
@@ -174,7 +175,7 @@ async function independentWriters(
   try {
     const store = await SqliteStore.open(dir, { synchronous: 'full', thread });
     const entries = makeEntries(appendsEach);
-    const before = store.commitCount;
+    const before = store.stats;
     const start = performance.now();
     await Promise.all(
       Array.from({ length: writers }, async (_, w) => {
@@ -185,7 +186,8 @@ async function independentWriters(
       }),
     );
     const seconds = (performance.now() - start) / 1000;
-    const commits = store.commitCount - before;
+    const commits = store.stats.commits - before.commits;
+    const messages = store.stats.batches - before.batches;
     await store.close();
     return {
       thread,
@@ -193,7 +195,64 @@ async function independentWriters(
       appends: writers * appendsEach,
       transactions: commits,
       appendsPerTransaction: Number(((writers * appendsEach) / commits).toFixed(2)),
+      batches: messages,
+      appendsPerMessage: Number(((writers * appendsEach) / messages).toFixed(2)),
       appendsPerSec: Math.round((writers * appendsEach) / seconds),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `writers` groups appending one entry at a time, each waiting a random 0 to 3 ms after its
+ * append resolves before the next one, so that appends arrive spread over time (as requests
+ * of many Raft groups do), not in lockstep: how many share a message to the engine and a
+ * transaction.
+ */
+async function staggeredWriters(
+  { SqliteStore }: Store,
+  thread: ThreadMode,
+  writers: number,
+  appendsEach: number,
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'kontiki-bench-'));
+  try {
+    const store = await SqliteStore.open(dir, { synchronous: 'full', thread });
+    const entries = makeEntries(appendsEach);
+    // A fixed sequence of waits, so both thread modes see the same arrivals.
+    let seed = 12345;
+    const waitMs = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % 4;
+    };
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const before = store.stats;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        const log = store.logStorage(`s${w}`);
+        for (let i = 0; i < appendsEach; i++) {
+          await pause(waitMs());
+          await log.append([entries[i] as LogEntry]);
+        }
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const after = store.stats;
+    await store.close();
+    const appends = writers * appendsEach;
+    const commits = after.commits - before.commits;
+    const messages = after.batches - before.batches;
+    return {
+      thread,
+      writers,
+      appends,
+      transactions: commits,
+      messages,
+      appendsPerTransaction: Number((appends / commits).toFixed(2)),
+      appendsPerMessage: Number((appends / messages).toFixed(2)),
+      appendsPerSec: Math.round(appends / seconds),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -315,6 +374,11 @@ function countFsyncs(mode: Durability, thread: ThreadMode, batches: number): num
   return calls;
 }
 
+/** BENCH_PARTS (default: all) picks parts: append,groups,packing,big,fsync,cluster. */
+const PARTS = new Set(
+  (process.env.BENCH_PARTS ?? 'append,groups,packing,big,fsync,cluster').split(','),
+);
+
 async function main(): Promise<void> {
   const probe = process.argv.indexOf('--fsync-probe');
   if (probe < 0) await buildForChildren();
@@ -329,68 +393,89 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const entries = makeEntries(
-    Math.max(...MODES.flatMap((m) => BATCHES.map((b) => maxBatches(m, b) * b))),
-  );
   const results = [];
-  for (const mode of MODES) {
-    for (const batch of BATCHES) {
-      const runs: Record<ThreadMode | 'bare', Run[]> = { worker: [], main: [], bare: [] };
-      // Alternate the three, so drift in the machine's speed hits all alike.
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const kind of ['worker', 'main', 'bare'] as const) {
-          runs[kind].push(await measure(store, kind, mode, batch, entries));
+  if (PARTS.has('append')) {
+    const entries = makeEntries(
+      Math.max(...MODES.flatMap((m) => BATCHES.map((b) => maxBatches(m, b) * b))),
+    );
+    for (const mode of MODES) {
+      for (const batch of BATCHES) {
+        const runs: Record<ThreadMode | 'bare', Run[]> = { worker: [], main: [], bare: [] };
+        // Alternate the three, so drift in the machine's speed hits all alike.
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const kind of ['worker', 'main', 'bare'] as const) {
+            runs[kind].push(await measure(store, kind, mode, batch, entries));
+          }
         }
+        const worker = summarize(runs.worker, true);
+        const main = summarize(runs.main, true);
+        const bare = summarize(runs.bare, false);
+        const ratio = (n: number) => Number((n / bare.entriesPerSec).toFixed(3));
+        process.stderr.write(
+          `synchronous=${mode} batch=${batch}: worker ${worker.entriesPerSec}/s (loop max ${worker.loopDelayMaxMs} ms), main ${main.entriesPerSec}/s (loop max ${main.loopDelayMaxMs} ms), bare ${bare.entriesPerSec}/s\n`,
+        );
+        results.push({
+          synchronous: mode,
+          batch,
+          worker,
+          main,
+          bare,
+          workerToBare: ratio(worker.entriesPerSec),
+          mainToBare: ratio(main.entriesPerSec),
+        });
       }
-      const worker = summarize(runs.worker, true);
-      const main = summarize(runs.main, true);
-      const bare = summarize(runs.bare, false);
-      const ratio = (n: number) => Number((n / bare.entriesPerSec).toFixed(3));
-      process.stderr.write(
-        `synchronous=${mode} batch=${batch}: worker ${worker.entriesPerSec}/s (loop max ${worker.loopDelayMaxMs} ms), main ${main.entriesPerSec}/s (loop max ${main.loopDelayMaxMs} ms), bare ${bare.entriesPerSec}/s\n`,
-      );
-      results.push({
-        synchronous: mode,
-        batch,
-        worker,
-        main,
-        bare,
-        workerToBare: ratio(worker.entriesPerSec),
-        mainToBare: ratio(main.entriesPerSec),
-      });
     }
   }
   const groupCommit = [];
   const independent = [];
-  for (const thread of THREADS) {
-    groupCommit.push(await crossGroup(store, thread, 8, 200));
-    independent.push(await independentWriters(store, thread, 8, 200));
+  const staggered = [];
+  if (PARTS.has('groups')) {
+    for (const thread of THREADS) {
+      groupCommit.push(await crossGroup(store, thread, 8, 200));
+      independent.push(await independentWriters(store, thread, 8, 200));
+      staggered.push(await staggeredWriters(store, thread, 64, 100));
+    }
+    process.stderr.write(
+      `64 staggered writers: ${staggered.map((g) => `${g.thread} ${g.appendsPerSec}/s, ${g.appendsPerTransaction} per transaction, ${g.appendsPerMessage} per message`).join('; ')}\n`,
+    );
+    process.stderr.write(
+      `8 groups appending together: ${groupCommit.map((g) => `${g.thread} ${g.appendsPerTransaction}`).join(', ')} appends per transaction\n`,
+    );
+    process.stderr.write(
+      `8 independent writers: ${independent.map((g) => `${g.thread} ${g.appendsPerTransaction} per transaction, ${g.appendsPerMessage} per message`).join(', ')}\n`,
+    );
   }
-  process.stderr.write(
-    `8 groups appending together: ${groupCommit.map((g) => `${g.thread} ${g.appendsPerTransaction}`).join(', ')} appends per transaction\n`,
-  );
-  process.stderr.write(
-    `8 independent writers: ${independent.map((g) => `${g.thread} ${g.appendsPerTransaction}`).join(', ')} appends per transaction\n`,
-  );
-  const packing = BATCHES.map(packingCost);
+  const packing = PARTS.has('packing') ? BATCHES.map(packingCost) : [];
   const big = [];
-  for (const thread of THREADS) big.push(await bigTransactions(store, thread, 20));
-  process.stderr.write(
-    `4 MiB transactions: ${big.map((b) => `${b.thread} p50 ${b.batchLatencyMs.p50} ms, loop stall max ${b.loopMaxStallMs} ms`).join('; ')}\n`,
-  );
+  if (PARTS.has('big')) {
+    for (const thread of THREADS) big.push(await bigTransactions(store, thread, 20));
+    process.stderr.write(
+      `4 MiB transactions: ${big.map((b) => `${b.thread} p50 ${b.batchLatencyMs.p50} ms, loop stall max ${b.loopMaxStallMs} ms`).join('; ')}\n`,
+    );
+  }
 
   const fsync: Record<string, unknown> = { tool: 'strace -f -c -e trace=fsync,fdatasync' };
-  for (const mode of MODES) {
-    for (const thread of THREADS) {
-      const base = countFsyncs(mode, thread, 0);
-      const loaded = countFsyncs(mode, thread, 100);
-      fsync[`${mode}/${thread}`] =
-        base === null || loaded === null
-          ? null
-          : { openAndClose: base, per100Batches: loaded - base, perBatch: (loaded - base) / 100 };
+  if (PARTS.has('fsync')) {
+    for (const mode of MODES) {
+      for (const thread of THREADS) {
+        const base = countFsyncs(mode, thread, 0);
+        const loaded = countFsyncs(mode, thread, 100);
+        fsync[`${mode}/${thread}`] =
+          base === null || loaded === null
+            ? null
+            : { openAndClose: base, per100Batches: loaded - base, perBatch: (loaded - base) / 100 };
+      }
     }
+    process.stderr.write(`fsyncs: ${JSON.stringify(fsync)}\n`);
   }
-  process.stderr.write(`fsyncs: ${JSON.stringify(fsync)}\n`);
+
+  const cluster = PARTS.has('cluster')
+    ? await sqliteClusterBench(store, {
+        seconds: Number(process.env.BENCH_SECONDS ?? 3),
+        levels: (process.env.BENCH_LEVELS ?? '1,64,1024').split(',').map(Number),
+        threads: THREADS,
+      })
+    : undefined;
 
   console.log(
     JSON.stringify({
@@ -399,12 +484,15 @@ async function main(): Promise<void> {
       entryBytes: ENTRY_BYTES,
       roundsPerCase: ROUNDS,
       roundBudgetMs: ROUND_BUDGET_MS,
+      parts: [...PARTS],
       results,
       groupCommit,
       independentWriters: independent,
+      staggeredWriters: staggered,
       packing,
       bigTransactions: big,
       fsync,
+      cluster,
     }),
   );
 }

@@ -127,6 +127,15 @@ export class SqliteStore {
     return this.queue.commits;
   }
 
+  /**
+   * @internal For benchmarks: transactions committed, and the batches of ops handed to the
+   * engine (with `thread: 'worker'`, messages posted to the worker) with the ops and log
+   * entries in them, since open.
+   */
+  get stats(): { commits: number; batches: number; ops: number; entries: number } {
+    return { commits: this.queue.commits, ...this.queue.sent };
+  }
+
   private async shutdown(): Promise<void> {
     this.closedFlag = true;
     // Queued writes are sent (a failed final commit rejects them); anything later is refused.

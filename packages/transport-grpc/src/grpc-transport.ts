@@ -12,7 +12,7 @@ import {
   type Transport,
   UnreachableError,
 } from '@kontiki/core';
-import { GroupRouter, PeerCache } from '@kontiki/protocol';
+import { GroupRouter, laneOf, PeerCache } from '@kontiki/protocol';
 import { refuseExposure, warnIfUnauthenticated } from '@kontiki/protocol/auth';
 import {
   type GrpcTransportOptions,
@@ -93,8 +93,12 @@ class GrpcTransportImpl implements GrpcTransport {
         new UnreachableError(request.to, `no address is known for peer ${request.to}`),
       );
     }
+    // Two connections per peer (each its own channel: the subchannel pool is local), so that
+    // heartbeats and votes are not read after megabytes of AppendEntries (see laneOf); each
+    // keeps its calls in order.
+    const lane = laneOf(method, request);
     const channel = this.channels.get(
-      address,
+      lane === 'data' ? address : `${address} ${lane}`,
       () => new PeerChannel(address, this.credentials, this.options),
     );
     return channel.call(method, request, options);

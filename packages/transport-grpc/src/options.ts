@@ -193,6 +193,9 @@ export function resolveOptions(options: GrpcTransportOptions): ResolvedGrpcOptio
       // Each endpoint owns its connections: closing one endpoint must not drop another's
       // (grpc-js otherwise shares subchannels across clients of one process).
       'grpc.use_local_subchannel_pool': 1,
+      // Channelz keeps statistics for every call and message: a cost per Raft message that
+      // nothing here reads. A user who wants it turns it on in channelOptions.
+      'grpc.enable_channelz': 0,
       ...(options.tls?.serverName === undefined
         ? {}
         : { 'grpc.ssl_target_name_override': options.tls.serverName }),

@@ -20,7 +20,14 @@ import {
   toRaftError,
   UnreachableError,
 } from '@kontiki/core';
-import { decodeFrame, encodeRequestFrame, PendingCalls, PROTOCOL_VERSION } from '@kontiki/protocol';
+import {
+  decodeFrame,
+  encodeRequestFrame,
+  FrameBatcher,
+  PendingCalls,
+  PROTOCOL_VERSION,
+  splitBatch,
+} from '@kontiki/protocol';
 import type { ResolvedGrpcOptions } from './options.js';
 import { exchangeMethod, PROTOCOL_VERSION_KEY, TOKEN_KEY } from './service.js';
 import { errorOfGrpcStatus } from './status-mapping.js';
@@ -32,14 +39,17 @@ type Stream = ClientDuplexStream<Uint8Array, Uint8Array>;
  * reconnects it with back-off and keeps it alive with pings) and on it one bidirectional
  * stream, opened on first use and again after it breaks.
  *
- * Ordering: every call is written to the stream synchronously inside `call`, and HTTP/2
- * delivers a stream's messages in order, so the peer reads requests in the order issued;
- * its server dispatches them in that order.
+ * Ordering: every call is queued for the stream synchronously inside `call`, the queue leaves
+ * in order (calls of one turn as one message: FrameBatcher), and HTTP/2 delivers a stream's
+ * messages in order, so the peer reads requests in the order issued; its server dispatches
+ * them in that order.
  */
 export class PeerChannel {
   private readonly client: Client;
   private readonly calls: PendingCalls;
   private stream: Stream | undefined;
+  private readonly batcher: FrameBatcher;
+  /** Bytes queued or written and not yet handed to the socket. */
   private bufferedBytes = 0;
   private closed = false;
 
@@ -52,6 +62,18 @@ export class PeerChannel {
     this.calls = new PendingCalls({
       maxPendingCalls: options.maxPendingCalls,
       defaultTimeoutMs: options.defaultTimeoutMs,
+    });
+    this.batcher = new FrameBatcher({
+      write: (message, frameBytes) => {
+        const stream = this.stream;
+        // The stream broke meanwhile: its calls have failed already.
+        if (stream === undefined) return;
+        stream.write(message, () => {
+          if (this.stream === stream) this.bufferedBytes -= frameBytes;
+        });
+      },
+      // A batch is one gRPC message: it must stay within the peer's limit.
+      maxBatchBytes: Math.min(64 * 1024, options.maxMessageBytes),
     });
   }
 
@@ -72,11 +94,9 @@ export class PeerChannel {
           `${this.bufferedBytes} bytes to ${request.to} are still waiting for the network; retry later`,
         );
       }
-      const stream = this.openStream(request.to);
+      this.openStream(request.to);
       this.bufferedBytes += bytes.byteLength;
-      stream.write(bytes, () => {
-        this.bufferedBytes -= bytes.byteLength;
-      });
+      this.batcher.push(bytes);
     });
   }
 
@@ -90,6 +110,7 @@ export class PeerChannel {
     if (this.closed) return;
     this.closed = true;
     this.calls.failAll(error);
+    this.batcher.discard();
     const stream = this.stream;
     this.stream = undefined;
     stream?.cancel();
@@ -116,19 +137,20 @@ export class PeerChannel {
       if (this.stream !== stream) return;
       this.stream = undefined;
       this.bufferedBytes = 0;
+      this.batcher.discard();
       this.calls.failAll(error);
     };
     stream.on('data', (bytes: Uint8Array) => {
-      let frame: ReturnType<typeof decodeFrame>;
+      let frames: ReturnType<typeof decodeFrame>[];
       try {
-        frame = decodeFrame(bytes);
+        frames = splitBatch(bytes).map(decodeFrame);
       } catch (error) {
         // The peer sent something that is not an envelope: it cannot be trusted further.
         broken(toRaftError(error, 'BAD_REQUEST'));
         stream.cancel();
         return;
       }
-      this.calls.settle(frame);
+      for (const frame of frames) this.calls.settle(frame);
     });
     stream.on('error', (error: ServiceError) => {
       broken(errorOfGrpcStatus(error, peerId));

@@ -2,9 +2,11 @@ import { Client, credentials, Metadata, type ServiceError, status } from '@grpc/
 import type { RpcHandler, Transport } from '@kontiki/core';
 import {
   decodeFrame,
+  encodeBatch,
   encodeHello,
   encodeRequestFrame,
   PROTOCOL_VERSION,
+  splitBatch,
   wire,
 } from '@kontiki/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -52,7 +54,10 @@ function countingHandler() {
 }
 
 interface RawOutcome {
-  readonly frames: Buffer[];
+  /** The envelopes that came back (a batch counts as the envelopes in it). */
+  readonly frames: Uint8Array[];
+  /** The gRPC messages they came in. */
+  readonly messages: number;
   readonly status: { code: number; details: string; kontikiCode: string | undefined };
 }
 
@@ -68,11 +73,15 @@ function rawExchange(
   const stream = client.makeBidiStreamRequest<Buffer, Buffer>(PATH, identity, identity, metadata, {
     deadline: Date.now() + 10_000,
   });
-  const frames: Buffer[] = [];
-  stream.on('data', (frame: Buffer) => {
-    frames.push(frame);
+  const frames: Uint8Array[] = [];
+  let received = 0;
+  stream.on('data', (message: Buffer) => {
+    received++;
+    const before = frames.length;
+    frames.push(...splitBatch(new Uint8Array(message.buffer, message.byteOffset, message.length)));
     // A well-behaved exchange stays open: end our side once the expected answers are in.
-    if (frames.length === options.endAfterFrames) stream.end();
+    const end = options.endAfterFrames;
+    if (end !== undefined && before < end && frames.length >= end) stream.end();
   });
   return new Promise((resolve) => {
     stream.on('error', (_error: ServiceError) => {});
@@ -80,6 +89,7 @@ function rawExchange(
       const code = s.metadata.get(ERROR_CODE_KEY)[0];
       resolve({
         frames,
+        messages: received,
         status: {
           code: s.code,
           details: s.details,
@@ -176,6 +186,45 @@ describe('bad input on the gRPC endpoint harms only the connection that sent it'
     expect(frames[1]).toMatchObject({ kind: 'response', callId: 2, response: { readIndex: 9 } });
     expect(outcome.status.code).toBe(status.OK);
     await serverCarriesOn(1);
+  });
+
+  it('requests batched in one message are each answered, the answers of one turn in one message; a bad envelope in the batch fails only its call', async () => {
+    const unknown = wire.Envelope.encode({
+      callId: 2n,
+      method: 42 as wire.Method,
+      timeoutMs: 0,
+      body: {
+        $case: 'readIndexRequest',
+        value: { header: { groupId: 'g', from: 'raw', to: 'x', term: 3n } },
+      },
+    }).finish();
+    const batch = encodeBatch([
+      encodeRequestFrame(1, 'readIndex', request()),
+      unknown,
+      encodeRequestFrame(3, 'readIndex', request()),
+    ]);
+    const outcome = await rawExchange(raw, [batch], { endAfterFrames: 3 });
+    const frames = outcome.frames
+      .map((f) => decodeFrame(f))
+      .sort((a, b) => ('callId' in a && 'callId' in b ? a.callId - b.callId : 0));
+    expect(frames).toMatchObject([
+      { kind: 'response', callId: 1, response: { readIndex: 9 } },
+      { kind: 'error', callId: 2, error: { code: 'BAD_REQUEST' } },
+      { kind: 'response', callId: 3, response: { readIndex: 9 } },
+    ]);
+    expect(outcome.messages).toBe(1);
+    expect(outcome.status.code).toBe(status.OK);
+    await serverCarriesOn(2);
+  });
+
+  it('a batch that runs past its end ends that stream with BAD_REQUEST', async () => {
+    const batch = encodeBatch([encodeRequestFrame(1, 'readIndex', request())]);
+    const outcome = await rawExchange(raw, [batch.subarray(0, batch.length - 2)]);
+    expect(outcome.status).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      kontikiCode: 'BAD_REQUEST',
+    });
+    await serverCarriesOn(0);
   });
 
   it('a request for a group the endpoint does not host gets UNKNOWN_GROUP', async () => {

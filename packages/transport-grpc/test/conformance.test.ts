@@ -4,6 +4,7 @@ import { type GrpcTransport, grpcTransport } from '../src/index.js';
 
 transportSuite({
   name: 'gRPC',
+  controlLane: true,
   async create() {
     const opened: Transport[] = [];
     const open = async (listen: string): Promise<GrpcTransport> => {

@@ -26,6 +26,7 @@ const endpointCerts = names.map((name, i) =>
 
 transportSuite({
   name: 'gRPC with mutual TLS',
+  controlLane: true,
   async create() {
     const opened: Transport[] = [];
     const addresses = new Map<string, string>();

@@ -17,8 +17,10 @@ import {
   encodeHello,
   encodeRequestFrame,
   type Frame,
+  FrameBatcher,
   PendingCalls,
   PROTOCOL_VERSION,
+  splitBatch,
 } from '@kontiki/protocol';
 import { Backoff } from './backoff.js';
 import type { ResolvedClientOptions } from './client-options.js';
@@ -35,8 +37,8 @@ export function bytesOf(data: unknown): Uint8Array | undefined {
 /**
  * The caller's side of one peer: one WebSocket, opened on first use and again (after a
  * back-off when attempts fail) after it drops. Requests are sent in the order of `call`
- * (frames on one socket keep their order), so the peer dispatches them in that order.
- * Free of Node APIs: it runs in browsers.
+ * (the calls of one turn as one frame: FrameBatcher; frames on one socket keep their order),
+ * so the peer dispatches them in that order. Free of Node APIs: it runs in browsers.
  */
 export class PeerConnection {
   private readonly calls: PendingCalls;
@@ -50,6 +52,8 @@ export class PeerConnection {
   private connectionError: RaftError | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** Requests of this turn, once the socket is open. */
+  private readonly batcher: FrameBatcher;
 
   constructor(
     private readonly peerId: PeerId,
@@ -61,6 +65,14 @@ export class PeerConnection {
       defaultTimeoutMs: options.defaultTimeoutMs,
     });
     this.backoff = new Backoff(options.backoffInitialMs, options.backoffMaxMs);
+    this.batcher = new FrameBatcher({
+      write: (message) => {
+        const socket = this.socket;
+        // Gone meanwhile: its calls have failed already.
+        if (socket !== undefined && this.opened) socket.send(message);
+      },
+      maxBatchBytes: Math.min(64 * 1024, options.maxPayloadBytes),
+    });
   }
 
   call<M extends RpcMethod>(
@@ -98,6 +110,7 @@ export class PeerConnection {
     this.closed = true;
     this.calls.failAll(error);
     this.dropQueue();
+    this.dropBatch();
     const socket = this.socket;
     this.socket = undefined;
     this.stopPing();
@@ -112,8 +125,13 @@ export class PeerConnection {
       this.queuedBytes += bytes.byteLength;
       return;
     }
-    if (socket.bufferedAmount + bytes.byteLength > this.options.maxBufferedBytes) throw this.busy();
-    socket.send(bytes);
+    if (
+      socket.bufferedAmount + this.batcher.queuedBytes + bytes.byteLength >
+      this.options.maxBufferedBytes
+    ) {
+      throw this.busy();
+    }
+    this.batcher.push(bytes);
   }
 
   private busy(): BusyError {
@@ -130,8 +148,9 @@ export class PeerConnection {
     socket.addEventListener('open', () => {
       if (this.socket !== socket) return;
       this.opened = true;
+      // The hello goes bare: a server of another version can still read it and say so.
       socket.send(encodeHello(PROTOCOL_VERSION, this.options.token));
-      for (const bytes of this.queue) socket.send(bytes);
+      for (const bytes of this.queue) this.batcher.push(bytes);
       this.dropQueue();
       this.startPing(socket);
     });
@@ -150,10 +169,10 @@ export class PeerConnection {
 
   private receive(socket: WebSocketLike, data: unknown): void {
     const bytes = bytesOf(data);
-    let frame: Frame;
+    let frames: Frame[];
     try {
       if (bytes === undefined) throw new BadRequestError('the peer sent a text frame');
-      frame = decodeFrame(bytes);
+      frames = splitBatch(bytes).map(decodeFrame);
     } catch (error) {
       // Not the protocol: the peer cannot be trusted with this connection any more.
       this.connectionError = toRaftError(error, 'BAD_REQUEST');
@@ -161,10 +180,12 @@ export class PeerConnection {
       this.dropped(CloseCode.UNSUPPORTED_DATA, 'malformed frame');
       return;
     }
-    if (frame.kind === 'error' && frame.callId === CONNECTION_CALL_ID) {
-      this.connectionError = frame.error;
+    for (const frame of frames) {
+      if (frame.kind === 'error' && frame.callId === CONNECTION_CALL_ID) {
+        this.connectionError = frame.error;
+      }
+      this.calls.settle(frame);
     }
-    this.calls.settle(frame);
   }
 
   /** The socket is gone: fail what was on it, and decide when the next attempt may be. */
@@ -177,6 +198,7 @@ export class PeerConnection {
     if (!wasOpen || code === CloseCode.POLICY_VIOLATION) this.backoff.failed();
     else this.backoff.succeeded();
     this.dropQueue();
+    this.dropBatch();
     this.calls.failAll(error);
   }
 
@@ -201,6 +223,11 @@ export class PeerConnection {
   private dropQueue(): void {
     this.queue = [];
     this.queuedBytes = 0;
+  }
+
+  /** The socket is gone or going: nothing queued for it may reach the next one. */
+  private dropBatch(): void {
+    this.batcher.discard();
   }
 
   /** Where the WebSocket can ping (Node's `ws`), a server that stops answering is dropped. */

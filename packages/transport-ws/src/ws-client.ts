@@ -11,7 +11,7 @@ import {
   type Transport,
   UnreachableError,
 } from '@kontiki/core';
-import { PeerCache } from '@kontiki/protocol';
+import { laneOf, PeerCache } from '@kontiki/protocol';
 import type { ResolvedClientOptions } from './client-options.js';
 import { PeerConnection } from './peer-connection.js';
 
@@ -39,8 +39,11 @@ export class WsClient {
         new UnreachableError(request.to, `no URL is known for peer ${request.to}`),
       );
     }
+    // Two connections per peer: heartbeats and votes are not read after megabytes of
+    // AppendEntries (see laneOf); each keeps its calls in order.
+    const lane = laneOf(method, request);
     const connection = this.connections.get(
-      url,
+      lane === 'data' ? url : `${url} ${lane}`,
       () => new PeerConnection(request.to, url, this.options),
     );
     return connection.call(method, request, options);

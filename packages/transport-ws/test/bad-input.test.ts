@@ -1,5 +1,6 @@
 import type { RpcHandler, Transport } from '@kontiki/core';
 import {
+  encodeBatch,
   encodeHello,
   encodeRequestFrame,
   encodeResponseFrame,
@@ -165,6 +166,46 @@ describe('bad input on the WebSocket endpoint harms only the connection that sen
       { kind: 'response', callId: 2, response: { readIndex: 9 } },
     ]);
     await serverCarriesOn(2);
+  });
+
+  it('requests batched in one frame are each answered, the answers of one turn in one frame; a bad envelope in the batch fails only its call', async () => {
+    const raw = await connect();
+    raw.socket.send(encodeHello(PROTOCOL_VERSION, 'open sesame'));
+    const unknown = wire.Envelope.encode({
+      callId: 2n,
+      method: 77 as wire.Method,
+      timeoutMs: 0,
+      body: {
+        $case: 'readIndexRequest',
+        value: { header: { groupId: 'g', from: 'raw', to: 'x', term: 3n } },
+      },
+    }).finish();
+    raw.socket.send(
+      encodeBatch([
+        encodeRequestFrame(1, 'readIndex', request()),
+        unknown,
+        encodeRequestFrame(3, 'readIndex', request()),
+      ]),
+    );
+    const frames = [...(await raw.framesIn(3))].sort((a, b) =>
+      'callId' in a && 'callId' in b ? a.callId - b.callId : 0,
+    );
+    expect(frames).toMatchObject([
+      { kind: 'response', callId: 1, response: { readIndex: 9 } },
+      { kind: 'error', callId: 2, error: { code: 'BAD_REQUEST' } },
+      { kind: 'response', callId: 3, response: { readIndex: 9 } },
+    ]);
+    expect(raw.messages()).toBe(1);
+    await serverCarriesOn(3);
+  });
+
+  it('a batch that runs past its end closes that connection (1003)', async () => {
+    const raw = await connect();
+    raw.socket.send(encodeHello(PROTOCOL_VERSION, 'open sesame'));
+    const batch = encodeBatch([encodeRequestFrame(1, 'readIndex', request())]);
+    raw.socket.send(batch.subarray(0, batch.length - 2));
+    expect((await raw.closed).code).toBe(CloseCode.UNSUPPORTED_DATA);
+    await serverCarriesOn(1);
   });
 
   it('a request for a group the endpoint does not host gets UNKNOWN_GROUP', async () => {

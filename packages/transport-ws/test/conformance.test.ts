@@ -4,6 +4,7 @@ import { type WsTransport, wsTransport } from '../src/index.js';
 
 transportSuite({
   name: 'WebSocket',
+  controlLane: true,
   async create() {
     const opened: Transport[] = [];
     const open = async (listen: string): Promise<WsTransport> => {

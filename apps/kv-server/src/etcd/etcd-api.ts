@@ -41,6 +41,7 @@ import {
 import { shapeRange } from '../kv-entry.js';
 import { isReadOnlyTxn, type KvStateMachine } from '../kv-state-machine.js';
 import type { ServerMetrics } from '../server-metrics.js';
+import { WriteDeadlines } from '../write-deadline.js';
 import {
   deleteOp,
   type EtcdLimits,
@@ -99,6 +100,7 @@ export class EtcdApi {
   private readonly memberId: bigint;
   private readonly watches: WatchHub;
   private closing: Promise<void> | undefined;
+  private readonly deadlines: WriteDeadlines;
 
   private constructor(
     private readonly ctx: EtcdApiContext,
@@ -107,6 +109,7 @@ export class EtcdApi {
     readonly address: string,
   ) {
     this.limits = { maxKeyBytes: ctx.config.maxKeyBytes, maxValueBytes: ctx.config.maxValueBytes };
+    this.deadlines = new WriteDeadlines(ctx.config.writeTimeoutMs);
     this.clusterId = clusterId(ctx.config.groupId);
     this.memberId = memberId(ctx.config.id);
     // Before the node starts: the changes it replays from its log at start are kept too.
@@ -121,6 +124,8 @@ export class EtcdApi {
         4 * 1024 * 1024,
         4 * ctx.config.maxValueBytes + 65_536,
       ),
+      // Channelz statistics are kept per call and read by nothing here.
+      'grpc.enable_channelz': 0,
     });
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(listen, ServerCredentials.createInsecure(), (error, p) =>
@@ -154,6 +159,7 @@ export class EtcdApi {
       for (const c of this.forwardClients.values()) c.close();
       this.forwardClients.clear();
       this.watches.close();
+      this.deadlines.close();
       this.server.forceShutdown();
     })();
     return this.closing;
@@ -368,9 +374,7 @@ export class EtcdApi {
   ): Promise<{ index: number; term: number; result: KvResult | undefined }> {
     const started = performance.now();
     try {
-      const r = await node.apply(encodeCommand(command), {
-        signal: AbortSignal.timeout(this.ctx.config.writeTimeoutMs),
-      });
+      const r = await this.deadlines.race(node.apply(encodeCommand(command)));
       this.ctx.metrics.proposals.inc({ op: command.op, code: 'ok' });
       this.ctx.metrics.proposalDuration.observe(
         { op: command.op },

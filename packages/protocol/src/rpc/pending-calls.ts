@@ -20,9 +20,28 @@ export interface PendingCallsOptions {
 }
 
 interface Pending {
+  readonly callId: number;
   readonly method: RpcMethod;
+  /** When the call times out, on `performance.now()`'s clock. */
+  readonly deadline: number;
+  done: boolean;
   resolve(response: RpcResponse<RpcMethod>): void;
   fail(error: RaftError): void;
+  expire(): void;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+// Node's timers can stop holding the process up; a browser's are plain numbers.
+const unref = (timer: Timer | undefined): void =>
+  void (timer as { unref?: () => void } | undefined)?.unref?.();
+const ref = (timer: Timer | undefined): void =>
+  void (timer as { ref?: () => void } | undefined)?.ref?.();
+
+/** Calls of one timeout, in the order started: their deadlines only grow along the queue. */
+interface DeadlineQueue {
+  items: Pending[];
+  head: number;
 }
 
 /**
@@ -30,10 +49,21 @@ interface Pending {
  * its deadline or its abort, whichever comes first, and bounds how many wait at once.
  * It knows nothing of sockets: the transport passes `send`, which must write synchronously
  * in the order of the calls to `start` (that is what keeps calls in the order issued).
+ *
+ * Deadlines cost no timer per call: calls of the same timeout queue in the order started
+ * (so in deadline order), and ONE timer per connection is armed for the earliest deadline of
+ * a call still pending. Answered calls are dropped from the queues when the timer passes
+ * them. A Raft leader makes tens of thousands of calls a second, nearly all answered long
+ * before their deadline; a timer set and cleared for each was a measurable part of its CPU.
  */
 export class PendingCalls {
   private readonly calls = new Map<number, Pending>();
   private nextCallId = CONNECTION_CALL_ID + 1;
+  /** One queue per distinct timeout (a connection sees only a few). */
+  private readonly queues = new Map<number, DeadlineQueue>();
+  private timer: Timer | undefined;
+  /** The deadline the timer is armed for. */
+  private armedFor = Number.POSITIVE_INFINITY;
 
   constructor(private readonly options: PendingCallsOptions) {
     if (!(Number.isInteger(options.maxPendingCalls) && options.maxPendingCalls > 0)) {
@@ -71,20 +101,21 @@ export class PendingCalls {
     return new Promise<RpcResponse<M>>((resolve, reject) => {
       const signal = options.signal;
       const finish = () => {
+        call.done = true;
         this.calls.delete(callId);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+        // An idle connection's timer does not hold the process up.
+        if (this.calls.size === 0) unref(this.timer);
       };
       const onAbort = () => {
         finish();
         reject(new AbortedError(`call ${method} to ${to} aborted`, { cause: signal?.reason }));
       };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new TimeoutError(`call ${method} to ${to} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.calls.set(callId, {
+      const call: Pending = {
+        callId,
         method,
+        deadline: performance.now() + timeoutMs,
+        done: false,
         resolve: (response) => {
           finish();
           resolve(response as RpcResponse<M>);
@@ -93,8 +124,14 @@ export class PendingCalls {
           finish();
           reject(error);
         },
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
+        expire: () => {
+          finish();
+          reject(new TimeoutError(`call ${method} to ${to} timed out after ${timeoutMs} ms`));
+        },
+      };
+      this.calls.set(callId, call);
+      this.track(call, timeoutMs);
+      if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
       try {
         send(callId, timeoutMs);
       } catch (error) {
@@ -102,6 +139,56 @@ export class PendingCalls {
         reject(error);
       }
     });
+  }
+
+  private track(call: Pending, timeoutMs: number): void {
+    let queue = this.queues.get(timeoutMs);
+    if (queue === undefined) {
+      queue = { items: [], head: 0 };
+      this.queues.set(timeoutMs, queue);
+    }
+    queue.items.push(call);
+    if (call.deadline < this.armedFor) this.arm(call.deadline);
+    else if (this.calls.size === 1) ref(this.timer);
+  }
+
+  private arm(deadline: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.armedFor = deadline;
+    this.timer = setTimeout(() => this.expire(deadline), Math.max(0, deadline - performance.now()));
+    if (this.calls.size === 0) unref(this.timer);
+  }
+
+  /** The timer armed for `due` fired: every pending call due by then times out. */
+  private expire(due: number): void {
+    this.timer = undefined;
+    this.armedFor = Number.POSITIVE_INFINITY;
+    // The timer's own deadline counts as reached even if the clock read says otherwise (a
+    // coarse clock, or timers that are not the real ones).
+    const now = Math.max(due, performance.now());
+    let next = Number.POSITIVE_INFINITY;
+    for (const [timeoutMs, queue] of this.queues) {
+      const { items } = queue;
+      let head = queue.head;
+      for (; head < items.length; head++) {
+        const call = items[head] as Pending;
+        if (call.done) continue;
+        if (call.deadline > now) break;
+        call.expire();
+      }
+      if (head >= items.length) {
+        this.queues.delete(timeoutMs);
+        continue;
+      }
+      // Drop what was passed, now and then, so the array does not grow without bound.
+      if (head > 1024 && head * 2 > items.length) {
+        queue.items = items.slice(head);
+        head = 0;
+      }
+      queue.head = head;
+      next = Math.min(next, (queue.items[head] as Pending).deadline);
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
   }
 
   /**
@@ -126,5 +213,9 @@ export class PendingCalls {
   /** Fails every pending call (the connection is gone). */
   failAll(error: RaftError): void {
     for (const call of [...this.calls.values()]) call.fail(error);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Number.POSITIVE_INFINITY;
+    this.queues.clear();
   }
 }

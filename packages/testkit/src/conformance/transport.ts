@@ -73,6 +73,12 @@ export interface TransportSuiteOptions {
   readonly largePayloadBytes?: number;
   /** Concurrent calls in the ordering case (default 2,000). */
   readonly orderingCalls?: number;
+  /**
+   * The transport sends calls without entries or snapshot bytes (heartbeats, votes,
+   * TimeoutNow, ReadIndex) on a lane of their own, so they are not held behind megabytes of
+   * AppendEntries; each lane keeps its order (default false: one order for every call).
+   */
+  readonly controlLane?: boolean;
 }
 
 type Behaviour = Partial<RpcHandler>;
@@ -396,6 +402,71 @@ export function transportSuite(options: TransportSuiteOptions): void {
         const order = handler.received.map((r) => (r.request as AppendEntriesRequest).prevLogIndex);
         expect(order).toEqual(Array.from({ length: orderingCalls }, (_, i) => i));
       });
+
+      it('calls without entries keep their order among themselves', async () => {
+        const handler = new FakeHandler();
+        server.transport.serve('g', handler);
+        const calls = Array.from({ length: 500 }, (_, i) =>
+          i % 2 === 0
+            ? caller.call(
+                'appendEntries',
+                { ...env('g'), prevLogIndex: i, prevLogTerm: 1, leaderCommit: 0, entries: [] },
+                { timeoutMs: 30_000 },
+              )
+            : caller.call(
+                'requestVote',
+                { ...env('g'), preVote: true, lastLogIndex: i, lastLogTerm: 1 },
+                { timeoutMs: 30_000 },
+              ),
+        );
+        await Promise.all(calls);
+        const order = handler.received.map((r) =>
+          r.method === 'appendEntries'
+            ? (r.request as AppendEntriesRequest).prevLogIndex
+            : (r.request as RpcRequest<'requestVote'>).lastLogIndex,
+        );
+        expect(order).toEqual(Array.from({ length: 500 }, (_, i) => i));
+      });
+
+      if (options.controlLane === true) {
+        it('a heartbeat is answered before megabytes of AppendEntries issued ahead of it, which keep their order', async () => {
+          const handler = new FakeHandler();
+          server.transport.serve('g', handler);
+          const heartbeat = (i: number) =>
+            caller.call(
+              'appendEntries',
+              { ...env('g'), prevLogIndex: i, prevLogTerm: 1, leaderCommit: 0, entries: [] },
+              { timeoutMs: 30_000 },
+            );
+          const big = (i: number) =>
+            caller.call(
+              'appendEntries',
+              {
+                ...env('g'),
+                prevLogIndex: i,
+                prevLogTerm: 1,
+                leaderCommit: 0,
+                entries: [{ index: i + 1, term: 5, type: EntryType.Data, data: bytes(2 ** 20, i) }],
+              },
+              { timeoutMs: 60_000 },
+            );
+          // Both lanes connected first: the race below is about what is queued, not connecting.
+          await Promise.all([heartbeat(0), big(0)]);
+          handler.received.length = 0;
+          const done: string[] = [];
+          const bigCalls = Array.from({ length: 16 }, (_, i) =>
+            big(i + 1).then(() => void done.push(`big ${i + 1}`)),
+          );
+          const hb = heartbeat(100).then(() => void done.push('heartbeat'));
+          await Promise.all([...bigCalls, hb]);
+          expect(done.indexOf('heartbeat')).toBeLessThan(done.indexOf('big 16'));
+          const bigOrder = handler.received
+            .map((r) => r.request as AppendEntriesRequest)
+            .filter((r) => r.entries.length > 0)
+            .map((r) => r.prevLogIndex);
+          expect(bigOrder).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+        });
+      }
 
       it('answers may complete out of order without holding back later calls', async () => {
         const slow = signal<RpcResponse<'readIndex'>>();

@@ -20,6 +20,7 @@ import {
   encodeRequestFrame,
   encodeResponseFrame,
   PROTOCOL_VERSION,
+  splitBatch,
   WIRE_LIMITS,
   wire,
 } from '@kontiki/protocol';
@@ -349,6 +350,17 @@ export function hostileFrame(ctx: FrameContext): fc.Arbitrary<Uint8Array> {
  * authenticated connection sends only what this accepts.
  */
 export function harmlessFromMember(frame: Uint8Array, groupId: string, nodeTerm: number): boolean {
+  // A message may be a batch of envelopes (protocol version 2): harmless when each one is.
+  let envelopes: Uint8Array[];
+  try {
+    envelopes = splitBatch(frame);
+  } catch {
+    return true;
+  }
+  return envelopes.every((e) => harmlessEnvelope(e, groupId, nodeTerm));
+}
+
+function harmlessEnvelope(frame: Uint8Array, groupId: string, nodeTerm: number): boolean {
   let decoded: ReturnType<typeof decodeFrame>;
   try {
     decoded = decodeFrame(frame);
@@ -370,8 +382,11 @@ export function harmlessFromMember(frame: Uint8Array, groupId: string, nodeTerm:
  */
 export function endsConnection(frame: Uint8Array): boolean {
   try {
-    const kind = decodeFrame(frame).kind;
-    return kind !== 'request' && kind !== 'invalid';
+    // A batch (protocol version 2) ends it when any envelope in it does.
+    return splitBatch(frame).some((envelope) => {
+      const kind = decodeFrame(envelope).kind;
+      return kind !== 'request' && kind !== 'invalid';
+    });
   } catch {
     return true;
   }

@@ -113,6 +113,42 @@ async function throughput(pair: TransportPair, concurrency: number, settings: Be
   return { concurrency, calls, callsPerSecond: Math.round(calls / seconds) };
 }
 
+/**
+ * Like `throughput`, but each call is issued in its own event-loop turn (setImmediate), as a
+ * Raft leader issues AppendEntries for proposals that arrive one per socket read: nothing
+ * lines the calls up in one microtask checkpoint.
+ */
+async function throughputMacrotask(
+  pair: TransportPair,
+  concurrency: number,
+  settings: BenchSettings,
+) {
+  let calls = 0;
+  const end = performance.now() + settings.throughputMsPerLevel;
+  const worker = () =>
+    new Promise<void>((done, fail) => {
+      const next = () => {
+        if (performance.now() >= end) {
+          done();
+          return;
+        }
+        setImmediate(() => {
+          pair.caller
+            .call('appendEntries', appendEntries(pair.to, 1, calls), { timeoutMs: 10_000 })
+            .then(() => {
+              calls++;
+              next();
+            }, fail);
+        });
+      };
+      next();
+    });
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  return { concurrency, calls, callsPerSecond: Math.round(calls / seconds) };
+}
+
 async function measure(name: string, open: () => Promise<TransportPair>, settings: BenchSettings) {
   const pair = await open();
   try {
@@ -125,9 +161,15 @@ async function measure(name: string, open: () => Promise<TransportPair>, setting
       process.stderr.write(`${name}: throughput at ${c} concurrent calls\n`);
       rates.push(await throughput(pair, c, settings));
     }
+    const macrotask = [];
+    for (const c of [64]) {
+      process.stderr.write(`${name}: throughput at ${c} concurrent calls, one per turn\n`);
+      macrotask.push(await throughputMacrotask(pair, c, settings));
+    }
     return {
       appendEntriesLatency: { entries1x100B: one, entries64x100B: many },
       throughput: rates,
+      throughputOnePerTurn: macrotask,
     };
   } finally {
     await pair.close();

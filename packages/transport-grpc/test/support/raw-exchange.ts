@@ -1,5 +1,5 @@
 import { type Client, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { PROTOCOL_VERSION } from '@kontiki/protocol';
+import { PROTOCOL_VERSION, splitBatch } from '@kontiki/protocol';
 import { ERROR_CODE_KEY, PROTOCOL_VERSION_KEY, TOKEN_KEY } from '../../src/index.js';
 
 export const EXCHANGE_PATH = '/kontiki.raft.v1.RaftService/Exchange';
@@ -8,7 +8,8 @@ const asBuffer = (bytes: Uint8Array) =>
 const identity = (bytes: Buffer) => bytes;
 
 export interface RawOutcome {
-  readonly frames: Buffer[];
+  /** The envelopes that came back (a batch counts as the envelopes in it). */
+  readonly frames: Uint8Array[];
   readonly status: { code: number; details: string; kontikiCode: string | undefined };
 }
 
@@ -40,10 +41,12 @@ export function rawExchange(
     metadata,
     { deadline: Date.now() + (options.timeoutMs ?? 10_000) },
   );
-  const frames: Buffer[] = [];
-  stream.on('data', (frame: Buffer) => {
-    frames.push(frame);
-    if (frames.length === options.endAfterFrames) stream.end();
+  const frames: Uint8Array[] = [];
+  stream.on('data', (message: Buffer) => {
+    const before = frames.length;
+    frames.push(...splitBatch(new Uint8Array(message.buffer, message.byteOffset, message.length)));
+    const end = options.endAfterFrames;
+    if (end !== undefined && before < end && frames.length >= end) stream.end();
   });
   return new Promise((resolve) => {
     stream.on('error', (_error: ServiceError) => {});

@@ -1,10 +1,12 @@
-import { decodeFrame, type Frame } from '@kontiki/protocol';
+import { decodeFrame, type Frame, splitBatch } from '@kontiki/protocol';
 import WebSocket from 'ws';
 
 /** A raw `ws` client: what it receives, decoded, and how its connection ended. */
 export interface RawClient {
   readonly socket: WebSocket;
   readonly frames: Frame[];
+  /** WebSocket messages received (a batch is one message holding several frames). */
+  readonly messages: () => number;
   readonly closed: Promise<{ code: number; reason: string }>;
   /** Resolves once `count` frames have arrived. */
   framesIn(count: number): Promise<Frame[]>;
@@ -16,9 +18,13 @@ export async function rawClient(
 ): Promise<RawClient> {
   const socket = new WebSocket(url, options);
   const frames: Frame[] = [];
+  let messages = 0;
   const waiters: { count: number; resolve: (f: Frame[]) => void }[] = [];
   socket.on('message', (data: Buffer) => {
-    frames.push(decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
+    messages++;
+    // A batch counts as the envelopes in it.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    for (const envelope of splitBatch(bytes)) frames.push(decodeFrame(envelope));
     for (const w of waiters.filter((w) => frames.length >= w.count)) w.resolve(frames);
   });
   socket.on('error', () => {});
@@ -32,6 +38,7 @@ export async function rawClient(
   return {
     socket,
     frames,
+    messages: () => messages,
     closed,
     framesIn: (count) =>
       frames.length >= count

@@ -188,6 +188,16 @@ export interface Envelope {
     | undefined;
 }
 
+/**
+ * Several envelopes in one message of a stream (a gRPC message, a WebSocket frame): what a
+ * connection has to send at the end of an event-loop turn goes together (protocol version 2).
+ * A receiver tells a Batch from a bare Envelope by the first byte: a Batch starts with the
+ * tag of field 1 as length-delimited (0x0a), which no Envelope does (its field 1 is a varint).
+ */
+export interface Batch {
+  envelopes: Uint8Array[];
+}
+
 function createBaseRpcHeader(): RpcHeader {
   return { groupId: "", from: "", to: "", term: 0n };
 }
@@ -1653,6 +1663,52 @@ export const Envelope: MessageFns<Envelope> = {
             }
 
             message.body = { $case: "readIndexResponse", value: ReadIndexResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseBatch(): Batch {
+  return { envelopes: [] };
+}
+
+export const Batch: MessageFns<Batch> = {
+  encode(message: Batch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.envelopes) {
+      writer.uint32(10).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Batch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.envelopes.push(reader.bytes());
             continue;
           }
         }
