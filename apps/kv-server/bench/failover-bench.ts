@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const errors: string[] = [];
   try {
     for (let trial = 0; trial < TRIALS; trial++) {
-      const leader = await waitForLeader(endpoints, { timeoutMs: 20 * T });
+      await waitForLeader(endpoints, { timeoutMs: 20 * T });
       const load = new WriteLoad(endpoints, {
         writers: WRITERS,
         maxDurationMs: 60_000 + 20 * T,
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
         const result = await killLeaderUnderLoad(cluster, leaderNow, load, roles, 20 * T);
         trials.push(result);
         progress(
-          `  trial ${trial + 1}: killed ${result.killed} (term ${result.killedTerm}); ${result.newLeader} candidate after ${Math.round(result.candidateMs)} ms, elected after ${Math.round(result.electedMs)} ms, first write after ${Math.round(result.firstWriteMs)} ms`,
+          `  trial ${trial + 1}: killed ${result.killed} (term ${result.killedTerm}); ${result.newLeader} candidate after ${Math.round(result.candidateMs)} ms, elected after ${Math.round(result.electedMs)} ms, first write after ${Math.round(result.firstWriteMs)} ms, ${result.candidacies} candidacies`,
         );
       } catch (error) {
         errors.push(String(error));
@@ -115,6 +115,8 @@ async function main(): Promise<void> {
   const candidate = stats(trials.map((t) => t.candidateMs));
   const candidateToLeader = stats(trials.map((t) => t.electedMs - t.candidateMs));
   const leaderToWrite = stats(trials.map((t) => t.firstWriteMs - t.electedMs));
+  // A split vote (or a round lost otherwise) shows as a second candidacy before a leader.
+  const splitTrials = trials.filter((t) => t.candidacies > 1).length;
   const result = {
     bench: 'failover: SIGKILL of the leader to the first write acknowledged by the next one',
     startedAt,
@@ -133,6 +135,8 @@ async function main(): Promise<void> {
     candidateToLeaderMs: candidateToLeader,
     /** ... and the leader's first write as a client sees it (finding it, the commit). */
     leaderToWriteMs: leaderToWrite,
+    /** Trials in which more than one candidacy came before the new leader (split votes). */
+    splitTrials,
     /** Issue 9: median <= 1.3 T and max <= 2 T from the kill to the next acknowledged write. */
     target: {
       medianMs: 1.3 * T,
@@ -147,6 +151,7 @@ async function main(): Promise<void> {
       candidateMs: Math.round(t.candidateMs),
       electedMs: Math.round(t.electedMs),
       firstWriteMs: Math.round(t.firstWriteMs),
+      candidacies: t.candidacies,
     })),
     machine: {
       node: process.version,

@@ -18,6 +18,11 @@ export class RoleLog {
     }
   };
 
+  /** How many times a node announced itself `role` in a term above `term`, up to `until`. */
+  countAbove(role: string, term: number, until: number): number {
+    return this.entries.filter((e) => e.role === role && e.term > term && e.at <= until).length;
+  }
+
   /** The first node to announce itself `role` in a term above `term`, if any yet. */
   firstAbove(role: string, term: number): { at: number; id: string; term: number } | undefined {
     return this.entries.find((e) => e.role === role && e.term > term);
@@ -38,6 +43,11 @@ export interface FailoverTrial {
   readonly electedMs: number;
   /** From the SIGKILL to the first write acknowledged by a leader of a later term. */
   readonly firstWriteMs: number;
+  /**
+   * Candidacies announced from the SIGKILL to the new leader's announcement: 1 when the first
+   * candidate won, more after a split vote (or a lost round).
+   */
+  readonly candidacies: number;
 }
 
 /**
@@ -74,5 +84,6 @@ export async function killLeaderUnderLoad(
     candidateMs: candidate.at - killedAt,
     electedMs: elected.at - killedAt,
     firstWriteMs: write.ackedAt - killedAt,
+    candidacies: roles.countAbove('candidate', leader.term, elected.at),
   };
 }
