@@ -99,7 +99,7 @@ describe.each(['grpc', 'ws'] as const)(
       expect(failover.newLeader).not.toBe(killed.id);
       expect(next.id).not.toBe(killed.id);
       expect(next.term).toBeGreaterThan(killed.term);
-      // A liveness bound, not a speed claim: detection takes [T, 2T), then a pre-vote and a
+      // A liveness bound, not a speed claim: detection takes [T, 1.3 T), then a pre-vote and a
       // vote round trip; ten timeouts leave room for a loaded two-core machine.
       expect(failover.electedMs).toBeLessThan(10 * ELECTION_TIMEOUT_MS);
       expect(failover.firstWriteMs).toBeLessThan(10 * ELECTION_TIMEOUT_MS);
