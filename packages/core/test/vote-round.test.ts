@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { UnreachableError } from '../src/errors.js';
-import type { RequestVoteRequest, RequestVoteResponse } from '../src/messages.js';
-import type { CallOptions, RpcMethod, RpcRequest, RpcResponse } from '../src/transport.js';
+import type {
+  RequestVoteRequest,
+  RequestVoteResponse,
+  RpcMethod,
+  RpcRequest,
+  RpcResponse,
+} from '../src/messages.js';
+import type { CallOptions } from '../src/transport.js';
 import { VoteRound } from '../src/vote-round.js';
 import { flush, ManualClock } from './fakes.js';
 
