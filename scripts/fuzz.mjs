@@ -2,9 +2,9 @@
 // `pnpm fuzz [--long] [--seed N]`: runs every fuzzer of the test suite — the protocol's
 // decoders, the gRPC and WebSocket endpoints with a Raft node behind them, the kv-server's
 // HTTP API — and prints one JSON report of what each saw: frames or requests sent, crashes,
-// term changes, lost writes, RSS before and after. `--long` (KONTIKI_FUZZ=long) sends more
-// than 100,000 frames per transport and 100,000 HTTP requests; without it each fuzzer runs
-// its few-second `pnpm test` size. Exits 1 if any fuzzer failed (its test fails then).
+// term changes, lost writes, memory after forced collections at the start, each quarter and
+// the end. `--long` (KONTIKI_FUZZ=long) sends more than 100,000 frames per transport and
+// 100,000 HTTP requests; without it each fuzzer runs its few-second `pnpm test` size. Exits 1 if any fuzzer failed (its test fails then).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -28,10 +28,13 @@ const fuzzers = [
 
 const env = {
   ...process.env,
+  // The fuzzers read memory after forced collections (settledMemory): node must expose gc().
+  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc`.trim(),
   KONTIKI_FUZZ: long ? 'long' : 'short',
   KONTIKI_FUZZ_REPORT_DIR: reportDir,
   ...(seed === undefined ? {} : { KONTIKI_FUZZ_SEED: seed }),
 };
+const startedAt = new Date().toISOString();
 const outcomes = {};
 let failed = false;
 for (const f of fuzzers) {
@@ -56,7 +59,8 @@ for (const f of fuzzers) {
 }
 const report = {
   command: `pnpm fuzz${long ? ' --long' : ''}${seed === undefined ? '' : ` --seed ${seed}`}`,
-  startedAt: new Date().toISOString(),
+  startedAt,
+  finishedAt: new Date().toISOString(),
   machine: {
     node: process.version,
     cpus: cpus().length,

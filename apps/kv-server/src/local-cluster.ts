@@ -56,6 +56,12 @@ export interface LocalClusterOptions {
   /** How long a node may take to listen and to start. Default 20 s. */
   readonly startTimeoutMs?: number;
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Where node `from` dials node `to`'s Raft endpoint, given where `to` listens (default:
+   * there). Called once every node listens and before any is told its peers, so a test can
+   * put a fault-injecting proxy on each directed pair (`FaultMesh`) and point the nodes at it.
+   */
+  readonly raftRoute?: (from: string, to: string, listening: string) => string;
   /** Options for node itself in every child (e.g. `--cpu-prof`: benchmarks profile with it). */
   readonly nodeArgs?: readonly string[];
 }
@@ -171,7 +177,7 @@ export class LocalCluster {
           slot.etcd = listening.etcd;
         }),
       );
-      for (const slot of cluster.slots) slot.process.send(cluster.peersLine());
+      for (const slot of cluster.slots) slot.process.send(cluster.peersLine(slot.id));
       await Promise.all(cluster.slots.map((slot) => cluster.waitReady(slot)));
       return cluster;
     } catch (error) {
@@ -232,7 +238,7 @@ export class LocalCluster {
       slot.process = this.spawn(id, slot.raft, slot.http, slot.etcd, slot.joined);
       try {
         await slot.process.waitForEvent(`${id} listening`, isListening, this.startTimeoutMs);
-        slot.process.send(this.peersLine());
+        slot.process.send(this.peersLine(id));
         return await this.waitReady(slot);
       } catch (error) {
         lastError = error;
@@ -277,7 +283,7 @@ export class LocalCluster {
       slot.raft = listening.raft;
       slot.http = listening.http;
       slot.etcd = listening.etcd;
-      slot.process.send(this.peersLine());
+      slot.process.send(this.peersLine(newId));
       await this.waitReady(slot);
       return this.member(newId);
     } catch (error) {
@@ -330,15 +336,16 @@ export class LocalCluster {
   /**
    * Every node's addresses, and the founding voters (the nodes not started with --join):
    * a new group's initial configuration. Nodes added later learn the members' addresses
-   * from this line, and the others learn theirs through the log.
+   * from this line, and the others learn theirs through the log. The Raft addresses are
+   * those `forId` dials (`raftRoute`); its own is where it listens.
    */
-  private peersLine(): string {
+  private peersLine(forId: string): string {
+    const route = this.options.raftRoute;
     const peers: Record<string, { raft: string; http: string; etcd?: string }> = {};
     for (const s of this.slots) {
+      const raft = route === undefined || s.id === forId ? s.raft : route(forId, s.id, s.raft);
       peers[s.id] =
-        s.etcd === undefined
-          ? { raft: s.raft, http: s.http }
-          : { raft: s.raft, http: s.http, etcd: s.etcd };
+        s.etcd === undefined ? { raft, http: s.http } : { raft, http: s.http, etcd: s.etcd };
     }
     const voters = this.slots.filter((s) => !s.joined).map((s) => s.id);
     return JSON.stringify(voters.length > 0 ? { peers, voters } : { peers });

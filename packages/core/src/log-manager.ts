@@ -73,6 +73,8 @@ export class LogManager {
   private head = 0;
   /** Data bytes of the entries live in memory. */
   private memBytes = 0;
+  /** Data bytes of mem[0..i], for bytesBetween in O(1) (the replicator asks on every kick). */
+  private memCum: number[] = [];
 
   private readonly ops: WriteOp[] = [];
   private inFlight: WriteOp | undefined;
@@ -126,6 +128,7 @@ export class LogManager {
     }
     this.memBase = last + 1;
     this.mem = [];
+    this.memCum = [];
     this.head = 0;
     this.memBytes = 0;
     this.durable = last;
@@ -178,6 +181,7 @@ export class LogManager {
     this.terms.clear();
     this.configurations.truncateSuffix(index);
     this.mem = [];
+    this.memCum = [];
     this.memBase = index + 1;
     this.head = 0;
     this.memBytes = 0;
@@ -229,6 +233,18 @@ export class LogManager {
 
   lastIndexOfTerm(term: number): number | undefined {
     return this.terms.lastIndexOfTerm(term, this.last);
+  }
+
+  /**
+   * Data bytes of the entries with from <= index <= to when all are in memory; undefined
+   * otherwise. O(1).
+   */
+  bytesBetween(from: number, to: number): number | undefined {
+    if (from < this.memBase + this.head || to > this.last || from > to) return undefined;
+    const hi = this.memCum[to - this.memBase];
+    const lo = from - this.memBase - 1 >= 0 ? this.memCum[from - this.memBase - 1] : 0;
+    if (hi === undefined || lo === undefined) return undefined;
+    return hi - lo;
   }
 
   /** The entry at `index` if it is in memory. */
@@ -326,11 +342,13 @@ export class LogManager {
     }
     if (keep <= this.head) {
       this.mem = [];
+      this.memCum = [];
       this.memBase = lastKept + 1;
       this.head = 0;
       this.memBytes = 0;
     } else {
       this.mem.length = keep;
+      this.memCum.length = keep;
     }
     if (this.durable > lastKept) this.durable = lastKept;
     // Whoever waits for an entry that no longer exists would wait forever: tell them.
@@ -360,6 +378,9 @@ export class LogManager {
     this.head = newHead;
     if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
       this.mem = this.mem.slice(this.head);
+      // Sums restart at the new base, so that bytesBetween(memBase, i) counts no released entry.
+      const released = this.memCum[this.head - 1] ?? 0;
+      this.memCum = this.memCum.slice(this.head).map((sum) => sum - released);
       this.memBase += this.head;
       this.head = 0;
     }
@@ -397,12 +418,14 @@ export class LogManager {
     if (this.mem.length === this.head) {
       // Nothing live in memory: restart the window at the new entries.
       this.mem = [];
+      this.memCum = [];
       this.memBase = this.last + 1;
       this.head = 0;
       this.memBytes = 0;
     }
     for (const e of entries) {
       this.mem.push(e);
+      this.memCum.push((this.memCum[this.memCum.length - 1] ?? 0) + e.data.byteLength);
       this.memBytes += e.data.byteLength;
       this.terms.push(e.index, e.term);
       if (e.type === EntryType.Configuration) {

@@ -23,10 +23,21 @@ export interface NodeOptions<R = unknown> {
   snapshotStorage?: SnapshotStorage;
 
   /**
-   * Election timeout T in ms. Followers wait a random time in [T, 2T).
+   * Election timeout T in ms. A follower that has not heard from a leader for T stands for
+   * election after a random further wait (see `electionJitter`); it grants no vote to
+   * anyone else while the leader it heard from within T may still be alive.
    * @defaultValue `1000`
    */
   electionTimeoutMs?: number;
+  /**
+   * The random part of a follower's election timer, as a fraction of T, in (0, 1]: it stands
+   * a random time in [T, T + electionJitter·T) after the leader's last contact (1 gives Raft's
+   * usual [T, 2T)). Smaller notices a dead leader sooner. Followers whose timers fire within a
+   * round trip do not split the vote: the one that granted a pre-vote to a smaller id waits
+   * rpcTimeoutMs for that peer's vote request before it stands.
+   * @defaultValue `0.3`
+   */
+  electionJitter?: number;
   /**
    * How far apart two nodes' clocks may run, in ms; added to the vote timer. Must be below T.
    * @defaultValue `Math.min(100, Math.floor(electionTimeoutMs / 10))`
@@ -69,6 +80,16 @@ export interface NodeOptions<R = unknown> {
    * @defaultValue `64`
    */
   maxInflightRpcs?: number;
+  /**
+   * Most partial AppendEntries (fewer than maxEntriesPerRpc entries and maxBytesPerRpc bytes)
+   * in flight to one follower. Beyond it the next partial batch waits for an answer (or,
+   * when they go a heartbeat interval unanswered, for the next heartbeat tick), then leaves
+   * with everything appended meanwhile: Nagle's rule without a timer of its own. A lone
+   * proposal on an idle pipeline still leaves at once; full batches pipeline up to
+   * maxInflightRpcs. At most maxInflightRpcs.
+   * @defaultValue `1`
+   */
+  maxPartialInflightRpcs?: number;
   /**
    * Most data bytes in flight to one follower.
    * @defaultValue `32 * 1024 * 1024` (32 MiB)
@@ -125,6 +146,7 @@ export interface ResolvedOptions<R> {
   readonly stateMachine: StateMachine<R>;
   readonly initialConfiguration: Configuration | undefined;
   readonly electionTimeoutMs: number;
+  readonly electionJitter: number;
   readonly maxClockDriftMs: number;
   readonly heartbeatIntervalMs: number;
   readonly rpcTimeoutMs: number;
@@ -133,6 +155,7 @@ export interface ResolvedOptions<R> {
   readonly maxEntriesPerRpc: number;
   readonly maxBytesPerRpc: number;
   readonly maxInflightRpcs: number;
+  readonly maxPartialInflightRpcs: number;
   readonly maxInflightBytes: number;
   readonly applyBatchSize: number;
   readonly maxPendingProposals: number;
@@ -254,6 +277,27 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     Math.max(1, Math.floor(electionTimeoutMs / 2)),
   );
 
+  const maxInflightRpcs = positiveInt('maxInflightRpcs', options.maxInflightRpcs, 64);
+  const maxPartialInflightRpcs = positiveInt(
+    'maxPartialInflightRpcs',
+    options.maxPartialInflightRpcs,
+    1,
+    maxInflightRpcs,
+  );
+
+  const electionJitter = options.electionJitter ?? 0.3;
+  if (
+    typeof electionJitter !== 'number' ||
+    !Number.isFinite(electionJitter) ||
+    electionJitter <= 0 ||
+    electionJitter > 1
+  ) {
+    throw new InvalidOptionError(
+      'electionJitter',
+      `must be a number above 0 and at most 1, got ${String(electionJitter)}`,
+    );
+  }
+
   const clock = options.clock ?? systemClock;
   hasMethods('clock', clock, ['now', 'setTimer', 'clearTimer']);
   const random = options.random ?? systemRandom;
@@ -269,6 +313,7 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     stateMachine: options.stateMachine,
     initialConfiguration: options.initialConfiguration,
     electionTimeoutMs,
+    electionJitter,
     maxClockDriftMs,
     heartbeatIntervalMs,
     rpcTimeoutMs,
@@ -276,7 +321,8 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     snapshotLogMargin: nonNegativeInt('snapshotLogMargin', options.snapshotLogMargin, 1000),
     maxEntriesPerRpc: positiveInt('maxEntriesPerRpc', options.maxEntriesPerRpc, 1024),
     maxBytesPerRpc: positiveInt('maxBytesPerRpc', options.maxBytesPerRpc, 1024 * 1024),
-    maxInflightRpcs: positiveInt('maxInflightRpcs', options.maxInflightRpcs, 64),
+    maxInflightRpcs,
+    maxPartialInflightRpcs,
     maxInflightBytes: positiveInt('maxInflightBytes', options.maxInflightBytes, 32 * 1024 * 1024),
     applyBatchSize: positiveInt('applyBatchSize', options.applyBatchSize, 512),
     maxPendingProposals: positiveInt('maxPendingProposals', options.maxPendingProposals, 100_000),

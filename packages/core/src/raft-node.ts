@@ -66,12 +66,12 @@ import { VoteRound } from './vote-round.js';
  * {@link FSMCaller} and {@link SnapshotExecutor}. Users hold a `RaftNode`, the public face
  * of this class.
  *
- * Election: the election timer (follower) fires a random time in [T, 2T) after the last
- * contact with a leader and starts a pre-vote; a won pre-vote leads to elect-self, which
- * persists the new term and the self-vote before any RequestVote leaves; a won vote leads
- * to becomeLeader, which starts one Replicator per peer and appends a configuration entry
- * of the new term (the no-op of section 8 of the Raft paper). The vote timer (candidate)
- * gives up an election; the stepdown timer (leader) enforces check-quorum.
+ * Election: the election timer (follower) fires a random time in [T, T + electionJitter·T)
+ * after the last contact with a leader and starts a pre-vote; a won pre-vote leads to
+ * elect-self (or to standing aside for a peer already standing), which persists the new
+ * term and the self-vote before any RequestVote leaves; a won vote leads to becomeLeader,
+ * which starts one Replicator per peer and appends a configuration entry of the new term
+ * (Raft's no-op). The vote timer (candidate) gives up; the stepdown timer checks quorum.
  *
  * Everything runs on one event loop: the state changes between two awaits are atomic,
  * and every handler re-checks its term after it waited for storage.
@@ -370,6 +370,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     if (req.preVote) {
       // A pre-vote changes nothing here: it only asks whether we would vote.
       const granted = req.term > this.meta.term && upToDate && !inLease;
+      if (granted) this.electionTimer.preVoteGranted(req.from);
       return { term: this.meta.term, granted, ...leaderId };
     }
     // Raft paper section 6: within the lease of a live leader, a vote request neither
@@ -596,7 +597,12 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       this.stepDown(response.term, 'pre-vote answered with a later term', undefined);
       return;
     }
-    if (response.granted && round.grant(peer)) this.electSelf();
+    if (!response.granted || !round.grant(peer)) return;
+    if (this.electionTimer.standAside(this.self, term)) {
+      // A peer with a smaller id is standing: no later grant of this round may elect us.
+      round.stop();
+      this.electionVersion++;
+    } else this.electSelf();
   }
 
   /** A voter answered naming the leader whose lease it keeps: admit that leader's requests. */

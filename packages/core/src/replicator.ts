@@ -54,9 +54,12 @@ export interface ReplicatorStatus {
  * It starts in `probe`: one AppendEntries carrying entries from `nextIndex`, and on
  * rejection a jump back using the follower's hint (its last index, or the first index of
  * the conflicting term). Once one is accepted it switches to `replicate` and pipelines
- * AppendEntries, bounded by count and bytes in flight. A transport error drops back to
- * probe after a back-off. Heartbeats go on their own timer when nothing else was sent, and
- * are sent with prevLogIndex = matchIndex, so they never fail because of pipelining.
+ * AppendEntries, bounded by count and bytes in flight. Full batches pipeline up to that
+ * window; a partial one waits while maxPartialInflightRpcs partial ones are in flight, so
+ * that what is proposed meanwhile, however it arrives, goes out as one request (no timer:
+ * an idle pipeline sends at once). A transport error drops back to probe after a back-off.
+ * Heartbeats go on their own timer when nothing else was sent, and are sent with
+ * prevLogIndex = matchIndex, so they never fail because of pipelining.
  *
  * Unanswered is not failed: a request left without an answer for rpcTimeoutMs is sent again
  * (a probe from the same index, or, when pipelining, one request from matchIndex + 1) on the
@@ -78,6 +81,10 @@ export class Replicator {
   private version = 0;
   private inflight = 0;
   private inflightBytes = 0;
+  /** Requests of the current pipeline in flight that were not full (Nagle's rule). */
+  private partialInflight = 0;
+  /** When the latest partial request was sent. */
+  private lastPartialSentAt = Number.NEGATIVE_INFINITY;
   /** Data bytes of every AppendEntries still open, abandoned pipelines included. */
   private openBytes = 0;
   private probeOutstanding = false;
@@ -168,8 +175,22 @@ export class Replicator {
       this.openBytes < o.maxInflightBytes &&
       this.next <= log.lastIndex
     ) {
+      // Nagle's rule without a timer: with maxPartialInflightRpcs partial requests in flight,
+      // a batch that is not full waits and leaves with the next answer, together with all
+      // that was appended meanwhile. An idle pipeline sends at once, however little.
+      if (this.partialInflight >= o.maxPartialInflightRpcs && !this.fullBatchWaiting()) return;
       if (!this.sendEntries()) return;
     }
+  }
+
+  /** Whether the entries waiting to be sent fill an AppendEntries (by count or by bytes). */
+  private fullBatchWaiting(): boolean {
+    const o = this.host.options;
+    const log = this.host.log;
+    if (log.lastIndex - this.next + 1 >= o.maxEntriesPerRpc) return true;
+    const bytes = log.bytesBetween(this.next, log.lastIndex);
+    // Not in memory: read from storage, it is a batch of its own anyway.
+    return bytes === undefined || bytes >= o.maxBytesPerRpc;
   }
 
   private sendProbe(): void {
@@ -236,8 +257,17 @@ export class Replicator {
     const version = this.version;
     const sentAt = o.clock.now();
     const seq = ++this.seq;
+    // Partial: it took all that was waiting and still did not fill a request.
+    const partial =
+      prev + entries.length >= this.host.log.lastIndex &&
+      entries.length < o.maxEntriesPerRpc &&
+      bytes < o.maxBytesPerRpc;
     this.outstanding.set(seq, sentAt);
     this.inflight++;
+    if (partial) {
+      this.partialInflight++;
+      this.lastPartialSentAt = sentAt;
+    }
     this.inflightBytes += bytes;
     this.openBytes += bytes;
     if (this.state === 'replicate') this.next = prev + entries.length + 1;
@@ -257,7 +287,7 @@ export class Replicator {
       (response) => {
         this.rtt.answered(sentAt);
         this.openBytes -= bytes;
-        this.onResponse(version, seq, prev, entries.length, bytes, sentAt, response);
+        this.onResponse(version, seq, prev, entries.length, bytes, partial, sentAt, response);
       },
       () => {
         this.openBytes -= bytes;
@@ -278,6 +308,7 @@ export class Replicator {
     prev: number,
     count: number,
     bytes: number,
+    partial: boolean,
     sentAt: number,
     response: AppendEntriesResponse,
   ): void {
@@ -292,6 +323,7 @@ export class Replicator {
     this.outstanding.delete(seq);
     this.inflight--;
     this.inflightBytes -= bytes;
+    if (partial) this.partialInflight--;
     this.probeOutstanding = false;
     if (response.success) {
       this.backoffMs = 0;
@@ -344,6 +376,7 @@ export class Replicator {
     this.outstanding.clear();
     this.inflight = 0;
     this.inflightBytes = 0;
+    this.partialInflight = 0;
     this.probeOutstanding = false;
     this.backoffTimer.stop();
     this.backoffMs = 0;
@@ -389,6 +422,7 @@ export class Replicator {
     this.outstanding.clear();
     this.inflight = 0;
     this.inflightBytes = 0;
+    this.partialInflight = 0;
     this.probeOutstanding = false;
     this.state = 'probe';
     if (this.next <= this.match) this.next = this.match + 1;
@@ -406,6 +440,7 @@ export class Replicator {
   private onHeartbeatTimer(): void {
     if (this.stopped) return;
     this.resendUnanswered();
+    this.releaseStalledPartial();
     const o = this.host.options;
     // Something else went out meanwhile: wait for the rest of the interval. A remainder under
     // 1 ms counts as due, so float rounding of a drifting clock cannot spin the timer.
@@ -416,6 +451,27 @@ export class Replicator {
       this.sendHeartbeat();
       this.heartbeatTimer.start(o.heartbeatIntervalMs);
     }
+  }
+
+  /**
+   * Nagle's rule pays off while answers come back within a round trip. When the partial
+   * requests in flight have gone a heartbeat interval without an answer (a late reply, a
+   * lost one not yet resent), what waits behind them goes now rather than after them.
+   */
+  private releaseStalledPartial(): void {
+    const o = this.host.options;
+    if (
+      this.state !== 'replicate' ||
+      this.reading ||
+      this.partialInflight < o.maxPartialInflightRpcs ||
+      this.next > this.host.log.lastIndex ||
+      this.inflight >= o.maxInflightRpcs ||
+      this.openBytes >= o.maxInflightBytes ||
+      o.clock.now() - this.lastPartialSentAt < o.heartbeatIntervalMs
+    ) {
+      return;
+    }
+    this.sendEntries();
   }
 
   /**

@@ -33,7 +33,10 @@ export type RpcHandler = {
  * (requests are routed by `groupId`) and calls any peer (by `request.to`).
  *
  * The contract, which `@kontiki/testkit/transport` states as tests:
- * - calls from one endpoint to the same peer reach the peer's handler in the order issued;
+ * - calls from one endpoint to the same peer reach the peer's handler in the order issued,
+ *   per lane: a transport may give calls without entries or snapshot bytes (heartbeats,
+ *   votes) a lane of their own that overtakes calls carrying them; core relies on no order
+ *   between the lanes;
  * - any call may fail (typed RaftError: UNREACHABLE, TIMEOUT, ABORTED, UNKNOWN_GROUP, ...);
  * - `timeoutMs` and `signal` end a call;
  * - a handler's RaftError reaches the caller with the same `code`;

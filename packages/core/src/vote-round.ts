@@ -3,6 +3,7 @@ import { allPeers, isVoter } from './configuration.js';
 import type { DisruptedLeader, RequestVoteRequest, RequestVoteResponse } from './messages.js';
 import type { ResolvedOptions } from './options.js';
 import { RaftTimer } from './timer.js';
+import type { Transport } from './transport.js';
 import type { Configuration, PeerId } from './types.js';
 
 /**
@@ -12,16 +13,24 @@ import type { Configuration, PeerId } from './types.js';
  * Answers are awaited for the whole life of the round, not only rpcTimeoutMs, and voters that
  * have not answered are asked again every rpcTimeoutMs: on a network that loses or delays
  * messages, a lost request or a late answer costs one rpcTimeoutMs, not the round (issue 9).
+ * A request that fails outright is asked again after one heartbeat interval, once per voter.
  * Asking again is idempotent: a voter grants the same candidate its vote again.
  */
 export class VoteRound {
   private readonly ballot: Ballot;
   private readonly resend: RaftTimer;
   private readonly unanswered = new Set<PeerId>();
+  /** Voters whose request failed outright, to ask again soon (once each: `retried`). */
+  private readonly failed = new Set<PeerId>();
+  private readonly retried = new Set<PeerId>();
+  private readonly retry: RaftTimer;
   private stopped = false;
 
   constructor(
-    private readonly options: ResolvedOptions<unknown>,
+    private readonly options: Pick<
+      ResolvedOptions<unknown>,
+      'groupId' | 'peerId' | 'clock' | 'rpcTimeoutMs' | 'heartbeatIntervalMs'
+    > & { readonly transport: Pick<Transport, 'call'> },
     private readonly conf: Configuration,
     /** The term asked for: the node's term + 1 for a pre-vote, its new term for a vote. */
     readonly term: number,
@@ -30,14 +39,17 @@ export class VoteRound {
     this.ballot = new Ballot(conf);
     this.ballot.grant(options.peerId);
     this.resend = new RaftTimer(options.clock, () => this.askAgain());
+    this.retry = new RaftTimer(options.clock, () => this.askFailed());
   }
 
   private askAgain: () => void = () => {};
+  private askFailed: () => void = () => {};
 
   /** Ends the round: nothing is asked again (its answers are still delivered, and dropped). */
   stop(): void {
     this.stopped = true;
     this.resend.stop();
+    this.retry.stop();
   }
 
   /** Counts `peer`'s grant; true once the round is won (by both halves of a joint configuration). */
@@ -87,13 +99,29 @@ export class VoteRound {
           this.unanswered.delete(peer);
           onResponse(peer, response);
         },
-        () => {},
+        () => {
+          // Failed outright (a connection refused, or one a peer's restart left broken): ask
+          // again after a heartbeat interval, once, not a whole rpcTimeoutMs later; a
+          // reconnecting channel usually carries the second request.
+          if (this.stopped || this.retried.has(peer)) return;
+          this.failed.add(peer);
+          if (!this.retry.armed) this.retry.start(o.heartbeatIntervalMs);
+        },
       );
     };
     this.askAgain = () => {
       if (this.stopped || this.unanswered.size === 0 || o.clock.now() >= endsAt) return;
       for (const peer of [...this.unanswered]) ask(peer);
       this.resend.start(o.rpcTimeoutMs);
+    };
+    this.askFailed = () => {
+      const peers = [...this.failed];
+      this.failed.clear();
+      if (this.stopped || o.clock.now() >= endsAt) return;
+      for (const peer of peers) {
+        this.retried.add(peer);
+        if (this.unanswered.has(peer)) ask(peer);
+      }
     };
     this.askAgain();
   }

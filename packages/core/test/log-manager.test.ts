@@ -45,6 +45,74 @@ describe('LogManager', () => {
     expect(lm.durableIndex).toBe(50);
   });
 
+  it('a follower: appends of requests arriving while a write is in flight go to storage in one call, and all their waiters resolve in the same turn', async () => {
+    const { lm, storage } = manager();
+    await lm.load();
+    lm.appendReplicated(0, [entry(1, 1)], 0);
+    await flush();
+    // Three more AppendEntries, each in its own turn, while 1..1 is being written.
+    const order: number[] = [];
+    const waits: Array<Promise<unknown> | undefined> = [];
+    for (let i = 2; i <= 4; i++) {
+      await flush();
+      lm.appendReplicated(i - 1, [entry(i, 1)], 0);
+      waits.push(lm.waitDurable(i)?.then(() => order.push(i)));
+    }
+    storage.release();
+    await flush();
+    expect(order).toEqual([]);
+    storage.release();
+    // Resolved in one pass: by the end of one microtask checkpoint all three are answered.
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(order).toEqual([2, 3, 4]);
+    await Promise.all(waits);
+    expect(storage.calls).toEqual(['append 1..1', 'append 2..4']);
+  });
+
+  it('bytesBetween: data bytes of an in-memory range, kept right through truncation, release and reuse', async () => {
+    const { lm, storage } = manager();
+    await lm.load();
+    const sized = (i: number, n: number) => entry(i, 1, 'x'.repeat(n));
+    lm.appendLocal([sized(1, 10), sized(2, 20), sized(3, 30), sized(4, 40)]);
+    expect(lm.bytesBetween(1, 4)).toBe(100);
+    expect(lm.bytesBetween(2, 3)).toBe(50);
+    expect(lm.bytesBetween(4, 4)).toBe(40);
+    expect(lm.bytesBetween(3, 5)).toBeUndefined();
+    lm.truncateSuffix(2);
+    lm.appendLocal([sized(3, 7)]);
+    expect(lm.bytesBetween(1, 3)).toBe(37);
+    // Durable, then released from memory: those are no longer answered.
+    for (let i = 0; i < 10 && lm.durableIndex < 3; i++) {
+      await flush();
+      storage.release();
+      await flush();
+    }
+    expect(lm.durableIndex).toBe(3);
+    lm.releaseMemory(1);
+    expect(lm.bytesBetween(1, 3)).toBeUndefined();
+    expect(lm.bytesBetween(2, 3)).toBe(27);
+  });
+
+  it('bytesBetween counts no released entry once memory is compacted', async () => {
+    const { lm, storage } = manager();
+    await lm.load();
+    lm.appendLocal(Array.from({ length: 2048 }, (_, i) => entry(i + 1, 1, 'x')));
+    for (let i = 0; i < 10 && lm.durableIndex < 2048; i++) {
+      await flush();
+      storage.release();
+      await flush();
+    }
+    expect(lm.durableIndex).toBe(2048);
+    // Enough released for the in-memory window to be cut down to the live tail.
+    lm.releaseMemory(1500);
+    expect(lm.bytesBetween(1500, 1501)).toBeUndefined();
+    expect(lm.bytesBetween(1501, 1501)).toBe(1);
+    expect(lm.bytesBetween(1501, 2048)).toBe(548);
+    lm.appendLocal([entry(2049, 1, 'yy')]);
+    expect(lm.bytesBetween(2048, 2049)).toBe(3);
+  });
+
   it('a truncation behind an in-flight write keeps the durable index honest', async () => {
     const { lm, storage } = manager();
     await lm.load();

@@ -50,6 +50,10 @@ async function setup(opts: {
   maxEntriesPerRpc?: number;
   maxInflightRpcs?: number;
   maxInflightBytes?: number;
+  maxBytesPerRpc?: number;
+  maxPartialInflightRpcs?: number;
+  /** Bytes of each entry's data (default: its index as text). */
+  entryBytes?: number;
 }) {
   const clock = opts.clock ?? new ManualClock();
   const transport = new ScriptedTransport();
@@ -61,7 +65,10 @@ async function setup(opts: {
     onStorageError: () => {},
   });
   await log.load();
-  const entries = Array.from({ length: opts.lastIndex }, (_, i) => entry(i + 1, i < 5 ? 1 : 2));
+  const data = (i: number) => (opts.entryBytes ? 'x'.repeat(opts.entryBytes) : `${i}`);
+  const entries = Array.from({ length: opts.lastIndex }, (_, i) =>
+    entry(i + 1, i < 5 ? 1 : 2, data(i + 1)),
+  );
   log.appendLocal(entries);
   const matches: number[] = [];
   const higher: number[] = [];
@@ -81,6 +88,8 @@ async function setup(opts: {
     maxEntriesPerRpc: opts.maxEntriesPerRpc ?? 4,
     maxInflightRpcs: opts.maxInflightRpcs ?? 3,
     ...(opts.maxInflightBytes ? { maxInflightBytes: opts.maxInflightBytes } : {}),
+    ...(opts.maxBytesPerRpc ? { maxBytesPerRpc: opts.maxBytesPerRpc } : {}),
+    ...(opts.maxPartialInflightRpcs ? { maxPartialInflightRpcs: opts.maxPartialInflightRpcs } : {}),
   });
   const host: ReplicatorHost = {
     options: options as never,
@@ -92,7 +101,19 @@ async function setup(opts: {
     openSnapshot: async () => null,
   };
   const r = new Replicator(host, 'b', 2);
-  return { r, transport, matches, higher, clock, log };
+  /** The leader appends entries of term 2 after its last, as proposals do. */
+  const propose = (count: number) => {
+    const first = log.lastIndex + 1;
+    log.appendLocal(Array.from({ length: count }, (_, i) => entry(first + i, 2, data(first + i))));
+  };
+  return { r, transport, matches, higher, clock, log, propose };
+}
+
+/** Probes once and gets a match at `last`: the replicator is then pipelining. */
+async function matchedAt(r: Replicator, transport: ScriptedTransport, last: number): Promise<void> {
+  r.start();
+  transport.sent[0]?.resolve(ok(last));
+  await flush();
 }
 
 const ok = (last: number): AppendEntriesResponse => ({
@@ -102,8 +123,8 @@ const ok = (last: number): AppendEntriesResponse => ({
 });
 
 describe('Replicator', () => {
-  it('probes from the end of the log, backs off with the follower hint, then pipelines within the window', async () => {
-    const { r, transport, matches } = await setup({ lastIndex: 12 });
+  it('probes from the end of the log, backs off with the follower hint, then pipelines full batches while one partial batch at a time is in flight', async () => {
+    const { r, transport, matches, propose } = await setup({ lastIndex: 12 });
     r.start();
     expect(transport.sent).toHaveLength(1);
     const probe = transport.sent[0];
@@ -117,10 +138,135 @@ describe('Replicator', () => {
     second?.resolve(ok(7));
     await flush();
     expect(matches).toEqual([7]);
-    // Now pipelined: up to maxInflightRpcs (3) batches of maxEntriesPerRpc (4) in flight.
-    const inflight = transport.sent.slice(2).map((s) => s.req.entries.map((e) => e.index));
-    expect(inflight).toEqual([[8, 9, 10, 11], [12]]);
+    // Now pipelined: a full batch (maxEntriesPerRpc = 4), and the partial rest behind it.
+    const sentNow = () => transport.sent.slice(2).map((s) => s.req.entries.map((e) => e.index));
+    expect(sentNow()).toEqual([[8, 9, 10, 11], [12]]);
     expect(r.status().state).toBe('replicate');
+    // A partial batch is in flight (maxPartialInflightRpcs = 1): new entries wait, although
+    // the window (maxInflightRpcs = 3) has room ...
+    propose(1);
+    r.kick();
+    propose(1);
+    r.kick();
+    expect(sentNow()).toEqual([[8, 9, 10, 11], [12]]);
+    // ... until the partial one is answered; the full one may still be in flight.
+    transport.sent[3]?.resolve(ok(12));
+    await flush();
+    expect(sentNow()).toEqual([[8, 9, 10, 11], [12], [13, 14]]);
+  });
+
+  it('with maxPartialInflightRpcs = 2, a second partial batch pipelines behind the first', async () => {
+    const { r, transport, propose } = await setup({ lastIndex: 3, maxPartialInflightRpcs: 2 });
+    await matchedAt(r, transport, 3);
+    const sentNow = () => transport.sent.slice(1).map((s) => s.req.entries.map((e) => e.index));
+    for (let i = 0; i < 3; i++) {
+      propose(1);
+      r.kick();
+    }
+    expect(sentNow()).toEqual([[4], [5]]);
+    transport.sent[1]?.resolve(ok(4));
+    await flush();
+    expect(sentNow()).toEqual([[4], [5], [6]]);
+  });
+
+  it('maxPartialInflightRpcs must lie between 1 and maxInflightRpcs', async () => {
+    await expect(setup({ lastIndex: 1, maxPartialInflightRpcs: 4 })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+    });
+    await expect(setup({ lastIndex: 1, maxPartialInflightRpcs: 0.5 })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+    });
+  });
+
+  it('a lone proposal on an idle pipeline is sent at once, without waiting for a turn or a timer', async () => {
+    const { r, transport, clock, propose } = await setup({ lastIndex: 3 });
+    await matchedAt(r, transport, 3);
+    expect(r.status().inflightRpcs).toBe(0);
+    const before = transport.sent.length;
+    const timersBefore = (clock as ManualClock).armed;
+    propose(1);
+    r.kick();
+    // Synchronously, in the same turn: no microtask, no timer in between.
+    expect(transport.sent.length).toBe(before + 1);
+    expect(transport.sent.at(-1)?.req.entries.map((e) => e.index)).toEqual([4]);
+    expect((clock as ManualClock).armed).toBe(timersBefore);
+  });
+
+  it('proposals arriving one per turn while an AppendEntries is in flight leave together in one request when it is answered', async () => {
+    const { r, transport, propose } = await setup({ lastIndex: 3, maxEntriesPerRpc: 64 });
+    await matchedAt(r, transport, 3);
+    propose(1);
+    r.kick();
+    const first = transport.sent.length - 1;
+    expect(transport.sent[first]?.req.entries.map((e) => e.index)).toEqual([4]);
+    // Five proposals, each in its own macrotask, as requests read from sockets arrive.
+    for (let i = 0; i < 5; i++) {
+      await flush();
+      propose(1);
+      r.kick();
+    }
+    expect(transport.sent.length).toBe(first + 1);
+    transport.sent[first]?.resolve(ok(4));
+    await flush();
+    expect(transport.sent.length).toBe(first + 2);
+    expect(transport.sent[first + 1]?.req.entries.map((e) => e.index)).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it('what waits behind a partial request left a heartbeat interval without an answer goes on the heartbeat tick', async () => {
+    // electionTimeoutMs 100: heartbeat 10 ms, rpcTimeoutMs 50 ms.
+    const { r, transport, clock, propose } = await setup({ lastIndex: 3, maxEntriesPerRpc: 64 });
+    const manual = clock as ManualClock;
+    await matchedAt(r, transport, 3);
+    propose(1);
+    r.kick();
+    propose(2);
+    r.kick();
+    const sentNow = () => transport.sent.slice(1).map((s) => s.req.entries.map((e) => e.index));
+    expect(sentNow()).toEqual([[4]]);
+    manual.advance(9);
+    expect(sentNow()).toEqual([[4]]);
+    // The answer to [4] is late: after a heartbeat interval, [5, 6] goes without it.
+    manual.advance(1);
+    expect(sentNow()).toEqual([[4], [5, 6]]);
+    // And the late answers still move the pipeline on, as ever.
+    transport.sent[1]?.resolve(ok(4));
+    transport.sent[2]?.resolve(ok(6));
+    await flush();
+    expect(r.matchIndex).toBe(6);
+  });
+
+  it('64 KiB values: full batches (by bytes) pipeline up to the byte window, a partial one follows them', async () => {
+    const KiB = 1024;
+    const { r, transport, propose } = await setup({
+      lastIndex: 1,
+      entryBytes: 64 * KiB,
+      maxEntriesPerRpc: 1024,
+      maxInflightRpcs: 64,
+      maxBytesPerRpc: 128 * KiB,
+      maxInflightBytes: 512 * KiB,
+    });
+    await matchedAt(r, transport, 1);
+    const sentNow = () => transport.sent.slice(1).map((s) => s.req.entries.map((e) => e.index));
+    propose(9);
+    r.kick();
+    // Four requests of 128 KiB fill the byte window; entry 10 waits for room.
+    expect(sentNow()).toEqual([
+      [2, 3],
+      [4, 5],
+      [6, 7],
+      [8, 9],
+    ]);
+    transport.sent[1]?.resolve(ok(3));
+    await flush();
+    // Room again, and no partial request in flight: entry 10 leaves behind the full ones.
+    expect(sentNow().at(-1)).toEqual([10]);
+    // Behind a partial request, one more entry waits; two fill a request and leave.
+    propose(1);
+    r.kick();
+    expect(sentNow().at(-1)).toEqual([10]);
+    propose(1);
+    r.kick();
+    expect(sentNow().at(-1)).toEqual([11, 12]);
   });
 
   it('jumps over a whole conflicting term using conflictTerm/conflictIndex', async () => {

@@ -102,7 +102,11 @@ async function main(): Promise<number> {
     buckets.map(
       (seeds) =>
         new Promise<void>((resolve, reject) => {
-          const w = new Worker(new URL(import.meta.url), {
+          // This file is TypeScript: on Node 20 a worker does not inherit tsx's loader, so the
+          // worker registers it before it imports this file.
+          const entry = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
+          const w = new Worker(entry, {
+            eval: true,
             workerData: { ...base, seeds } satisfies Job,
           });
           w.on('message', (m: Message) => {
@@ -177,7 +181,7 @@ if (isMainThread) {
   main().then(
     (code) => process.exit(code),
     (error: unknown) => {
-      console.error(error instanceof Error ? error.message : error);
+      console.error(error instanceof Error ? error.stack : error);
       process.exit(2);
     },
   );

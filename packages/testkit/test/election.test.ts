@@ -54,7 +54,7 @@ describe('leader election (Raft paper 5.2, braft node)', () => {
     const next = await c.waitForLeader('g', 6 * T);
     expect(next.id).not.toBe(old.id);
     expect(next.term).toBeGreaterThan(old.term);
-    // Election timer in [T, 2T) from the last contact, then a pre-vote and a vote round.
+    // Election timer in [T, 1.3 T) from the last contact, then a pre-vote and a vote round.
     expect(c.now - crashedAt).toBeLessThan(4 * T);
     await c.stop();
   });

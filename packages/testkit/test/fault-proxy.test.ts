@@ -282,4 +282,34 @@ describe('FaultMesh', () => {
     await until(() => c.received().toString() === 'still here', 'an echo after the chaos');
     expect(faults.length).toBe(count);
   });
+
+  it('chaos with openLinksOnly faults only links that carry connections', async () => {
+    const ids = ['a', 'b', 'c'];
+    const mesh = await FaultMesh.start({ nodes: ids, seed: 3 });
+    cleanups.push(() => mesh.close());
+    for (const id of ids) {
+      const s = await startServer(echo);
+      cleanups.push(() => s.close());
+      mesh.setTarget(id, { host: '127.0.0.1', port: s.port });
+    }
+    // Only a -> c carries a connection.
+    const c = await connect(mesh.link('a', 'c').port);
+    c.socket.on('error', () => {});
+    cleanups.push(() => void c.socket.destroy());
+    await until(() => mesh.link('a', 'c').connections === 1, 'the connection a -> c');
+    const faults: string[] = [];
+    const onFault = (f: { kind: string; from: string; to: string }) =>
+      faults.push(`${f.kind} ${f.from}->${f.to}`);
+    mesh.startChaos({ stallEveryMs: [1, 3], stallMs: [1, 2], openLinksOnly: true, onFault });
+    await until(() => faults.length >= 20, 'twenty stalls');
+    mesh.stopChaos();
+    expect(new Set(faults)).toEqual(new Set(['stall a->c']));
+    // A reset picks it too (and closes it: the next one may go anywhere).
+    faults.length = 0;
+    mesh.startChaos({ resetEveryMs: [1, 3], openLinksOnly: true, onFault });
+    await until(() => faults.length >= 1, 'a reset');
+    mesh.stopChaos();
+    expect(faults[0]).toBe('reset a->c');
+    expect(mesh.link('a', 'c').stats.resets).toBe(1);
+  });
 });

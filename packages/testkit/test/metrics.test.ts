@@ -193,6 +193,9 @@ describe('metrics a node reports through NodeOptions.metrics', () => {
         ? { delayMs: 3 * T }
         : 'deliver',
     );
+    // Answers already on the wire when the filter was set arrive on time (one-way delay at
+    // most 1 ms): let them land before counting.
+    await c.runFor(5);
     const before = rtt(slow).length;
     await c.propose('while slow');
     await c.runFor(5 * T);

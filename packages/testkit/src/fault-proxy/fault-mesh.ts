@@ -29,6 +29,12 @@ export interface ChaosOptions {
   readonly stallDirection?: Direction | 'both';
   /** Time between two resets, uniform in [min, max]; each resets one random link. */
   readonly resetEveryMs?: readonly [number, number];
+  /**
+   * Stall and reset only links with open connections, when some have: the links that carry
+   * traffic (in Raft mostly the leader's; a follower dials a peer only to ask for votes).
+   * Default false: any link.
+   */
+  readonly openLinksOnly?: boolean;
   /** Called for every fault injected (for logs and test reports). */
   readonly onFault?: (fault: ChaosFault) => void;
 }
@@ -151,9 +157,12 @@ export class FaultMesh {
    * returned function) is called. Uses the mesh's seed for its choices.
    */
   startChaos(options: ChaosOptions): () => void {
-    const links = this.links();
-    const pickLink = () =>
-      links[Math.floor(this.rng.next() * links.length)] as [string, string, FaultProxy];
+    const all = this.links();
+    const pickLink = () => {
+      const open = options.openLinksOnly ? all.filter(([, , p]) => p.connections > 0) : [];
+      const links = open.length > 0 ? open : all;
+      return links[Math.floor(this.rng.next() * links.length)] as [string, string, FaultProxy];
+    };
     const uniform = ([min, max]: readonly [number, number]) =>
       min + this.rng.next() * Math.max(0, max - min);
     const every = (range: readonly [number, number] | undefined, act: () => void) => {

@@ -10,8 +10,9 @@
  *
  * @packageDocumentation
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import {
   decodeFrame,
   encodeErrorFrame,
@@ -55,6 +56,148 @@ export function reportFuzz(name: string, figures: Record<string, unknown>): void
 /** Resident set size of this process, in MiB. */
 export function rssMiB(): number {
   return Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10;
+}
+
+/** This process's memory after a forced collection and a settle (`settledMemory`), in MiB. */
+export interface SettledMemory {
+  readonly rssMiB: number;
+  readonly heapUsedMiB: number;
+  readonly heapTotalMiB: number;
+  /** Memory of C++ objects bound to JavaScript ones, array buffers included. */
+  readonly externalMiB: number;
+  readonly arrayBuffersMiB: number;
+  /** Memory V8 allocated with malloc (compiler zones and the like), outside the heap. */
+  readonly v8MallocedMiB: number;
+  /**
+   * RSS split (Linux, /proc/self/status): anonymous pages (heaps, malloc) and pages of mapped
+   * files (the node binary, libraries), which grow as more of their code runs for the first
+   * time and are not memory the process holds for data. Undefined elsewhere.
+   */
+  readonly rssAnonMiB: number | undefined;
+  readonly rssFileMiB: number | undefined;
+  /** Whether a collection could be forced (node was started with `--expose-gc`). */
+  readonly gcForced: boolean;
+}
+
+/** One point of a MemoryWatch: settled memory after `done` units of work. */
+export interface MemoryPoint extends SettledMemory {
+  readonly done: number;
+}
+
+/** What a fuzz run reports of memory (see MemoryWatch). */
+export interface MemoryReport {
+  /** Once warm: after the server is up and the first unit of work (a batch) went through. */
+  readonly memoryStart: MemoryPoint;
+  /** A quarter of the way (the first checkpoint), when the run has reached its pace. */
+  readonly memoryWarm: MemoryPoint;
+  readonly memoryEnd: MemoryPoint;
+  /** End RSS / start RSS. */
+  readonly rssGrowth: number;
+  /** End RSS / RSS a quarter of the way. */
+  readonly rssGrowthSinceWarm: number;
+  /** RSS, heap used and V8's heap size at every checkpoint, in MiB. */
+  readonly curve: ReadonlyArray<{
+    done: number;
+    rssMiB: number;
+    heapUsedMiB: number;
+    heapTotalMiB: number;
+  }>;
+}
+
+/**
+ * Settled memory (`settledMemory`) at the start of a run, at `checkpoints` evenly spaced points
+ * through it, and at its end: the curve tells a leak (growing with the work) from a heap or an
+ * allocator that sizes itself once to the run's pace (growing early, then flat).
+ */
+export class MemoryWatch {
+  private readonly points: MemoryPoint[] = [];
+  private nextCheckpoint = 0;
+
+  constructor(
+    private readonly total: number,
+    private readonly checkpoints = 4,
+  ) {}
+
+  /** Call after each unit of work with the count done so far: measures when one is due. */
+  async after(done: number): Promise<void> {
+    // The end is measured by finish().
+    if (this.points.length > 0 && (done < this.nextCheckpoint || done >= this.total)) return;
+    this.points.push({ done, ...(await settledMemory()) });
+    const step = this.total / this.checkpoints;
+    this.nextCheckpoint = (Math.floor(done / step) + 1) * step;
+  }
+
+  /** Measures the end and reports. */
+  async finish(done: number): Promise<MemoryReport> {
+    const end: MemoryPoint = { done, ...(await settledMemory()) };
+    const start = this.points[0] ?? end;
+    const warm = this.points[1] ?? start;
+    const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+    return {
+      memoryStart: start,
+      memoryWarm: warm,
+      memoryEnd: end,
+      rssGrowth: ratio(end.rssMiB, start.rssMiB),
+      rssGrowthSinceWarm: ratio(end.rssMiB, warm.rssMiB),
+      curve: [...this.points, end].map((p) => ({
+        done: p.done,
+        rssMiB: p.rssMiB,
+        heapUsedMiB: p.heapUsedMiB,
+        heapTotalMiB: p.heapTotalMiB,
+      })),
+    };
+  }
+}
+
+/** The kB fields of /proc/self/status, in bytes (empty where there is no /proc). */
+function procStatus(): Record<string, number> {
+  const out: Record<string, number> = {};
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (m) out[m[1] as string] = Number(m[2]) * 1024;
+  }
+  return out;
+}
+
+const mib = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/**
+ * Memory of this process once garbage is collected: forces full collections (when node runs
+ * with `--expose-gc`, as `pnpm fuzz --long` starts it), lets pending callbacks and sockets
+ * close for `settleMs`, collects again, then reads RSS and heap statistics. Without
+ * `--expose-gc` it only settles, and says so (`gcForced: false`).
+ */
+export async function settledMemory(settleMs = 500): Promise<SettledMemory> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const collect = async (): Promise<void> => {
+    // Several passes: finalizers and weak callbacks free more on the next collection.
+    for (let i = 0; i < 3; i++) {
+      gc?.();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  };
+  await collect();
+  await new Promise<void>((resolve) => setTimeout(resolve, settleMs));
+  await collect();
+  const m = process.memoryUsage();
+  const status = procStatus();
+  return {
+    rssMiB: mib(m.rss),
+    heapUsedMiB: mib(m.heapUsed),
+    heapTotalMiB: mib(m.heapTotal),
+    externalMiB: mib(m.external),
+    arrayBuffersMiB: mib(m.arrayBuffers),
+    v8MallocedMiB: mib(getHeapStatistics().malloced_memory),
+    rssAnonMiB: status.RssAnon === undefined ? undefined : mib(status.RssAnon),
+    rssFileMiB: status.RssFile === undefined ? undefined : mib(status.RssFile),
+    gcForced: gc !== undefined,
+  };
 }
 
 const MAX = BigInt(WIRE_LIMITS.maxTermOrIndex);

@@ -67,6 +67,7 @@ export interface LivenessFaultsResult {
     readonly maxEntriesPerRpc: number;
     readonly maxInflightRpcs: number;
     readonly snapshotLogMargin: number;
+    readonly maxPartialInflightRpcs: number;
   };
   /** The majority kept up and connected during the window. */
   readonly majority: readonly string[];
@@ -150,10 +151,13 @@ export async function runLivenessFaults(
   const profile = options.network ?? seededNetwork(shape.fork('network'), t);
   // Not one entry per RPC: at one entry per round trip of up to 7 T, a backlog of a few tens
   // of entries cannot commit within the bound whatever the core does (the safety sweep covers it).
+  const maxEntriesPerRpc = shape.pick([16, 64, 1024]);
+  const maxInflightRpcs = shape.pick([1, 8, 64]);
   const batching = {
-    maxEntriesPerRpc: shape.pick([16, 64, 1024]),
-    maxInflightRpcs: shape.pick([1, 8, 64]),
+    maxEntriesPerRpc,
+    maxInflightRpcs,
     snapshotLogMargin: shape.pick([0, 5, 100, 1000]),
+    maxPartialInflightRpcs: Math.min(maxInflightRpcs, shape.pick([1, 1, 2])),
   };
   const cluster = new SimCluster({
     seed,

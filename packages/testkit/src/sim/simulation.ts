@@ -61,19 +61,26 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   // Sometimes only some peers form the cluster; the others join through membership changes.
   const initialVoters =
     peerCount > 3 && shape.chance(0.3) ? peerIds.slice(0, peerCount - 2) : undefined;
+  // Picked in this order so that earlier seeds keep their shapes.
+  const maxEntriesPerRpc = shape.pick([1, 3, 16, 1024]);
+  const maxInflightRpcs = shape.pick([1, 2, 8, 64]);
+  const nodeOptions = {
+    maxEntriesPerRpc,
+    maxInflightRpcs,
+    applyBatchSize: shape.pick([1, 7, 512]),
+    maxBytesPerRpc: shape.pick([512, 8192, 1 << 20]),
+    snapshotLogMargin: shape.pick([0, 0, 3, 50, 1000]),
+    // How many partial AppendEntries may be in flight: how entries are grouped into
+    // requests must not matter to safety.
+    maxPartialInflightRpcs: Math.min(maxInflightRpcs, shape.pick([1, 1, 2, 64])),
+  };
   const cluster = new SimCluster({
     seed,
     peers: peerIds,
     ...(initialVoters ? { initialVoters } : {}),
     ...(options.groups ? { groups: options.groups } : {}),
     electionTimeoutMs: options.electionTimeoutMs ?? 100,
-    nodeOptions: {
-      maxEntriesPerRpc: shape.pick([1, 3, 16, 1024]),
-      maxInflightRpcs: shape.pick([1, 2, 8, 64]),
-      applyBatchSize: shape.pick([1, 7, 512]),
-      maxBytesPerRpc: shape.pick([512, 8192, 1 << 20]),
-      snapshotLogMargin: shape.pick([0, 0, 3, 50, 1000]),
-    },
+    nodeOptions,
     ...options.cluster,
   });
   const groups = cluster.groups;
