@@ -1,0 +1,197 @@
+/**
+ * Multi-raft at scale (issue 8's measurement): three processes on 127.0.0.1, one gRPC endpoint
+ * and one SQLite file (synchronous=full) each, G Raft groups on all three. For each G:
+ * - the time from start until every group has a leader (each process knows a leader for every
+ *   group, and the processes lead G groups between them);
+ * - idle: each process's CPU (share of one core, from /proc) and RSS over a window once
+ *   elected, and how the leaders are split over the processes;
+ * - failover: the process leading most groups is SIGKILLed; the time until the two others
+ *   lead every group between them.
+ *
+ * `pnpm run bench:multi-raft [--groups 100,1000] [--idle-seconds 10] [--timeout-seconds 90]
+ * [--election-timeout-ms 1000]`. Prints one JSON value on stdout; progress on stderr.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './proc-stat.js';
+
+const NODE_SCRIPT = fileURLToPath(new URL('./multi-raft-node.ts', import.meta.url));
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+const levels = arg('groups', '100,1000').split(',').map(Number);
+const idleSeconds = Number(arg('idle-seconds', '10'));
+const timeoutSeconds = Number(arg('timeout-seconds', '90'));
+const electionTimeoutMs = Number(arg('election-timeout-ms', '1000'));
+
+interface Report {
+  readonly id: string;
+  readonly sinceStartMs: number;
+  readonly leading: number;
+  readonly knownLeader: number;
+  readonly rssMiB: number;
+}
+
+interface Member {
+  readonly id: string;
+  readonly child: ChildProcess;
+  last: Report | undefined;
+  exited: boolean;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `done` every 100 ms until it holds or `timeoutMs` passes; the elapsed ms, or undefined. */
+async function until(done: () => boolean, timeoutMs: number): Promise<number | undefined> {
+  const start = performance.now();
+  while (performance.now() - start < timeoutMs) {
+    if (done()) return Math.round(performance.now() - start);
+    await pause(100);
+  }
+  return undefined;
+}
+
+async function level(groups: number) {
+  const ids = ['n1', 'n2', 'n3'];
+  const ports = await Promise.all(ids.map(() => freePort()));
+  const peers = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+  const token = randomBytes(16).toString('hex');
+  const dirs = ids.map(() => mkdtempSync(join(tmpdir(), 'kontiki-multi-raft-')));
+  const members: Member[] = ids.map((id, i) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT], {
+      env: {
+        ...process.env,
+        MULTI_RAFT_NODE: JSON.stringify({
+          id,
+          listen: peers[id],
+          peers,
+          groups,
+          dir: dirs[i],
+          token,
+          electionTimeoutMs,
+        }),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const member: Member = { id, child, last: undefined, exited: false };
+    child.once('exit', () => {
+      member.exited = true;
+    });
+    if (child.stdout) {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        try {
+          member.last = JSON.parse(line) as Report;
+        } catch {
+          // Not a report line: ignored.
+        }
+      });
+    }
+    return member;
+  });
+  const started = performance.now();
+  const live = () => members.filter((m) => !m.exited);
+  const allElected = (among: readonly Member[]) =>
+    among.every((m) => m.last !== undefined && m.last.knownLeader === groups) &&
+    among.reduce((sum, m) => sum + (m.last?.leading ?? 0), 0) === groups;
+  try {
+    const electedMs = await until(() => allElected(members), timeoutSeconds * 1000);
+    const sinceStartMs =
+      electedMs === undefined ? undefined : Math.round(performance.now() - started);
+    process.stderr.write(
+      `${groups} groups: ${sinceStartMs === undefined ? `not all elected within ${timeoutSeconds} s` : `all elected ${sinceStartMs} ms after spawning`}\n`,
+    );
+    // Idle: nothing is proposed; CPU over the window, per process.
+    const before = members.map((m) => cpuSeconds(m.child.pid ?? 0));
+    const t0 = performance.now();
+    await pause(idleSeconds * 1000);
+    const wall = (performance.now() - t0) / 1000;
+    const idle = members.map((m, i) => ({
+      id: m.id,
+      cpuShareOfOneCore: Number(
+        ((cpuSeconds(m.child.pid ?? 0) - (before[i] as number)) / wall).toFixed(3),
+      ),
+      rssMiB: m.last?.rssMiB,
+      leading: m.last?.leading,
+    }));
+    process.stderr.write(`${groups} groups idle: ${JSON.stringify(idle)}\n`);
+    const leaders = idle.map((m) => m.leading ?? 0);
+    const even = groups / ids.length;
+    // Failover: the process that leads most groups is killed.
+    let failover: Record<string, unknown> = { skipped: 'not every group had a leader' };
+    if (electedMs !== undefined) {
+      const victim = members.reduce((a, b) =>
+        (b.last?.leading ?? 0) > (a.last?.leading ?? 0) ? b : a,
+      );
+      const led = victim.last?.leading ?? 0;
+      victim.child.kill('SIGKILL');
+      const survivors = members.filter((m) => m !== victim);
+      // Reports arrive once a second: the figure is rounded up to that.
+      const reelectedMs = await until(
+        () =>
+          survivors.reduce((sum, m) => sum + (m.last?.leading ?? 0), 0) === groups &&
+          survivors.every((m) => m.last?.knownLeader === groups),
+        timeoutSeconds * 1000,
+      );
+      failover = { killed: victim.id, groupsItLed: led, allReelectedMs: reelectedMs ?? null };
+      process.stderr.write(`${groups} groups failover: ${JSON.stringify(failover)}\n`);
+    }
+    return {
+      groups,
+      allElectedMsAfterSpawn: sinceStartMs ?? null,
+      idle,
+      leadersPerProcess: leaders,
+      worstDeviationFromEven: Number(
+        (Math.max(...leaders.map((l) => Math.abs(l - even))) / even).toFixed(3),
+      ),
+      failover,
+    };
+  } finally {
+    for (const m of live()) m.child.kill('SIGKILL');
+    await until(() => live().length === 0, 10_000);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+const results = [];
+const loadBefore = loadavg().map((l) => Number(l.toFixed(2)));
+for (const g of levels) results.push(await level(g));
+console.log(
+  JSON.stringify(
+    {
+      bench: 'multi-raft: 3 processes, gRPC, SQLite synchronous=full, G groups on all three',
+      command: `pnpm run bench:multi-raft ${process.argv.slice(2).join(' ')}`.trim(),
+      date: new Date().toISOString(),
+      electionTimeoutMs,
+      idleSeconds,
+      machine: {
+        node: process.version,
+        cpus: cpus().length,
+        loadAverageBefore: loadBefore,
+        loadAverageAfter: loadavg().map((l) => Number(l.toFixed(2))),
+      },
+      results,
+    },
+    null,
+    2,
+  ),
+);
