@@ -17,6 +17,7 @@ import type { StorageKind, TransportKind } from '../src/config.js';
 import { LocalCluster } from '../src/local-cluster.js';
 import { type FailoverTrial, killLeaderUnderLoad, RoleLog } from '../test/support/failover.js';
 import { WriteLoad } from '../test/support/write-load.js';
+import { int } from './cli-args.js';
 
 const SERVER_SCRIPT = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -29,14 +30,6 @@ const { values } = parseArgs({
     writers: { type: 'string', default: '4' },
   },
 });
-
-function int(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`--${name}: expected an integer in [${min}, ${max}], got ${v}`);
-  }
-  return n;
-}
 
 const TRIALS = int('trials', values.trials, 1, 1000);
 const T = int('election-timeout-ms', values['election-timeout-ms'], 50, 60_000);

@@ -22,6 +22,7 @@ import { waitForLeader } from '../src/cluster-observer.js';
 import type { TransportKind } from '../src/config.js';
 import { acksPerWindow, MeshedCluster } from '../test/support/meshed-cluster.js';
 import { type AckedWrite, WriteLoad } from '../test/support/write-load.js';
+import { int } from './cli-args.js';
 import { summarize } from './latency.js';
 
 const SERVER_SCRIPT = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -46,14 +47,6 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '9' },
   },
 });
-
-function int(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`--${name}: expected an integer in [${min}, ${max}], got ${v}`);
-  }
-  return n;
-}
 
 const PHASE_MS = int('phase-s', values['phase-s'], 1, 3600) * 1000;
 const ROUNDS = int('rounds', values.rounds, 1, 100);

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { bytes, EtcdClient } from '../src/etcd/etcd-client.js';
 import { PutRequest } from '../src/gen/etcdserverpb/rpc.js';
+import { int } from './cli-args.js';
 import { type LatencySummary, summarize } from './latency.js';
 
 export interface LoadResult {
@@ -43,14 +44,6 @@ const { values } = parseArgs({
     keys: { type: 'string', default: '10000' },
   },
 });
-
-function int(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`--${name}: expected an integer in [${min}, ${max}], got ${v}`);
-  }
-  return n;
-}
 
 async function main(): Promise<void> {
   const endpoint = values.endpoint;
