@@ -28,8 +28,6 @@ export class VoteRound {
   /** Ends the round's hold on its endpoint's election slot when the round's time is up. */
   private readonly release: RaftTimer;
   private admission: ElectionAdmission | undefined;
-  /** Requests of this round awaiting an answer or a failure. */
-  private calls = 0;
   private stopped = false;
 
   constructor(
@@ -51,10 +49,9 @@ export class VoteRound {
 
   /**
    * The round holds one of `admission`'s slots (taken by the caller) until it is stopped,
-   * none of its requests awaits an answer any more (each was answered or failed), or `until`
-   * (on the node's clock) passes, whichever comes first. A round refused by a live voter and
-   * failed by a dead one (a failover, while the survivor keeps the dead leader's lease) so
-   * gives its slot back at once, not at the end of its time.
+   * every voter answered, or `until` (on the node's clock) passes, whichever comes first: a
+   * slot is never held longer than the round's own time. A failed call does not free it: a
+   * dead peer fails calls at once, and a failover would then run every election together.
    */
   holdSlot(admission: ElectionAdmission, until: number): void {
     this.leaveSlot();
@@ -122,18 +119,13 @@ export class VoteRound {
       };
       // Awaited for the rest of the round, however late the answer comes.
       const timeoutMs = Math.max(o.rpcTimeoutMs, Math.ceil(endsAt - o.clock.now()));
-      this.calls++;
-      const settled = () => {
-        if (--this.calls === 0) this.leaveSlot();
-      };
       o.transport.call('requestVote', request, { timeoutMs }).then(
         (response) => {
           this.unanswered.delete(peer);
-          settled();
+          if (this.unanswered.size === 0) this.leaveSlot();
           onResponse(peer, response);
         },
         () => {
-          settled();
           // Failed outright (a connection refused, or one a peer's restart left broken): ask
           // again after a heartbeat interval, once, not a whole rpcTimeoutMs later; a
           // reconnecting channel usually carries the second request.

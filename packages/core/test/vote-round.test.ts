@@ -101,10 +101,9 @@ describe('VoteRound', () => {
     expect(asked()).toBe(3);
   });
 
-  it('gives its election slot back once no request awaits an answer (one answered, one failed), not at the end of the round', async () => {
+  it('gives its election slot back once every voter answered, not at the end of the round', async () => {
     const clock = new ManualClock();
-    // A failover: b (alive) answers, c (dead) refuses the connection.
-    const transport = new ScriptedTransport((peer) => (peer === 'c' ? 'fail' : 'grant'));
+    const transport = new ScriptedTransport(() => 'grant');
     const slots = new ElectionAdmission(1);
     expect(slots.tryEnter()).toBe(true);
     const { r } = round(transport, clock);
@@ -113,6 +112,19 @@ describe('VoteRound', () => {
     await flush();
     expect(slots.active).toBe(0);
     expect(slots.tryEnter()).toBe(true);
+  });
+
+  it('keeps its slot while a voter whose call failed outright has not answered (a dead peer fails at once)', async () => {
+    const clock = new ManualClock();
+    const transport = new ScriptedTransport((peer) => (peer === 'c' ? 'fail' : 'grant'));
+    const slots = new ElectionAdmission(1);
+    slots.enter();
+    const { r } = round(transport, clock);
+    r.holdSlot(slots, clock.now() + 2 * T);
+    await flush();
+    expect(slots.active).toBe(1);
+    r.stop();
+    expect(slots.active).toBe(0);
   });
 
   it('a round whose voter stays silent holds its slot until its time is up, never longer', async () => {
