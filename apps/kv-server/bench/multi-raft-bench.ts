@@ -38,6 +38,9 @@ interface Report {
   readonly leading: number;
   readonly knownLeader: number;
   readonly rssMiB: number;
+  /** What creating and then starting the process's G nodes took, in ms. */
+  readonly constructMs?: number;
+  readonly startMs?: number;
 }
 
 interface Member {
@@ -113,12 +116,20 @@ async function level(groups: number) {
   const allElected = (among: readonly Member[]) =>
     among.every((m) => m.last !== undefined && m.last.knownLeader === groups) &&
     among.reduce((sum, m) => sum + (m.last?.leading ?? 0), 0) === groups;
+  // The most groups with a leader seen at once (the sum over processes of those each leads):
+  // where not every group elects, how far it got.
+  let mostLed = 0;
+  const ledNow = () => members.reduce((sum, m) => sum + (m.last?.leading ?? 0), 0);
   try {
-    const electedMs = await until(() => allElected(members), timeoutSeconds * 1000);
+    const electedMs = await until(() => {
+      mostLed = Math.max(mostLed, ledNow());
+      return allElected(members);
+    }, timeoutSeconds * 1000);
+    const ledAtTimeout = ledNow();
     const sinceStartMs =
       electedMs === undefined ? undefined : Math.round(performance.now() - started);
     process.stderr.write(
-      `${groups} groups: ${sinceStartMs === undefined ? `not all elected within ${timeoutSeconds} s` : `all elected ${sinceStartMs} ms after spawning`}\n`,
+      `${groups} groups: ${sinceStartMs === undefined ? `not all elected within ${timeoutSeconds} s (at most ${mostLed} led at once, ${ledAtTimeout} at the end)` : `all elected ${sinceStartMs} ms after spawning`}\n`,
     );
     // Idle: nothing is proposed; CPU over the window, per process.
     const before = members.map((m) => cpuSeconds(m.child.pid ?? 0));
@@ -132,6 +143,8 @@ async function level(groups: number) {
       ),
       rssMiB: m.last?.rssMiB,
       leading: m.last?.leading,
+      constructMs: m.last?.constructMs,
+      startMs: m.last?.startMs,
     }));
     process.stderr.write(`${groups} groups idle: ${JSON.stringify(idle)}\n`);
     const leaders = idle.map((m) => m.leading ?? 0);
@@ -158,6 +171,8 @@ async function level(groups: number) {
     return {
       groups,
       allElectedMsAfterSpawn: sinceStartMs ?? null,
+      mostGroupsLedAtOnce: Math.max(mostLed, ledAtTimeout),
+      groupsLedWhenTheWaitEnded: ledAtTimeout,
       idle,
       leadersPerProcess: leaders,
       worstDeviationFromEven: Number(

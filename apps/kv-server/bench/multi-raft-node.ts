@@ -26,6 +26,7 @@ const transport = await grpcTransport({
   token: config.token,
 });
 
+const constructing = performance.now();
 const nodes: RaftNode[] = [];
 for (let g = 0; g < config.groups; g++) {
   const groupId = `g${g}`;
@@ -45,6 +46,9 @@ for (let g = 0; g < config.groups; g++) {
 }
 const startedAt = performance.now();
 await Promise.all(nodes.map((n) => n.start()));
+// What creating and starting the G nodes cost (reports begin only after both).
+const constructMs = Math.round(startedAt - constructing);
+const startMs = Math.round(performance.now() - startedAt);
 
 function report(): void {
   let leading = 0;
@@ -58,6 +62,8 @@ function report(): void {
     `${JSON.stringify({
       id: config.id,
       sinceStartMs: Math.round(performance.now() - startedAt),
+      constructMs,
+      startMs,
       leading,
       knownLeader: known,
       rssMiB: Math.round(m.rss / 2 ** 20),

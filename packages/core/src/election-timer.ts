@@ -23,7 +23,12 @@ export class ElectionTimer {
   constructor(
     private readonly options: Pick<
       ResolvedOptions<unknown>,
-      'clock' | 'random' | 'electionTimeoutMs' | 'electionJitter' | 'rpcTimeoutMs'
+      | 'clock'
+      | 'random'
+      | 'electionTimeoutMs'
+      | 'electionJitter'
+      | 'rpcTimeoutMs'
+      | 'heartbeatIntervalMs'
     >,
     onTimeout: () => void,
   ) {
@@ -36,6 +41,15 @@ export class ElectionTimer {
     const t = o.electionTimeoutMs;
     const due = from + t + o.random() * o.electionJitter * t;
     this.timer.start(Math.max(1, due - o.clock.now()));
+  }
+
+  /**
+   * Fires again after a short random wait instead of standing now: the endpoint runs as many
+   * elections as it may (ElectionAdmission). Random, so that the waiting groups spread out.
+   */
+  retrySoon(): void {
+    const o = this.options;
+    this.timer.start(o.heartbeatIntervalMs + Math.floor(o.random() * o.rpcTimeoutMs));
   }
 
   stop(): void {

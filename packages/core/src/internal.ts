@@ -17,6 +17,11 @@ export {
   quorumMatchIndex,
   sameConfiguration,
 } from './configuration.js';
+export {
+  ElectionAdmission,
+  electionAdmissionOf,
+  MAX_CONCURRENT_ELECTIONS,
+} from './election-admission.js';
 export { TypedEmitter } from './events.js';
 export { FSMCaller } from './fsm-caller.js';
 export { LogManager } from './log-manager.js';

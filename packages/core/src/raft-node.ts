@@ -1,6 +1,7 @@
 import type { BallotBox } from './ballot-box.js';
 import { allPeers, isVoter } from './configuration.js';
 import type { ConfigurationChangeCtx } from './configuration-change.js';
+import { type ElectionAdmission, electionAdmissionOf } from './election-admission.js';
 import { ElectionTimer } from './election-timer.js';
 import {
   AbortedError,
@@ -106,6 +107,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private electionVersion = 0;
   /** The round of (pre-)votes under way, which asks again those that have not answered. */
   private round: VoteRound | undefined;
+  /** The election slots of this node's endpoint, shared with the other groups on it. */
+  private readonly admission: ElectionAdmission;
   /** Whether this leader's first entry of its term is applied (so its commit index is current). */
   private leaderStarted = false;
 
@@ -167,6 +170,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.parts = () => parts;
     const clock = resolved.clock;
     this.electionTimer = new ElectionTimer(this.options, () => this.handleElectionTimeout());
+    this.admission = electionAdmissionOf(resolved.transport);
     this.voteTimer = new RaftTimer(clock, () => this.handleVoteTimeout());
     this.stepdownTimer = new RaftTimer(clock, () => this.handleStepdownTimeout());
   }
@@ -562,10 +566,19 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private preVote(): void {
     const conf = this.log.latestConfiguration();
     const term = this.meta.term;
+    // The round before this one is over: its slot is free for this one.
+    this.round?.stop();
+    if (!this.admission.tryEnter()) {
+      // As many elections run on this endpoint as it can carry: try again shortly.
+      this.electionTimer.retrySoon();
+      return;
+    }
     if (!isVoter(conf, this.self)) {
       // A learner does not stand, but it asks who leads (a pre-vote changes nothing).
-      if (conf.voters.length > 0) {
+      if (conf.voters.length === 0) this.admission.leave();
+      else {
         const round = this.newRound(conf, term + 1);
+        round.holdSlot(this.admission, this.electionTimer.dueAt);
         round.solicit(this.log, true, undefined, this.electionTimer.dueAt, (_peer, response) =>
           this.learnLeader(response),
         );
@@ -573,6 +586,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       return;
     }
     const round = this.newRound(conf, term + 1);
+    round.holdSlot(this.admission, this.electionTimer.dueAt);
     if (round.won) {
       this.electSelf();
       return;
@@ -632,6 +646,9 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     const round = this.newRound(conf, this.meta.term);
     const t = this.options.electionTimeoutMs;
     this.voteTimer.start(t + this.options.maxClockDriftMs + this.options.random() * t);
+    // Admitted beyond the limit: it continues a won pre-vote, or a transfer asked for it.
+    this.admission.enter();
+    round.holdSlot(this.admission, this.voteTimer.dueAt);
     this.logger.debug('elect self', { term: round.term });
     durable.then(
       () => {

@@ -1,5 +1,6 @@
 import { Ballot } from './ballot.js';
 import { allPeers, isVoter } from './configuration.js';
+import type { ElectionAdmission } from './election-admission.js';
 import type { DisruptedLeader, RequestVoteRequest, RequestVoteResponse } from './messages.js';
 import type { ResolvedOptions } from './options.js';
 import { RaftTimer } from './timer.js';
@@ -24,6 +25,9 @@ export class VoteRound {
   private readonly failed = new Set<PeerId>();
   private readonly retried = new Set<PeerId>();
   private readonly retry: RaftTimer;
+  /** Ends the round's hold on its endpoint's election slot when the round's time is up. */
+  private readonly release: RaftTimer;
+  private admission: ElectionAdmission | undefined;
   private stopped = false;
 
   constructor(
@@ -40,6 +44,26 @@ export class VoteRound {
     this.ballot.grant(options.peerId);
     this.resend = new RaftTimer(options.clock, () => this.askAgain());
     this.retry = new RaftTimer(options.clock, () => this.askFailed());
+    this.release = new RaftTimer(options.clock, () => this.leaveSlot());
+  }
+
+  /**
+   * The round holds one of `admission`'s slots (taken by the caller) until it is stopped,
+   * every voter answered, or `until` (on the node's clock) passes, whichever comes first: a
+   * slot is never held longer than the round's own time. A failed call does not free it: a
+   * dead peer fails calls at once, and a failover would then run every election together.
+   */
+  holdSlot(admission: ElectionAdmission, until: number): void {
+    this.leaveSlot();
+    this.admission = admission;
+    this.release.start(Math.max(1, until - this.options.clock.now()));
+  }
+
+  private leaveSlot(): void {
+    this.release.stop();
+    const admission = this.admission;
+    this.admission = undefined;
+    admission?.leave();
   }
 
   private askAgain: () => void = () => {};
@@ -50,6 +74,7 @@ export class VoteRound {
     this.stopped = true;
     this.resend.stop();
     this.retry.stop();
+    this.leaveSlot();
   }
 
   /** Counts `peer`'s grant; true once the round is won (by both halves of a joint configuration). */
@@ -97,6 +122,7 @@ export class VoteRound {
       o.transport.call('requestVote', request, { timeoutMs }).then(
         (response) => {
           this.unanswered.delete(peer);
+          if (this.unanswered.size === 0) this.leaveSlot();
           onResponse(peer, response);
         },
         () => {

@@ -15,6 +15,7 @@ function timer(jitter: number, draws: number[]) {
       electionTimeoutMs: T,
       electionJitter: jitter,
       rpcTimeoutMs: T / 2,
+      heartbeatIntervalMs: T / 10,
     },
     () => fired++,
   );

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ElectionAdmission } from '../src/election-admission.js';
 import { UnreachableError } from '../src/errors.js';
 import type {
   RequestVoteRequest,
@@ -98,5 +99,50 @@ describe('VoteRound', () => {
     clock.advance(2 * T);
     await flush();
     expect(asked()).toBe(3);
+  });
+
+  it('gives its election slot back once every voter answered, not at the end of the round', async () => {
+    const clock = new ManualClock();
+    const transport = new ScriptedTransport(() => 'grant');
+    const slots = new ElectionAdmission(1);
+    expect(slots.tryEnter()).toBe(true);
+    const { r } = round(transport, clock);
+    r.holdSlot(slots, clock.now() + 2 * T);
+    expect(slots.tryEnter()).toBe(false);
+    await flush();
+    expect(slots.active).toBe(0);
+    expect(slots.tryEnter()).toBe(true);
+  });
+
+  it('keeps its slot while a voter whose call failed outright has not answered (a dead peer fails at once)', async () => {
+    const clock = new ManualClock();
+    const transport = new ScriptedTransport((peer) => (peer === 'c' ? 'fail' : 'grant'));
+    const slots = new ElectionAdmission(1);
+    slots.enter();
+    const { r } = round(transport, clock);
+    r.holdSlot(slots, clock.now() + 2 * T);
+    await flush();
+    expect(slots.active).toBe(1);
+    r.stop();
+    expect(slots.active).toBe(0);
+  });
+
+  it('a round whose voter stays silent holds its slot until its time is up, never longer', async () => {
+    const clock = new ManualClock();
+    const transport = new ScriptedTransport((peer) => (peer === 'c' ? 'silent' : 'grant'));
+    const slots = new ElectionAdmission(1);
+    slots.enter();
+    const { r } = round(transport, clock);
+    r.holdSlot(slots, clock.now() + 2 * T);
+    await flush();
+    clock.advance(2 * T - 1);
+    await flush();
+    expect(slots.active).toBe(1);
+    clock.advance(1);
+    await flush();
+    expect(slots.active).toBe(0);
+    // Stopping it afterwards gives nothing back twice.
+    r.stop();
+    expect(slots.active).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import { ErrorCode, RaftError } from '@kontiki/core';
+import { electionAdmissionOf } from '@kontiki/core/internal';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/index.js';
 
@@ -54,6 +55,38 @@ describe('multi-raft: many groups on one endpoint', () => {
     const r = await c.propose('still-fine', 'a');
     expect(r.index).toBeGreaterThan(0);
     for (const m of c.members('a')) expect(m.node.term).toBeLessThan(99);
+    await c.stop();
+  });
+
+  it('groups whose timers fire together: each endpoint runs at most its cap of elections at once, and every group gets a leader', async () => {
+    // Six times the cap of groups (a small cap, set before the nodes take it), started at the
+    // same moment, on a network slow enough that rounds overlap: without the cap every
+    // group's pre-vote would be in flight at once.
+    const cap = 6;
+    const many = Array.from({ length: 6 * cap }, (_, i) => `m${i}`);
+    const c = new SimCluster({
+      seed: 73,
+      peers: 3,
+      groups: many,
+      electionTimeoutMs: T,
+      networkDelayMs: [5, 15],
+    });
+    const slots = c.peers.map((p) => electionAdmissionOf(c.network.endpoint(p), cap));
+    await c.start();
+    await c.runUntil(
+      () => many.every((g) => c.leader(g) !== undefined),
+      'every group to have a leader',
+      100 * T,
+    );
+    for (const s of slots) {
+      expect(s.maxActive).toBeGreaterThan(0);
+      expect(s.maxActive).toBeLessThanOrEqual(cap);
+    }
+    // The cap throttled: at least one endpoint had more groups wanting to stand than slots.
+    expect(Math.max(...slots.map((s) => s.maxActive))).toBe(cap);
+    // Slots are given back: once elected, no endpoint holds one for long.
+    await c.runFor(3 * T);
+    for (const s of slots) expect(s.active).toBe(0);
     await c.stop();
   });
 });

@@ -1,0 +1,69 @@
+/**
+ * How many election rounds (pre-vote or vote) the groups of one transport endpoint may run at
+ * once. Measured (docs/ARCHITECTURE.md, "Multi-raft at scale"): 10,000 groups started together
+ * on three processes sent 20,000 pre-votes per process within a second, re-asked the
+ * unanswered ones every rpcTimeoutMs, filled the transport's pending-call limit (BUSY), and no
+ * answer came back before its round ended: no group ever got a leader. A round that waits for
+ * a slot costs a timer; a round that cannot be answered costs everyone.
+ */
+export const MAX_CONCURRENT_ELECTIONS = 128;
+
+/**
+ * The election slots of one endpoint, shared by every node that uses the same transport
+ * object (one process's endpoint: the groups that contend for its CPU and its connections).
+ * Only when an election starts depends on it: votes, terms and logs never do.
+ */
+export class ElectionAdmission {
+  private activeCount = 0;
+  private highWater = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Takes a slot for a new election if one is free. */
+  tryEnter(): boolean {
+    if (this.activeCount >= this.limit) return false;
+    this.enter();
+    return true;
+  }
+
+  /**
+   * Takes a slot even beyond the limit: for a round that continues an admitted one (the vote
+   * after a won pre-vote) or that was asked for (TimeoutNow), which must not be held back.
+   */
+  enter(): void {
+    this.activeCount++;
+    if (this.activeCount > this.highWater) this.highWater = this.activeCount;
+  }
+
+  leave(): void {
+    if (this.activeCount > 0) this.activeCount--;
+  }
+
+  /** Rounds running now. */
+  get active(): number {
+    return this.activeCount;
+  }
+
+  /** The most rounds that ran at once. */
+  get maxActive(): number {
+    return this.highWater;
+  }
+}
+
+const byEndpoint = new WeakMap<object, ElectionAdmission>();
+
+/**
+ * The slots of the endpoint `transport`, created on first use with `limit` slots (default
+ * {@link MAX_CONCURRENT_ELECTIONS}; a later `limit` is ignored) and forgotten with the transport.
+ */
+export function electionAdmissionOf(
+  transport: object,
+  limit = MAX_CONCURRENT_ELECTIONS,
+): ElectionAdmission {
+  let admission = byEndpoint.get(transport);
+  if (admission === undefined) {
+    admission = new ElectionAdmission(limit);
+    byEndpoint.set(transport, admission);
+  }
+  return admission;
+}
