@@ -9,7 +9,9 @@
  *   lead every group between them.
  *
  * `pnpm run bench:multi-raft [--groups 100,1000] [--idle-seconds 10] [--timeout-seconds 90]
- * [--election-timeout-ms 1000]`. Prints one JSON value on stdout; progress on stderr.
+ * [--election-timeout-ms 1000] [--host on|off] [--settle-seconds 10]`: with `--host on` (the default)
+ * each process runs its groups on one RaftHost (shared scheduler, node-level heartbeats,
+ * quiescence), and the idle window starts `--settle-seconds` after every group is elected. Prints one JSON value on stdout; progress on stderr.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +33,11 @@ const levels = arg('groups', '100,1000').split(',').map(Number);
 const idleSeconds = Number(arg('idle-seconds', '10'));
 const timeoutSeconds = Number(arg('timeout-seconds', '90'));
 const electionTimeoutMs = Number(arg('election-timeout-ms', '1000'));
+// `--host off`: every group with its own timers and heartbeats (no RaftHost), as before.
+const host = arg('host', 'on') !== 'off';
+// With a host: how long to wait after every group is elected before measuring idle, so that
+// the groups have quiesced.
+const settleSeconds = Number(arg('settle-seconds', host ? '10' : '0'));
 
 interface Report {
   readonly id: string;
@@ -38,6 +45,9 @@ interface Report {
   readonly leading: number;
   readonly knownLeader: number;
   readonly rssMiB: number;
+  /** With a host: (group, peer) pairs quiesced, led here and followed here. */
+  readonly quiescedLeading?: number;
+  readonly quiescedFollowing?: number;
   /** What creating and then starting the process's G nodes took, in ms. */
   readonly constructMs?: number;
   readonly startMs?: number;
@@ -92,6 +102,7 @@ async function level(groups: number) {
           dir: dirs[i],
           token,
           electionTimeoutMs,
+          host,
         }),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -131,6 +142,7 @@ async function level(groups: number) {
     process.stderr.write(
       `${groups} groups: ${sinceStartMs === undefined ? `not all elected within ${timeoutSeconds} s (at most ${mostLed} led at once, ${ledAtTimeout} at the end)` : `all elected ${sinceStartMs} ms after spawning`}\n`,
     );
+    if (settleSeconds > 0) await pause(settleSeconds * 1000);
     // Idle: nothing is proposed; CPU over the window, per process.
     const before = members.map((m) => cpuSeconds(m.child.pid ?? 0));
     const t0 = performance.now();
@@ -143,6 +155,8 @@ async function level(groups: number) {
       ),
       rssMiB: m.last?.rssMiB,
       leading: m.last?.leading,
+      quiescedLeading: m.last?.quiescedLeading,
+      quiescedFollowing: m.last?.quiescedFollowing,
       constructMs: m.last?.constructMs,
       startMs: m.last?.startMs,
     }));
@@ -197,6 +211,8 @@ console.log(
       command: `pnpm run bench:multi-raft ${process.argv.slice(2).join(' ')}`.trim(),
       date: new Date().toISOString(),
       electionTimeoutMs,
+      host,
+      settleSeconds,
       idleSeconds,
       machine: {
         node: process.version,

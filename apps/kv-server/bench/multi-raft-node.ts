@@ -3,7 +3,7 @@
 // configuration from the MULTI_RAFT_NODE environment variable (JSON) and prints one JSON line
 // per second on stdout: how many groups this process leads, how many have a known leader, its
 // memory. Runs until killed.
-import { RaftNode } from '@kontiki/core';
+import { RaftHost, RaftNode } from '@kontiki/core';
 import { SqliteStore } from '@kontiki/storage-sqlite';
 import { grpcTransport } from '@kontiki/transport-grpc';
 
@@ -15,6 +15,8 @@ interface Config {
   readonly dir: string;
   readonly token: string;
   readonly electionTimeoutMs: number;
+  /** Whether the groups share one RaftHost (scheduler, node-level heartbeats, quiescence). */
+  readonly host?: boolean;
 }
 
 const config = JSON.parse(process.env.MULTI_RAFT_NODE ?? '') as Config;
@@ -26,6 +28,9 @@ const transport = await grpcTransport({
   token: config.token,
 });
 
+const host = config.host
+  ? new RaftHost({ transport, peerId: config.id, electionTimeoutMs: config.electionTimeoutMs })
+  : undefined;
 const constructing = performance.now();
 const nodes: RaftNode[] = [];
 for (let g = 0; g < config.groups; g++) {
@@ -37,6 +42,7 @@ for (let g = 0; g < config.groups; g++) {
       initialConfiguration: { voters: ids },
       electionTimeoutMs: config.electionTimeoutMs,
       transport,
+      ...(host ? { host } : {}),
       logStorage: store.logStorage(groupId),
       metaStorage: store.metaStorage(groupId),
       snapshotStorage: store.snapshotStorage(groupId),
@@ -58,6 +64,12 @@ function report(): void {
     if (n.leader !== undefined) known++;
   }
   const m = process.memoryUsage();
+  let quiescedLeading = 0;
+  let quiescedFollowing = 0;
+  for (const p of host?.stats().peers ?? []) {
+    quiescedLeading += p.quiescedLeading;
+    quiescedFollowing += p.quiescedFollowing;
+  }
   process.stdout.write(
     `${JSON.stringify({
       id: config.id,
@@ -67,6 +79,7 @@ function report(): void {
       leading,
       knownLeader: known,
       rssMiB: Math.round(m.rss / 2 ** 20),
+      ...(host ? { quiescedLeading, quiescedFollowing } : {}),
       heapUsedMiB: Math.round(m.heapUsed / 2 ** 20),
     })}\n`,
   );

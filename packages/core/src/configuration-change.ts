@@ -78,6 +78,11 @@ export class ConfigurationChangeCtx {
 
   constructor(private readonly host: ConfigurationChangeHost) {}
 
+  /** Whether a change is under way. */
+  get busy(): boolean {
+    return this.change !== undefined;
+  }
+
   /** Peers that need a replicator although they are not in the latest configuration yet. */
   extraPeers(): readonly PeerId[] {
     return this.change?.newPeers ?? [];

@@ -60,8 +60,13 @@ export type {
   AppendEntriesRequest,
   AppendEntriesResponse,
   DisruptedLeader,
+  GroupRpcMethod,
+  HostHeartbeatRequest,
+  HostHeartbeatResponse,
   InstallSnapshotRequest,
   InstallSnapshotResponse,
+  QuiescedGroup,
+  QuiesceOffer,
   RaftRpcMap,
   ReadIndexRequest,
   ReadIndexResponse,
@@ -74,7 +79,7 @@ export type {
   TimeoutNowRequest,
   TimeoutNowResponse,
 } from './messages.js';
-export { isRpcMethod, RPC_METHODS } from './messages.js';
+export { HOST_GROUP_ID, isRpcMethod, RPC_METHODS } from './messages.js';
 export type {
   CounterMetric,
   GaugeMetric,
@@ -87,6 +92,12 @@ export type {
 export { RaftNode, startNode } from './node.js';
 export type { NodeOptions } from './options.js';
 export type { ApplyOptions, ApplyResult } from './proposals.js';
+export {
+  type HostedGroup,
+  RaftHost,
+  type RaftHostOptions,
+  type RaftHostStats,
+} from './raft-host.js';
 export type { ReadOptions } from './read-only-service.js';
 export type { ReplicatorState, ReplicatorStatus } from './replicator.js';
 export type { CommittedEntry, LeaderChangeContext, StateMachine } from './state-machine.js';
@@ -98,6 +109,7 @@ export type {
   SnapshotStorage,
   SnapshotWriter,
 } from './storage.js';
+export { TimerScheduler } from './timer-scheduler.js';
 export type { CallOptions, RequestContext, RpcHandler, Transport } from './transport.js';
 export {
   type Configuration,

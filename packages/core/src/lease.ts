@@ -24,6 +24,14 @@ export class FollowerLease {
     this.lastLeaderContact = this.options.clock.now();
   }
 
+  /**
+   * The leader's endpoint was heard from at `at` while this follower was quiesced: the lease
+   * counts from there (never back from a later contact).
+   */
+  renewAt(at: number): void {
+    if (at > this.lastLeaderContact) this.lastLeaderContact = at;
+  }
+
   /** This node granted a vote: an election is under way, so its own waits. */
   onVoteGranted(): void {
     this.lastVoteGranted = this.options.clock.now();

@@ -85,6 +85,58 @@ export interface ReadIndexResponse {
   readonly readIndex: number;
 }
 
+/** What a leader's endpoint proposes for one group it leads: stop heartbeating it. */
+export interface QuiesceOffer {
+  readonly groupId: GroupId;
+  /** The leader's term. */
+  readonly term: number;
+  /** The leader's last log index and its term: the follower's log must end exactly there. */
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  /** The leader's commit index (equal to lastIndex: a group quiesces only fully committed). */
+  readonly commitIndex: number;
+}
+
+/** A group quiesced between two endpoints, in the leader's term. */
+export interface QuiescedGroup {
+  readonly groupId: GroupId;
+  readonly term: number;
+}
+
+/**
+ * The node-level heartbeat (one per pair of endpoints and interval, whatever the number of
+ * groups they share): proves the sender's endpoint alive, and carries quiescence.
+ * `groupId` is {@link HOST_GROUP_ID} and `term` 0: it belongs to no group.
+ */
+export interface HostHeartbeatRequest extends RpcEnvelope {
+  /** Groups the sender leads that it asks the receiver to quiesce. */
+  readonly offers: readonly QuiesceOffer[];
+  /** Groups the sender led quiesced with the receiver and has woken since its last beat. */
+  readonly woken: readonly QuiescedGroup[];
+  /**
+   * How many groups the sender leads quiesced with the receiver (offers of this beat not
+   * counted), and a digest of them: the receiver compares with what it quiesced.
+   */
+  readonly quiescedCount: number;
+  readonly quiescedDigest: number;
+  /** Every group of that count, sent when the receiver found the digests different. */
+  readonly full?: readonly QuiescedGroup[];
+}
+
+export interface HostHeartbeatResponse {
+  /** Always 0: the beat belongs to no group. */
+  readonly term: number;
+  /** Offers accepted (the receiver's group stopped its election timer). */
+  readonly accepted: readonly GroupId[];
+  /** The receiver's digest of what it quiesced under the sender differs: send the list. */
+  readonly mismatch: boolean;
+  /** Groups of the sender's list that the receiver has not quiesced: the sender wakes them. */
+  readonly wake: readonly GroupId[];
+}
+
+/** The group id of node-level messages; no Raft group may use it (it is empty). */
+export const HOST_GROUP_ID = '';
+
 /** The RPCs of a Raft group, as in braft's RaftService. */
 export interface RaftRpcMap {
   requestVote: { request: RequestVoteRequest; response: RequestVoteResponse };
@@ -92,9 +144,13 @@ export interface RaftRpcMap {
   installSnapshot: { request: InstallSnapshotRequest; response: InstallSnapshotResponse };
   timeoutNow: { request: TimeoutNowRequest; response: TimeoutNowResponse };
   readIndex: { request: ReadIndexRequest; response: ReadIndexResponse };
+  /** Node-level, to {@link HOST_GROUP_ID}: served by a RaftHost, refused by a group. */
+  hostHeartbeat: { request: HostHeartbeatRequest; response: HostHeartbeatResponse };
 }
 
 export type RpcMethod = keyof RaftRpcMap;
+/** The RPCs every Raft group serves (all but the node-level heartbeat). */
+export type GroupRpcMethod = Exclude<RpcMethod, 'hostHeartbeat'>;
 export type RpcRequest<M extends RpcMethod> = RaftRpcMap[M]['request'];
 export type RpcResponse<M extends RpcMethod> = RaftRpcMap[M]['response'];
 
@@ -105,6 +161,7 @@ export const RPC_METHODS: readonly RpcMethod[] = [
   'installSnapshot',
   'timeoutNow',
   'readIndex',
+  'hostHeartbeat',
 ];
 
 export function isRpcMethod(value: unknown): value is RpcMethod {

@@ -71,6 +71,7 @@ export function statusOf<R>(
     role: Role;
     leaderId: PeerId | undefined;
     pendingProposals: number;
+    quiesced: boolean;
   },
 ): NodeStatus {
   const leading = node.role === 'leader' || node.role === 'transferring';
@@ -90,6 +91,7 @@ export function statusOf<R>(
     durableIndex: p.log.durableIndex,
     configuration: p.log.latestConfiguration(),
     pendingProposals: node.pendingProposals,
+    quiesced: node.quiesced,
     peers: leading ? p.replicators.statuses() : [],
   };
 }

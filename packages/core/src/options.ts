@@ -3,6 +3,7 @@ import { validateConfiguration } from './configuration.js';
 import { InvalidOptionError, RaftError } from './errors.js';
 import { defaultLogger, type Logger } from './logger.js';
 import type { RaftMetrics } from './metrics.js';
+import { RaftHost } from './raft-host.js';
 import type { StateMachine } from './state-machine.js';
 import type { LogStorage, MetaStorage, SnapshotStorage } from './storage.js';
 import type { Transport } from './transport.js';
@@ -133,6 +134,13 @@ export interface NodeOptions<R = unknown> {
    * When not given, the node reports nothing and reads no clock for it.
    */
   metrics?: RaftMetrics;
+  /**
+   * The endpoint's host, shared by every group on the same transport (multi-raft): one
+   * timer scheduler, one heartbeat per peer endpoint, and quiescence of idle groups. The
+   * node must use the host's `transport` and `peerId`; its clock defaults to the host's.
+   * Without a host a node runs its own timers and heartbeats, as a single group does.
+   */
+  host?: RaftHost;
 }
 
 /** NodeOptions with every default filled in and every value checked. */
@@ -164,6 +172,7 @@ export interface ResolvedOptions<R> {
   readonly random: RandomSource;
   readonly logger: Logger;
   readonly metrics: RaftMetrics | undefined;
+  readonly host: RaftHost | undefined;
 }
 
 function positiveInt(
@@ -298,7 +307,17 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     );
   }
 
-  const clock = options.clock ?? systemClock;
+  const host = options.host;
+  if (host !== undefined) {
+    if (!(host instanceof RaftHost)) throw new InvalidOptionError('host', 'must be a RaftHost');
+    if (host.transport !== options.transport) {
+      throw new InvalidOptionError('transport', "must be the host's transport");
+    }
+    if (host.peerId !== options.peerId) {
+      throw new InvalidOptionError('peerId', `must be the host's peerId (${host.peerId})`);
+    }
+  }
+  const clock = options.clock ?? host?.clock ?? systemClock;
   hasMethods('clock', clock, ['now', 'setTimer', 'clearTimer']);
   const random = options.random ?? systemRandom;
   if (typeof random !== 'function') throw new InvalidOptionError('random', 'must be a function');
@@ -331,5 +350,6 @@ export function resolveOptions<R>(options: NodeOptions<R>): ResolvedOptions<R> {
     random,
     logger: options.logger ?? defaultLogger(`kontiki:${options.groupId}:${options.peerId}`),
     metrics: options.metrics,
+    host,
   };
 }

@@ -1,5 +1,5 @@
 import type { BallotBox } from './ballot-box.js';
-import { allPeers, isVoter } from './configuration.js';
+import { allPeers, hasQuorum, isVoter } from './configuration.js';
 import type { ConfigurationChangeCtx } from './configuration-change.js';
 import { type ElectionAdmission, electionAdmissionOf } from './election-admission.js';
 import { ElectionTimer } from './election-timer.js';
@@ -29,6 +29,7 @@ import type {
   DisruptedLeader,
   InstallSnapshotRequest,
   InstallSnapshotResponse,
+  QuiesceOffer,
   ReadIndexRequest,
   ReadIndexResponse,
   RequestVoteRequest,
@@ -39,6 +40,7 @@ import type {
 import { createNodeParts, type NodeParts, statusOf } from './node-parts.js';
 import { type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type ApplyOptions, type ApplyResult, ProposalQueue } from './proposals.js';
+import { Quiescence } from './quiescence.js';
 import type { RaftMetaManager } from './raft-meta.js';
 import type { ReadOnlyService, ReadOptions } from './read-only-service.js';
 import type { ReplicatorGroup } from './replicator-group.js';
@@ -121,6 +123,12 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private readonly stepdownTimer: RaftTimer;
   private unserve: (() => void) | undefined;
   private readonly parts: () => NodeParts<R>;
+  /** Quiescence of this group, when it runs on a RaftHost. */
+  private readonly quiescence: Quiescence | undefined;
+  /** The peers registered with the host (the latest configuration's, this node excluded). */
+  private hostPeers: readonly PeerId[] = [];
+  /** The leader's last index at the previous check-quorum tick: idle if unchanged. */
+  private lastIndexAtTick = -1;
 
   constructor(options: NodeOptions<R>) {
     super();
@@ -173,6 +181,11 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.admission = electionAdmissionOf(resolved.transport);
     this.voteTimer = new RaftTimer(clock, () => this.handleVoteTimeout());
     this.stepdownTimer = new RaftTimer(clock, () => this.handleStepdownTimeout());
+    const host = resolved.host;
+    this.quiescence =
+      host === undefined
+        ? undefined
+        : new Quiescence(resolved.groupId, host, this.quiescenceHooks());
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -188,6 +201,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     // shutdown() may have been called while storage was loading: then stay stopped.
     if (this.shutdownPromise) return;
     this.unserve = this.options.transport.serve(this.options.groupId, this.rpcHandler());
+    if (this.quiescence && this.options.host) {
+      this.hostPeers = this.peersOfConfiguration();
+      this.options.host.register(this.quiescence, this.hostPeers);
+    }
     this.started = true;
     if (this.options.keepAlive) this.releaseProcess = this.options.clock.hold?.();
     this.electionTimer.arm();
@@ -214,6 +231,12 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     return this.fsm.appliedIndex;
   }
 
+  /** Whether this group is quiesced here (leader: fully, not only offered; or follower). */
+  get quiesced(): boolean {
+    const q = this.quiescence;
+    return q !== undefined && (q.leaderQuiesced || q.quiescedUnder !== undefined);
+  }
+
   shutdown(): Promise<void> {
     if (this.shutdownPromise) return this.shutdownPromise;
     this.shutdownPromise = this.doShutdown();
@@ -228,6 +251,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       this.stopTimers();
       this.unserve?.();
       this.unserve = undefined;
+      this.leaveHost();
       this.proposals.failAll(error);
       this.reads.shutdown(error);
       this.leaderWaiters.rejectAll(error);
@@ -251,6 +275,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       role: this.roleValue,
       leaderId: this.leaderId,
       pendingProposals: this.proposals.size,
+      quiesced: this.quiesced,
     });
   }
 
@@ -268,6 +293,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     }
     const refusal = this.proposalRefusal(options);
     if (refusal) return this.proposals.refuse(refusal);
+    this.quiescence?.wakeLeader('a proposal');
     const term = this.meta.term;
     const index = this.log.lastIndex + 1;
     const entry: LogEntry = { index, term, type: EntryType.Data, data };
@@ -282,15 +308,18 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
+    this.quiescence?.wakeLeader('a read');
     return this.reads.read(options);
   }
 
   transferLeadership(target?: PeerId): Promise<void> {
+    this.quiescence?.wakeLeader('a leadership transfer');
     return this.transfer.start(target);
   }
 
   changeConfiguration(target: Configuration, options: { timeoutMs?: number } = {}): Promise<void> {
     if (!this.started || this.shutdownPromise) return Promise.reject(new ShutdownError());
+    this.quiescence?.wakeLeader('a configuration change');
     return this.confChange.start(target, options);
   }
 
@@ -323,6 +352,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private onConfigurationApplied(entry: LogEntry): void {
+    this.updateHostPeers();
     const conf = this.log.configurations.at(entry.index).configuration;
     this.transitions.defer(() => this.sm.onConfigurationCommitted?.(conf, entry.index));
     if (
@@ -363,6 +393,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
 
   async handleRequestVote(req: RequestVoteRequest): Promise<RequestVoteResponse> {
     this.checkRunning();
+    // A member is looking for a leader: a quiesced leader heartbeats again.
+    this.quiescence?.wakeLeader('a vote request');
     const lastTerm = this.log.lastLogTerm;
     const upToDate =
       req.lastLogTerm > lastTerm ||
@@ -454,6 +486,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       this.stepDown(req.term, `${rpc} from the leader`, req.from);
     }
     this.followerLease.renew();
+    // The leader is sending again: it woke, so does this follower.
+    if (this.quiescence?.quiescedUnder !== undefined) {
+      this.quiescence.wakeFollower(this.options.clock.now());
+    }
     return true;
   }
 
@@ -508,6 +544,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
 
   handleReadIndex(req: ReadIndexRequest): Promise<ReadIndexResponse> {
     this.checkRunning();
+    this.quiescence?.wakeLeader('a follower read');
     return this.reads.serve(req);
   }
 
@@ -534,7 +571,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private onElectionTimeout(): void {
-    if (this.roleValue !== 'follower') return;
+    if (this.roleValue !== 'follower' || this.quiescence?.quiescedUnder !== undefined) return;
     const now = this.options.clock.now();
     const since = this.followerLease.lastActivity;
     if (now - since < this.options.electionTimeoutMs) {
@@ -559,6 +596,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     }
     if (this.isLeaderRole()) return true;
     if (this.roleValue !== 'follower' || this.leaderId === undefined) return false;
+    // Quiesced: the leader is taken for alive while its endpoint beats (a stricter refusal
+    // than the lease alone; it ends an election timeout after the endpoint's last beat).
+    const under = this.quiescence?.quiescedUnder;
+    if (under !== undefined && this.options.host?.isAlive(under)) return true;
     return this.followerLease.valid;
   }
 
@@ -637,6 +678,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private campaign(conf: Configuration, disruptedLeader: DisruptedLeader | undefined): void {
+    this.quiescence?.followerStopped();
     if (this.leaderId !== undefined) this.setLeader(undefined);
     this.electionTimer.stop();
     // The term and the self-vote must be durable before any RequestVote leaves.
@@ -718,6 +760,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.syncReplicators();
     // The first check looks back to the election only: the followers get the whole window.
     this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
+    this.lastIndexAtTick = -1;
     this.logger.info('became leader', { term, index });
     this.updateCommit();
   }
@@ -743,6 +786,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
         this.stopLeading(new LeaderSteppedDownError(`the leader stepped down: ${reason}`));
       }
       this.voteTimer.stop();
+      // A new term or a new leader: whatever this follower was quiesced under is over.
+      this.quiescence?.followerStopped();
       if (term > this.meta.term) {
         void this.meta.set(term, null);
         this.notify('termChange', { term });
@@ -755,6 +800,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   private stopLeading(error: RaftError): void {
+    this.quiescence?.leaderStopped();
     this.stepdownTimer.stop();
     this.confChange.abort(error);
     this.replicators.stopAll();
@@ -779,6 +825,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       return;
     }
     this.stepdownTimer.start(this.options.electionTimeoutMs);
+    // Idle since the last tick, with everything replicated: the group may go quiet.
+    const last = this.log.lastIndex;
+    if (this.quiescence && last === this.lastIndexAtTick) this.quiescence.maybeQuiesce();
+    this.lastIndexAtTick = last;
   }
 
   // ---------------------------------------------------------------- replication
@@ -830,6 +880,109 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     if (!this.isLeaderRole()) return;
     const wanted = [...allPeers(this.log.latestConfiguration()), ...this.confChange.extraPeers()];
     this.replicators.sync(wanted, this.meta.term);
+  }
+
+  // ---------------------------------------------------------------- quiescence (RaftHost)
+
+  private quiescenceHooks() {
+    return {
+      quiesceOffer: (): QuiesceOffer | undefined => {
+        const log = this.log;
+        const last = log.lastIndex;
+        const conf = log.latestConfiguration();
+        if (
+          this.roleValue !== 'leader' ||
+          !this.leaderStarted ||
+          this.proposals.size > 0 ||
+          this.reads.busy ||
+          this.confChange.busy ||
+          this.transfer.inProgress ||
+          (conf.oldVoters?.length ?? 0) > 0 ||
+          this.ballotBox.commitIndex !== last ||
+          log.durableIndex !== last ||
+          this.fsm.appliedIndex !== last
+        ) {
+          return undefined;
+        }
+        return {
+          groupId: this.options.groupId,
+          term: this.meta.term,
+          lastIndex: last,
+          lastTerm: log.lastLogTerm,
+          commitIndex: last,
+        };
+      },
+      followers: () => this.replicators.peers(),
+      caughtUp: (peer: PeerId) => this.replicators.caughtUp(peer),
+      quorum: (peers: ReadonlySet<PeerId>) =>
+        hasQuorum(this.log.latestConfiguration(), (p) => p === this.self || peers.has(p)),
+      pauseLeader: () => {
+        this.replicators.pauseHeartbeats();
+        this.stepdownTimer.stop();
+      },
+      resumeLeader: () => {
+        if (!this.isLeaderRole() || !this.isRunning()) return;
+        this.replicators.resumeHeartbeats();
+        // Check-quorum looks back a whole window from now: the followers answer the
+        // heartbeats just sent.
+        this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
+        this.lastIndexAtTick = -1;
+      },
+      followerAccepts: (offer: QuiesceOffer, from: PeerId): boolean => {
+        const log = this.log;
+        if (
+          !this.isRunning() ||
+          this.roleValue !== 'follower' ||
+          this.meta.pending !== undefined ||
+          this.meta.term !== offer.term ||
+          this.leaderId !== from ||
+          log.lastIndex !== offer.lastIndex ||
+          log.lastLogTerm !== offer.lastTerm ||
+          log.durableIndex !== offer.lastIndex
+        ) {
+          return false;
+        }
+        // The logs match at the leader's last index (same index and term), so this log is
+        // the leader's, and the leader says all of it is committed.
+        if (this.ballotBox.advanceTo(offer.commitIndex)) {
+          this.fsm.setCommitted(offer.commitIndex);
+        }
+        this.followerLease.renew();
+        return true;
+      },
+      pauseFollower: () => this.electionTimer.stop(),
+      resumeFollower: (contactAt: number) => {
+        this.followerLease.renewAt(contactAt);
+        if (this.isRunning() && this.roleValue === 'follower') this.electionTimer.arm(contactAt);
+      },
+      debug: (message: string, fields?: Record<string, unknown>) =>
+        this.logger.debug(message, fields),
+    };
+  }
+
+  /** The peers of the latest configuration, this node excluded. */
+  private peersOfConfiguration(): PeerId[] {
+    return allPeers(this.log.latestConfiguration()).filter((p) => p !== this.self);
+  }
+
+  /** The configuration changed: the host beats to the peers it names. */
+  private updateHostPeers(): void {
+    const host = this.options.host;
+    if (!host || !this.started) return;
+    const after = this.peersOfConfiguration();
+    const before = this.hostPeers;
+    if (after.length === before.length && after.every((p, i) => p === before[i])) return;
+    host.setPeers(this.options.groupId, before, after);
+    this.hostPeers = after;
+  }
+
+  private leaveHost(): void {
+    const host = this.options.host;
+    if (!host || !this.quiescence) return;
+    this.quiescence.leaderStopped();
+    this.quiescence.followerStopped();
+    host.unregister(this.options.groupId, this.hostPeers);
+    this.hostPeers = [];
   }
 
   // ---------------------------------------------------------------- roles and transitions
@@ -912,6 +1065,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.electionVersion++;
     if (this.isLeaderRole()) this.stopLeading(error);
     this.stopTimers();
+    this.leaveHost();
     this.setRole('error');
     this.leaderWaiters.rejectAll(error);
     this.transitions.defer(() => this.sm.onError?.(error));

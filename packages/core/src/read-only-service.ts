@@ -69,6 +69,11 @@ export class ReadOnlyService {
 
   constructor(private readonly host: ReadOnlyHost) {}
 
+  /** Whether a leader read waits for its confirmation or for the leader's start. */
+  get busy(): boolean {
+    return this.pendingReads.length > 0 || this.awaitingLeaderStart.length > 0;
+  }
+
   /** A read barrier on any node: the index to read at, once applied here. */
   read(options: ReadOptions): Promise<number> {
     const o = this.host.options;

@@ -71,6 +71,25 @@ export class ReplicatorGroup {
     for (const r of this.replicators.values()) r.heartbeatNow();
   }
 
+  /** Quiescence: every replicator stops (or resumes) its heartbeats. */
+  pauseHeartbeats(): void {
+    for (const r of this.replicators.values()) r.pause();
+  }
+
+  resumeHeartbeats(): void {
+    for (const r of this.replicators.values()) r.resume();
+  }
+
+  /** The followers replicated to. */
+  peers(): PeerId[] {
+    return [...this.replicators.keys()];
+  }
+
+  /** Whether `peer` holds the whole log with nothing in flight. */
+  caughtUp(peer: PeerId): boolean {
+    return this.replicators.get(peer)?.caughtUp === true;
+  }
+
   /** How far `peer` holds the log, as far as this leader knows (0 when unknown). */
   matchIndex(peer: PeerId): number {
     return this.replicators.get(peer)?.matchIndex ?? 0;

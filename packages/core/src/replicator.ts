@@ -97,6 +97,8 @@ export class Replicator {
   private lastAckSentAt = Number.NEGATIVE_INFINITY;
   private lastAckReceivedAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
+  /** Quiesced: no heartbeats until resumed. */
+  private paused = false;
   private readonly heartbeatTimer: RaftTimer;
   private readonly backoffTimer: RaftTimer;
 
@@ -141,6 +143,30 @@ export class Replicator {
     this.stopped = true;
     this.heartbeatTimer.stop();
     this.backoffTimer.stop();
+  }
+
+  /** The group quiesces: no more heartbeats (nothing else is in flight by then). */
+  pause(): void {
+    this.paused = true;
+    this.heartbeatTimer.stop();
+  }
+
+  /** The group woke: a heartbeat now, then on the usual interval. */
+  resume(): void {
+    if (!this.paused || this.stopped) return;
+    this.paused = false;
+    this.sendHeartbeat();
+    this.heartbeatTimer.start(this.host.options.heartbeatIntervalMs);
+  }
+
+  /** Whether the follower holds the whole log and nothing is in flight to it. */
+  get caughtUp(): boolean {
+    return (
+      this.state === 'replicate' &&
+      !this.reading &&
+      this.inflight === 0 &&
+      this.match === this.host.log.lastIndex
+    );
   }
 
   /** New entries or a new commit index: send what the window allows. */
@@ -438,7 +464,7 @@ export class Replicator {
   }
 
   private onHeartbeatTimer(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     this.resendUnanswered();
     this.releaseStalledPartial();
     const o = this.host.options;

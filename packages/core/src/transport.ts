@@ -1,4 +1,4 @@
-import type { RpcMethod, RpcRequest, RpcResponse } from './messages.js';
+import type { GroupRpcMethod, RpcMethod, RpcRequest, RpcResponse } from './messages.js';
 import type { GroupId, PeerId } from './types.js';
 
 export interface CallOptions {
@@ -23,9 +23,21 @@ export interface RequestContext {
   readonly peerId?: PeerId;
 }
 
-/** What a node serves: one handler per RPC. A transport calls these for requests to its group. */
+/**
+ * What a node serves: one handler per RPC. A transport calls these for requests to its group;
+ * a method the handler lacks (`hostHeartbeat`, which only a RaftHost serves) fails with
+ * BAD_REQUEST.
+ */
 export type RpcHandler = {
-  [M in RpcMethod]: (request: RpcRequest<M>, context?: RequestContext) => Promise<RpcResponse<M>>;
+  [M in GroupRpcMethod]: (
+    request: RpcRequest<M>,
+    context?: RequestContext,
+  ) => Promise<RpcResponse<M>>;
+} & {
+  [M in 'hostHeartbeat']?: (
+    request: RpcRequest<M>,
+    context?: RequestContext,
+  ) => Promise<RpcResponse<M>>;
 };
 
 /**

@@ -61,6 +61,11 @@ export interface NodeStatus {
   readonly durableIndex: number;
   readonly configuration: Configuration;
   readonly pendingProposals: number;
+  /**
+   * Whether the group is quiesced here (on a RaftHost): a leader that stopped heartbeating an
+   * idle group, or a follower that stopped its election timer under such a leader.
+   */
+  readonly quiesced: boolean;
   /** Per follower, on a leader only. */
   readonly peers: readonly ReplicatorStatus[];
 }

@@ -4,9 +4,13 @@ import {
   BadRequestError,
   type Configuration,
   EntryType,
+  type HostHeartbeatRequest,
+  type HostHeartbeatResponse,
   type InstallSnapshotRequest,
   type InstallSnapshotResponse,
   type LogEntry,
+  type QuiescedGroup,
+  type QuiesceOffer,
   type ReadIndexRequest,
   type ReadIndexResponse,
   type RequestVoteRequest,
@@ -438,5 +442,91 @@ export function readIndexResponseFromProto(r: pb.ReadIndexResponse): ReadIndexRe
     term: wireNumber(r.term, 'term'),
     success: r.success,
     readIndex: wireNumber(r.readIndex, 'readIndex'),
+  };
+}
+
+/** Groups in one node-level heartbeat's lists, together (a bound on a message's work). */
+const MAX_HOST_GROUPS = WIRE_LIMITS.maxEntries;
+
+function checkHostGroups(count: number): void {
+  if (count > MAX_HOST_GROUPS) {
+    throw new BadRequestError(
+      `a host heartbeat names ${count} groups (at most ${MAX_HOST_GROUPS})`,
+    );
+  }
+}
+
+function quiescedToProto(q: QuiescedGroup): pb.QuiescedGroup {
+  return { groupId: q.groupId, term: toUint64(q.term, 'term') };
+}
+
+function quiescedFromProto(q: pb.QuiescedGroup): QuiescedGroup {
+  return { groupId: checkGroupId(q.groupId), term: wireNumber(q.term, 'term') };
+}
+
+function offerToProto(o: QuiesceOffer): pb.QuiesceOffer {
+  return {
+    groupId: o.groupId,
+    term: toUint64(o.term, 'term'),
+    lastIndex: toUint64(o.lastIndex, 'lastIndex'),
+    lastTerm: toUint64(o.lastTerm, 'lastTerm'),
+    commitIndex: toUint64(o.commitIndex, 'commitIndex'),
+  };
+}
+
+function offerFromProto(o: pb.QuiesceOffer): QuiesceOffer {
+  const term = wireNumber(o.term, 'offer term');
+  const lastIndex = wireNumber(o.lastIndex, 'offer lastIndex');
+  const lastTerm = wireNumber(o.lastTerm, 'offer lastTerm');
+  const commitIndex = wireNumber(o.commitIndex, 'offer commitIndex');
+  notAbove(lastTerm, 'offer lastTerm', term);
+  if (commitIndex > lastIndex) {
+    throw new BadRequestError(`offer commitIndex ${commitIndex} is above lastIndex ${lastIndex}`);
+  }
+  return { groupId: checkGroupId(o.groupId), term, lastIndex, lastTerm, commitIndex };
+}
+
+export function hostHeartbeatRequestToProto(r: HostHeartbeatRequest): pb.HostHeartbeatRequest {
+  return {
+    header: headerToProto(r),
+    offers: r.offers.map(offerToProto),
+    woken: r.woken.map(quiescedToProto),
+    quiescedCount: toUint64(r.quiescedCount, 'quiescedCount'),
+    quiescedDigest: toUint64(r.quiescedDigest, 'quiescedDigest'),
+    hasFull: r.full !== undefined,
+    full: (r.full ?? []).map(quiescedToProto),
+  };
+}
+
+export function hostHeartbeatRequestFromProto(r: pb.HostHeartbeatRequest): HostHeartbeatRequest {
+  const header = headerFromProto(r.header);
+  checkHostGroups(r.offers.length + r.woken.length + r.full.length);
+  if (!r.hasFull && r.full.length > 0) throw new BadRequestError('full list without has_full');
+  return {
+    ...header,
+    offers: r.offers.map(offerFromProto),
+    woken: r.woken.map(quiescedFromProto),
+    quiescedCount: wireNumber(r.quiescedCount, 'quiescedCount'),
+    quiescedDigest: wireNumber(r.quiescedDigest, 'quiescedDigest'),
+    ...(r.hasFull ? { full: r.full.map(quiescedFromProto) } : {}),
+  };
+}
+
+export function hostHeartbeatResponseToProto(r: HostHeartbeatResponse): pb.HostHeartbeatResponse {
+  return {
+    term: toUint64(r.term, 'term'),
+    accepted: [...r.accepted],
+    mismatch: r.mismatch,
+    wake: [...r.wake],
+  };
+}
+
+export function hostHeartbeatResponseFromProto(r: pb.HostHeartbeatResponse): HostHeartbeatResponse {
+  checkHostGroups(r.accepted.length + r.wake.length);
+  return {
+    term: wireNumber(r.term, 'term'),
+    accepted: r.accepted.map((g) => checkGroupId(g)),
+    mismatch: r.mismatch,
+    wake: r.wake.map((g) => checkGroupId(g)),
   };
 }

@@ -147,6 +147,24 @@ export const METHOD_SPECS: { readonly [M in RpcMethod]: MethodSpec<M> } = {
       c.readIndexResponseFromProto,
     ),
   },
+  hostHeartbeat: {
+    method: 'hostHeartbeat',
+    wire: pb.Method.METHOD_HOST_HEARTBEAT,
+    request: codec(
+      'hostHeartbeatRequest',
+      'HostHeartbeatRequest',
+      pb.HostHeartbeatRequest,
+      c.hostHeartbeatRequestToProto,
+      c.hostHeartbeatRequestFromProto,
+    ),
+    response: codec(
+      'hostHeartbeatResponse',
+      'HostHeartbeatResponse',
+      pb.HostHeartbeatResponse,
+      c.hostHeartbeatResponseToProto,
+      c.hostHeartbeatResponseFromProto,
+    ),
+  },
 };
 
 /** The core method of a wire enum value; undefined for 0 and for values this version lacks. */

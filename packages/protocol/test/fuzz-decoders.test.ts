@@ -151,6 +151,26 @@ const wireRequests: { [M in RpcMethod]: fc.Arbitrary<Uint8Array> } = {
     .map((m) => wire.InstallSnapshotRequest.encode(m).finish()),
   timeoutNow: header.map((h) => wire.TimeoutNowRequest.encode({ header: h }).finish()),
   readIndex: header.map((h) => wire.ReadIndexRequest.encode({ header: h }).finish()),
+  hostHeartbeat: fc
+    .record({
+      header,
+      offers: fc.array(
+        fc.record({
+          groupId: id,
+          term: u64,
+          lastIndex: u64,
+          lastTerm: u64,
+          commitIndex: u64,
+        }),
+        { maxLength: 3 },
+      ),
+      woken: fc.array(fc.record({ groupId: id, term: u64 }), { maxLength: 3 }),
+      quiescedCount: u64,
+      quiescedDigest: u64,
+      hasFull: fc.boolean(),
+      full: fc.array(fc.record({ groupId: id, term: u64 }), { maxLength: 3 }),
+    })
+    .map((m) => wire.HostHeartbeatRequest.encode(m).finish()),
 };
 
 /** A valid frame, then damaged: bits flipped, cut short, bytes spliced in. */

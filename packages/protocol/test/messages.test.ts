@@ -78,6 +78,19 @@ const requests: { [M in RpcMethod]: RpcRequest<M>[] } = {
   ],
   timeoutNow: [header, empty],
   readIndex: [header, empty],
+  hostHeartbeat: [
+    {
+      ...header,
+      groupId: '',
+      term: 0,
+      offers: [{ groupId: 'g1', term: 7, lastIndex: 40, lastTerm: 7, commitIndex: 40 }],
+      woken: [{ groupId: 'g2', term: MAX }],
+      quiescedCount: 3,
+      quiescedDigest: 2 ** 48 - 1,
+      full: [],
+    },
+    { ...empty, offers: [], woken: [], quiescedCount: 0, quiescedDigest: 0 },
+  ],
 };
 
 const responses: { [M in RpcMethod]: RpcResponse<M>[] } = {
@@ -101,6 +114,10 @@ const responses: { [M in RpcMethod]: RpcResponse<M>[] } = {
   readIndex: [
     { term: 9, success: true, readIndex: 77 },
     { term: 0, success: false, readIndex: 0 },
+  ],
+  hostHeartbeat: [
+    { term: 0, accepted: ['g1', ''], mismatch: true, wake: ['g3'] },
+    { term: 0, accepted: [], mismatch: false, wake: [] },
   ],
 };
 

@@ -5,6 +5,7 @@
  *   pnpm sim --seed 42               replay one seed, print its summary (and its trace on failure)
  *   pnpm sim --seeds 10000           sweep seeds 0..9999 on every core
  *   pnpm sim --seeds 500 --from 1000 --steps 5000 --peers 5
+ *   pnpm sim --seeds 300 --quiescence --groups 4   groups on RaftHosts that quiesce when idle
  *   pnpm sim --liveness-faults --seed 7      one run of the liveness-under-faults mode, its
  *                                            latencies (and its trace if a bound was missed)
  *   pnpm sim --liveness-faults --seeds 200   a sweep of that mode: failing seeds, distribution
@@ -80,13 +81,15 @@ async function main(): Promise<number> {
       peers: { type: 'string' },
       workers: { type: 'string' },
       'no-nemesis': { type: 'boolean', default: false },
+      quiescence: { type: 'boolean', default: false },
+      groups: { type: 'string' },
       'liveness-faults': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help || (values.seed === undefined && values.seeds === undefined)) {
     console.log(
-      'usage: pnpm sim [--liveness-faults] --seed N | --seeds COUNT [--from N] [--steps N] [--peers N] [--workers N] [--no-nemesis]',
+      'usage: pnpm sim [--liveness-faults] --seed N | --seeds COUNT [--from N] [--steps N] [--peers N] [--workers N] [--no-nemesis] [--quiescence] [--groups N]',
     );
     return values.help ? 0 : 2;
   }
@@ -101,6 +104,15 @@ async function main(): Promise<number> {
     ...(values.steps !== undefined ? { steps: int('steps', values.steps) as number } : {}),
     ...(values.peers !== undefined ? { peers: int('peers', values.peers) as number } : {}),
     ...(values['no-nemesis'] ? { nemesis: false } : {}),
+    ...(values.quiescence ? { quiescence: true } : {}),
+    ...(values.groups !== undefined
+      ? {
+          groups: Array.from(
+            { length: Math.max(1, int('groups', values.groups) as number) },
+            (_, i) => `g${i}`,
+          ),
+        }
+      : {}),
   };
 
   const livenessFaults = values['liveness-faults'] === true;

@@ -447,11 +447,16 @@ export class MemoryTransport implements Transport {
   ): Promise<RpcResponse<M>> {
     const handler = this.handlers.get(request.groupId);
     if (!handler) return Promise.reject(new UnknownGroupError(request.groupId));
-    try {
-      return (handler[method] as (r: RpcRequest<M>, c: RequestContext) => Promise<RpcResponse<M>>)(
-        request,
-        context,
+    const fn = handler[method] as
+      | ((r: RpcRequest<M>, c: RequestContext) => Promise<RpcResponse<M>>)
+      | undefined;
+    if (typeof fn !== 'function') {
+      return Promise.reject(
+        new BadRequestError(`group ${JSON.stringify(request.groupId)} does not serve ${method}`),
       );
+    }
+    try {
+      return fn.call(handler, request, context);
     } catch (error) {
       return Promise.reject(error);
     }

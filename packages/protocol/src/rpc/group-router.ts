@@ -51,11 +51,15 @@ export class GroupRouter {
   ): Promise<RpcResponse<M>> {
     const handler = this.handlers.get(request.groupId);
     if (handler === undefined) return Promise.reject(new UnknownGroupError(request.groupId));
+    const fn = handler[method] as
+      | ((r: RpcRequest<M>, c?: RequestContext) => Promise<RpcResponse<M>>)
+      | undefined;
+    if (typeof fn !== 'function') {
+      return Promise.reject(
+        new BadRequestError(`group ${JSON.stringify(request.groupId)} does not serve ${method}`),
+      );
+    }
     try {
-      const fn = handler[method] as (
-        r: RpcRequest<M>,
-        c?: RequestContext,
-      ) => Promise<RpcResponse<M>>;
       return Promise.resolve(fn.call(handler, request, context));
     } catch (error) {
       return Promise.reject(error);

@@ -133,6 +133,19 @@ class FakeHandler implements RpcHandler {
       Promise.resolve({ term: r.term, success: true, readIndex: 42 })
     );
   };
+
+  hostHeartbeat = (r: RpcRequest<'hostHeartbeat'>): Promise<RpcResponse<'hostHeartbeat'>> => {
+    this.record('hostHeartbeat', r);
+    return (
+      this.behaviour.hostHeartbeat?.(r) ??
+      Promise.resolve({
+        term: 0,
+        accepted: r.offers.map((o) => o.groupId),
+        mismatch: r.full === undefined,
+        wake: r.woken.map((w) => w.groupId),
+      })
+    );
+  };
 }
 
 /** A checksum of payload bytes, cheap to compare across the wire. */
@@ -243,6 +256,15 @@ export function transportSuite(options: TransportSuiteOptions): void {
         }),
         timeoutNow: (g) => env(g),
         readIndex: (g) => env(g),
+        hostHeartbeat: (g) => ({
+          ...env(g),
+          term: 0,
+          offers: [{ groupId: 'q1', term: 5, lastIndex: 9, lastTerm: 4, commitIndex: 9 }],
+          woken: [{ groupId: 'q2', term: 3 }],
+          quiescedCount: 2,
+          quiescedDigest: 123_456_789,
+          full: [{ groupId: 'q3', term: 5 }],
+        }),
       };
       const expected: { [M in RpcMethod]: (r: RpcRequest<M>) => RpcResponse<M> } = {
         requestVote: (r) => ({ term: r.term + 1, granted: true }),
@@ -256,6 +278,7 @@ export function transportSuite(options: TransportSuiteOptions): void {
         installSnapshot: (r) => ({ term: r.term, success: true }),
         timeoutNow: (r) => ({ term: r.term + 1, success: true }),
         readIndex: (r) => ({ term: r.term, success: true, readIndex: 42 }),
+        hostHeartbeat: () => ({ term: 0, accepted: ['q1'], mismatch: false, wake: ['q2'] }),
       };
 
       for (const method of Object.keys(requests) as RpcMethod[]) {
@@ -270,6 +293,17 @@ export function transportSuite(options: TransportSuiteOptions): void {
           expect(handler.received[0]?.request).toEqual(request);
         });
       }
+
+      it('a group that does not serve hostHeartbeat refuses it with BAD_REQUEST', async () => {
+        const { hostHeartbeat: _omitted, ...groupOnly } = new FakeHandler();
+        server.transport.serve('g', groupOnly);
+        const call = caller.call(
+          'hostHeartbeat',
+          { ...env('g'), term: 0, offers: [], woken: [], quiescedCount: 0, quiescedDigest: 0 },
+          { timeoutMs: 5000 },
+        );
+        await expect(call).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      });
 
       it('answers that omit optional fields come back without them', async () => {
         server.transport.serve(

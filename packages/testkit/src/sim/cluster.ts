@@ -3,6 +3,7 @@ import {
   type Logger,
   type LogStorage,
   type NodeOptions,
+  RaftHost,
   type RaftMetrics,
   RaftNode,
   type StateMachine,
@@ -56,6 +57,11 @@ export interface SimClusterOptions {
    * that leader until a member it knows vouches for it.
    */
   authenticated?: boolean;
+  /**
+   * Runs the groups of each peer on one RaftHost (shared scheduler, node-level heartbeats,
+   * and quiescence unless `quiesce` is false).
+   */
+  host?: boolean | { readonly quiesce?: boolean };
 }
 
 export interface SimMember {
@@ -70,6 +76,7 @@ interface Incarnation {
   readonly number: number;
   readonly clock: NodeClock;
   readonly transport: MemoryTransport;
+  readonly host: RaftHost | undefined;
   readonly members: Map<
     string,
     { node: RaftNode<string>; log: SimLogStorage; meta: SimMetaStorage; sm: SimStateMachine }
@@ -181,7 +188,22 @@ export class SimCluster {
     const clock = this.time.view({ rate: state.driftRate, offsetMs: this.rng.int(0, 1_000_000) });
     const transport = this.network.endpoint(id);
     const members: Incarnation['members'] = new Map();
-    const incarnation: Incarnation = { number: state.lives, clock, transport, members };
+    const hostOption = this.options.host;
+    const host = hostOption
+      ? new RaftHost({
+          transport,
+          peerId: id,
+          clock,
+          electionTimeoutMs: this.electionTimeoutMs,
+          ...(this.options.heartbeatIntervalMs
+            ? { heartbeatIntervalMs: this.options.heartbeatIntervalMs }
+            : {}),
+          timerResolutionMs: 1,
+          quiesce: typeof hostOption === 'object' ? hostOption.quiesce !== false : true,
+          logger: this.options.traceNodeLogs ? this.traceLogger(`host/${id}`) : this.logger,
+        })
+      : undefined;
+    const incarnation: Incarnation = { number: state.lives, clock, transport, host, members };
     state.incarnation = incarnation;
     for (const g of this.groups) {
       const disk = state.disks.get(g) as SimDisk;
@@ -220,7 +242,8 @@ export class SimCluster {
         metaStorage: meta,
         snapshotStorage: disk.snapshots,
         stateMachine: this.options.wrapStateMachine?.(id, g, sm) ?? sm,
-        clock,
+        clock: host?.clock ?? clock,
+        ...(host ? { host } : {}),
         random: this.rng.fork(`random:${id}:${g}:${state.lives}`).asSource(),
         logger: this.options.traceNodeLogs ? this.traceLogger(`${g}/${id}`) : this.logger,
         ...(metrics === undefined ? {} : { metrics }),
@@ -271,6 +294,7 @@ export class SimCluster {
     await Promise.all([...inc.members.values()].map((m) => m.node.shutdown()));
     if (state.incarnation !== inc) return;
     state.incarnation = undefined;
+    inc.host?.close();
     inc.clock.kill();
     for (const m of inc.members.values()) m.sm.alive = false;
     await inc.transport.close();
@@ -287,6 +311,11 @@ export class SimCluster {
     const d = this.state(id).disks.get(group);
     if (!d) throw new Error(`no group ${group}`);
     return d;
+  }
+
+  /** The RaftHost of the running incarnation of `id` (when the cluster runs hosts). */
+  host(id: string): RaftHost | undefined {
+    return this.state(id).incarnation?.host;
   }
 
   /** The clock of the running incarnation of `id`. */

@@ -56,6 +56,8 @@ const KINDS: ReadonlyArray<[FaultKind, number]> = [
  */
 export class Nemesis {
   private active = false;
+  /** Called with the peer a crash, restart or isolation is about to hit. */
+  beforeFault: ((peer: string) => void) | undefined;
   readonly counts = new Map<FaultKind, number>();
   private readonly kinds: ReadonlyArray<[FaultKind, number]>;
   private readonly total: number;
@@ -196,6 +198,7 @@ export class Nemesis {
         const down = peers.length - up.length;
         if (up.length === 0 || down >= (this.options.maxDown ?? peers.length)) break;
         const p = this.rng.pick(up);
+        this.beforeFault?.(p);
         c.crash(p);
         this.later(0.2, 5, `boot ${p}`, () => {
           if (!c.isUp(p)) void c.boot(p);
@@ -206,6 +209,7 @@ export class Nemesis {
         const leader = c.leader();
         if (!leader) break;
         const p = leader.id;
+        this.beforeFault?.(p);
         c.crash(p);
         this.later(0.2, 4, `boot ${p}`, () => {
           if (!c.isUp(p)) void c.boot(p);
@@ -216,6 +220,7 @@ export class Nemesis {
         const leader = c.leader();
         if (!leader) break;
         const p = leader.id;
+        this.beforeFault?.(p);
         net.isolate(p, peers);
         c.record(`nemesis: isolate leader ${p}`);
         this.later(0.5, 4, `reconnect ${p}`, () => {
@@ -230,6 +235,7 @@ export class Nemesis {
         const up = peers.filter((p) => c.isUp(p));
         if (up.length === 0) break;
         const p = this.rng.pick(up);
+        this.beforeFault?.(p);
         c.record(`nemesis: restart ${p}`);
         void c.restart(p);
         break;

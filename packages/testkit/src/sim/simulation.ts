@@ -27,6 +27,11 @@ export interface SimulationOptions {
   /** How long, in election timeouts, the liveness phase may take. Default 60. */
   livenessTimeouts?: number;
   cluster?: Partial<SimClusterOptions>;
+  /**
+   * Every peer runs its groups on a RaftHost with quiescence, and the clients go quiet often
+   * (so that groups quiesce, and faults hit quiesced groups).
+   */
+  quiescence?: boolean;
 }
 
 export interface SimulationResult {
@@ -43,6 +48,10 @@ export interface SimulationResult {
   readonly faults: Record<string, number>;
   readonly snapshotsSaved: number;
   readonly snapshotsInstalled: number;
+  /** Steps after which some member of some group was quiesced (RaftHost runs only). */
+  readonly quiescedSteps: number;
+  /** Crashes and restarts that hit a peer while some group on it was quiesced. */
+  readonly faultsWhileQuiesced: number;
 }
 
 /**
@@ -81,6 +90,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     ...(options.groups ? { groups: options.groups } : {}),
     electionTimeoutMs: options.electionTimeoutMs ?? 100,
     nodeOptions,
+    ...(options.quiescence ? { host: true } : {}),
     ...options.cluster,
   });
   const groups = cluster.groups;
@@ -92,7 +102,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   );
   const workloads = groups.map(
     (g) =>
-      new Workload(cluster, cluster.rng.fork(`workload:${g}`), g, options.proposalIntervalMs ?? 3),
+      new Workload(
+        cluster,
+        cluster.rng.fork(`workload:${g}`),
+        g,
+        options.proposalIntervalMs ?? 3,
+        options.quiescence ? 0.05 : 0.01,
+      ),
   );
   const steps = options.steps ?? 2000;
   let snapshotsSaved = 0;
@@ -110,9 +126,23 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         throw new SimulationFailure(seed, cluster.steps, w.problem, [cluster.describe()]);
     }
   };
+  let quiescedSteps = 0;
+  let faultsWhileQuiesced = 0;
+  const anyQuiesced = (peer?: string) =>
+    groups.some((g) =>
+      cluster
+        .members(g)
+        .some((m) => (peer === undefined || m.peer === peer) && m.node.status().quiesced),
+    );
+  if (options.quiescence) {
+    nemesis.beforeFault = (peer) => {
+      if (anyQuiesced(peer)) faultsWhileQuiesced++;
+    };
+  }
   for (let i = 0; i < steps; i++) {
     if (!(await cluster.step())) break;
     checkWorkloads();
+    if (options.quiescence && anyQuiesced()) quiescedSteps++;
   }
   for (const w of workloads) w.stop();
   if (nemesisOn) await nemesis.stop();
@@ -198,6 +228,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     faults: Object.fromEntries(nemesis.counts),
     snapshotsSaved,
     snapshotsInstalled,
+    quiescedSteps,
+    faultsWhileQuiesced,
   };
   await cluster.stop();
   return result;

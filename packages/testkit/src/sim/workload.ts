@@ -40,6 +40,8 @@ export class Workload {
     private readonly rng: Rng,
     private readonly group: string,
     private readonly meanIntervalMs: number,
+    /** How often the clients go quiet for a while (per proposal). */
+    private readonly idleChance = 0.01,
   ) {}
 
   start(): void {
@@ -68,7 +70,9 @@ export class Workload {
   private schedule(): void {
     // Now and then the clients go quiet for a while: an idle group must still finish what
     // it started (membership changes, catch-up) on heartbeats alone.
-    const pause = this.rng.chance(0.01) ? this.rng.next() * 20 * this.cluster.electionTimeoutMs : 0;
+    const pause = this.rng.chance(this.idleChance)
+      ? this.rng.next() * 20 * this.cluster.electionTimeoutMs
+      : 0;
     const delay = pause - Math.log(1 - this.rng.next()) * this.meanIntervalMs;
     this.cluster.time.schedule(
       delay,

@@ -30,6 +30,8 @@ export enum Method {
   METHOD_INSTALL_SNAPSHOT = 3,
   METHOD_TIMEOUT_NOW = 4,
   METHOD_READ_INDEX = 5,
+  /** METHOD_HOST_HEARTBEAT - Node-level, to the empty group id: one per pair of endpoints (a RaftHost). */
+  METHOD_HOST_HEARTBEAT = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -141,6 +143,44 @@ export interface ReadIndexResponse {
   readIndex: bigint;
 }
 
+/** A group the leader's endpoint asks a follower's endpoint to quiesce. */
+export interface QuiesceOffer {
+  groupId: string;
+  term: bigint;
+  lastIndex: bigint;
+  lastTerm: bigint;
+  commitIndex: bigint;
+}
+
+/** A group quiesced between two endpoints, in the leader's term. */
+export interface QuiescedGroup {
+  groupId: string;
+  term: bigint;
+}
+
+/**
+ * The node-level heartbeat: liveness of the sender's endpoint, and quiescence. The header's
+ * group id is empty and its term 0.
+ */
+export interface HostHeartbeatRequest {
+  header: RpcHeader | undefined;
+  offers: QuiesceOffer[];
+  woken: QuiescedGroup[];
+  quiescedCount: bigint;
+  /** Sum of 32-bit hashes of (group id, term), modulo 2^48. */
+  quiescedDigest: bigint;
+  /** Whether `full` is sent (an empty list is a list too). */
+  hasFull: boolean;
+  full: QuiescedGroup[];
+}
+
+export interface HostHeartbeatResponse {
+  term: bigint;
+  accepted: string[];
+  mismatch: boolean;
+  wake: string[];
+}
+
 /**
  * A failed call: a RaftError's stable code (NOT_LEADER, UNKNOWN_GROUP, ...), its message and
  * the details errorFromCode needs to rebuild the typed error on the caller's side.
@@ -185,6 +225,8 @@ export interface Envelope {
     | { $case: "timeoutNowResponse"; value: TimeoutNowResponse }
     | { $case: "readIndexRequest"; value: ReadIndexRequest }
     | { $case: "readIndexResponse"; value: ReadIndexResponse }
+    | { $case: "hostHeartbeatRequest"; value: HostHeartbeatRequest }
+    | { $case: "hostHeartbeatResponse"; value: HostHeartbeatResponse }
     | undefined;
 }
 
@@ -1314,6 +1356,368 @@ export const ReadIndexResponse: MessageFns<ReadIndexResponse> = {
   },
 };
 
+function createBaseQuiesceOffer(): QuiesceOffer {
+  return { groupId: "", term: 0n, lastIndex: 0n, lastTerm: 0n, commitIndex: 0n };
+}
+
+export const QuiesceOffer: MessageFns<QuiesceOffer> = {
+  encode(message: QuiesceOffer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.groupId !== "") {
+      writer.uint32(10).string(message.groupId);
+    }
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.term);
+    }
+    if (message.lastIndex !== 0n) {
+      if (BigInt.asUintN(64, message.lastIndex) !== message.lastIndex) {
+        throw new globalThis.Error("value provided for field message.lastIndex of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.lastIndex);
+    }
+    if (message.lastTerm !== 0n) {
+      if (BigInt.asUintN(64, message.lastTerm) !== message.lastTerm) {
+        throw new globalThis.Error("value provided for field message.lastTerm of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.lastTerm);
+    }
+    if (message.commitIndex !== 0n) {
+      if (BigInt.asUintN(64, message.commitIndex) !== message.commitIndex) {
+        throw new globalThis.Error("value provided for field message.commitIndex of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.commitIndex);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuiesceOffer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuiesceOffer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.groupId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.term = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lastIndex = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.lastTerm = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.commitIndex = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseQuiescedGroup(): QuiescedGroup {
+  return { groupId: "", term: 0n };
+}
+
+export const QuiescedGroup: MessageFns<QuiescedGroup> = {
+  encode(message: QuiescedGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.groupId !== "") {
+      writer.uint32(10).string(message.groupId);
+    }
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.term);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuiescedGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuiescedGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.groupId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.term = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHostHeartbeatRequest(): HostHeartbeatRequest {
+  return { header: undefined, offers: [], woken: [], quiescedCount: 0n, quiescedDigest: 0n, hasFull: false, full: [] };
+}
+
+export const HostHeartbeatRequest: MessageFns<HostHeartbeatRequest> = {
+  encode(message: HostHeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RpcHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.offers) {
+      QuiesceOffer.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.woken) {
+      QuiescedGroup.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.quiescedCount !== 0n) {
+      if (BigInt.asUintN(64, message.quiescedCount) !== message.quiescedCount) {
+        throw new globalThis.Error("value provided for field message.quiescedCount of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.quiescedCount);
+    }
+    if (message.quiescedDigest !== 0n) {
+      if (BigInt.asUintN(64, message.quiescedDigest) !== message.quiescedDigest) {
+        throw new globalThis.Error("value provided for field message.quiescedDigest of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.quiescedDigest);
+    }
+    if (message.hasFull !== false) {
+      writer.uint32(48).bool(message.hasFull);
+    }
+    for (const v of message.full) {
+      QuiescedGroup.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HostHeartbeatRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHostHeartbeatRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RpcHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.offers.push(QuiesceOffer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.woken.push(QuiescedGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.quiescedCount = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.quiescedDigest = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.hasFull = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.full.push(QuiescedGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHostHeartbeatResponse(): HostHeartbeatResponse {
+  return { term: 0n, accepted: [], mismatch: false, wake: [] };
+}
+
+export const HostHeartbeatResponse: MessageFns<HostHeartbeatResponse> = {
+  encode(message: HostHeartbeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.term);
+    }
+    for (const v of message.accepted) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.mismatch !== false) {
+      writer.uint32(24).bool(message.mismatch);
+    }
+    for (const v of message.wake) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HostHeartbeatResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHostHeartbeatResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.term = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accepted.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mismatch = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.wake.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseRpcError(): RpcError {
   return { code: "", message: "", leaderId: "", groupId: "", peerId: "" };
 }
@@ -1516,6 +1920,12 @@ export const Envelope: MessageFns<Envelope> = {
       case "readIndexResponse":
         ReadIndexResponse.encode(message.body.value, writer.uint32(154).fork()).join();
         break;
+      case "hostHeartbeatRequest":
+        HostHeartbeatRequest.encode(message.body.value, writer.uint32(162).fork()).join();
+        break;
+      case "hostHeartbeatResponse":
+        HostHeartbeatResponse.encode(message.body.value, writer.uint32(170).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1663,6 +2073,28 @@ export const Envelope: MessageFns<Envelope> = {
             }
 
             message.body = { $case: "readIndexResponse", value: ReadIndexResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.body = {
+              $case: "hostHeartbeatRequest",
+              value: HostHeartbeatRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.body = {
+              $case: "hostHeartbeatResponse",
+              value: HostHeartbeatResponse.decode(reader, reader.uint32()),
+            };
             continue;
           }
         }
