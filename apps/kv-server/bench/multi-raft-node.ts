@@ -66,7 +66,12 @@ function report(): void {
   const m = process.memoryUsage();
   let quiescedLeading = 0;
   let quiescedFollowing = 0;
-  for (const p of host?.stats().peers ?? []) {
+  const stats = host?.stats();
+  if (stats && process.env.MULTI_RAFT_DEBUG) {
+    const { peers, ...counts } = stats;
+    process.stderr.write(`${config.id} ${JSON.stringify(counts)} ${JSON.stringify(peers)}\n`);
+  }
+  for (const p of stats?.peers ?? []) {
     quiescedLeading += p.quiescedLeading;
     quiescedFollowing += p.quiescedFollowing;
   }

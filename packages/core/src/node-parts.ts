@@ -34,6 +34,8 @@ export interface NodeHooks<R> {
   onMatch(peer: PeerId): void;
   /** A follower answered an RPC of this term. */
   onAck(): void;
+  /** A replicator had only a heartbeat to send for a whole interval. */
+  onIdleHeartbeat(): void;
   /** A peer is in a later term. */
   onHigherTerm(term: number, from: PeerId): void;
   /** Enter or leave the `transferring` role. */
@@ -152,6 +154,7 @@ export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): N
       onMatch: node.onMatch,
       onAck: node.onAck,
       onHigherTerm: node.onHigherTerm,
+      onIdleHeartbeat: node.onIdleHeartbeat,
       openSnapshot: () => snapshots.openLatest(),
       metrics,
     },

@@ -15,8 +15,11 @@ export interface QuiescenceNode {
   caughtUp(peer: PeerId): boolean;
   /** Whether these peers, with this node, are a quorum of the configuration. */
   quorum(peers: ReadonlySet<PeerId>): boolean;
-  /** Stop or resume the replicators' heartbeats and the check-quorum timer. */
+  /** `peer` accepted: its replicator stops heartbeating. */
+  pausePeer(peer: PeerId): void;
+  /** Every follower accepted: the check-quorum timer stops. */
   pauseLeader(): void;
+  /** Heartbeats to every follower again, and check-quorum with a fresh window. */
   resumeLeader(): void;
   /** Follower side: whether this follower may quiesce under `from` now (and it adopts the commit). */
   followerAccepts(offer: QuiesceOffer, from: PeerId): boolean;
@@ -27,9 +30,10 @@ export interface QuiescenceNode {
 }
 
 /**
- * One group's quiescence (docs/ARCHITECTURE.md, "Quiescence"): on the leader, `awake`, then
- * `offered` (heartbeats stopped, the host's next beat asks the followers), then `quiesced`
- * once every live follower accepted; on a follower, quiesced under the leader's endpoint.
+ * One group's quiescence (docs/ARCHITECTURE.md, "RaftHost"): on the leader, `awake`, then
+ * `offered` (the host's next beat asks the followers; each one's heartbeats stop when it
+ * accepts), then `quiesced` once every live follower accepted; on a follower, quiesced under
+ * the leader's endpoint.
  * Waking is always allowed and always safe; only timers and heartbeats change here.
  */
 export class Quiescence implements HostedGroup {
@@ -78,10 +82,9 @@ export class Quiescence implements HostedGroup {
     this.leaderState = 'offered';
     this.waiting = new Set(live);
     this.accepted = new Set();
-    this.node.pauseLeader();
     this.host.offer(offer, live, missing);
     this.node.debug('offering to quiesce', { live: live.length, missing: missing.length });
-    if (live.length === 0) this.leaderState = 'quiesced';
+    if (live.length === 0) this.quiesced();
   }
 
   offerAnswered(peer: PeerId, accepted: boolean): void {
@@ -91,10 +94,14 @@ export class Quiescence implements HostedGroup {
       return;
     }
     this.accepted.add(peer);
-    if (this.waiting.size === 0) {
-      this.leaderState = 'quiesced';
-      this.node.debug('quiesced');
-    }
+    this.node.pausePeer(peer);
+    if (this.waiting.size === 0) this.quiesced();
+  }
+
+  private quiesced(): void {
+    this.leaderState = 'quiesced';
+    this.node.pauseLeader();
+    this.node.debug('quiesced');
   }
 
   peerSilent(peer: PeerId): void {
@@ -104,9 +111,7 @@ export class Quiescence implements HostedGroup {
     // The rest of the followers still make a quorum: stay quiet (the host wakes the group
     // when that peer comes back). Otherwise wake, so that check-quorum can act.
     if (!this.node.quorum(this.accepted)) this.wakeLeader(`${peer} fell silent`);
-    else if (this.leaderState === 'offered' && this.waiting.size === 0) {
-      this.leaderState = 'quiesced';
-    }
+    else if (this.leaderState === 'offered' && this.waiting.size === 0) this.quiesced();
   }
 
   /** Something needs the leader (a proposal, a read, a vote request ...): heartbeat again. */

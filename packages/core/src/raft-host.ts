@@ -124,6 +124,12 @@ class PeerLink {
 export interface RaftHostStats {
   readonly groups: number;
   readonly timers: number;
+  /** Since the host started: beats sent and failed, offers made, accepted, and refused. */
+  readonly beatsSent: number;
+  readonly beatsFailed: number;
+  readonly offersSent: number;
+  readonly offersAccepted: number;
+  readonly offersRefused: number;
   readonly peers: ReadonlyArray<{
     readonly peerId: PeerId;
     readonly alive: boolean;
@@ -161,8 +167,18 @@ export class RaftHost {
   /** The peers each group led here is quiesced with, or offered to. */
   private readonly leaderPeers = new Map<GroupId, { peers: readonly PeerId[]; term: number }>();
   private timer: unknown;
+  /** When the beat timer last ran: a late run means this process was stalled. */
+  private lastBeatRun = Number.NEGATIVE_INFINITY;
+  private silenceCheckSkipped = false;
   private unserve: (() => void) | undefined;
   private closed = false;
+  private readonly counts = {
+    beatsSent: 0,
+    beatsFailed: 0,
+    offersSent: 0,
+    offersAccepted: 0,
+    offersRefused: 0,
+  };
 
   constructor(options: RaftHostOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -296,6 +312,7 @@ export class RaftHost {
     return {
       groups: this.groups.size,
       timers: this.clock.size,
+      ...this.counts,
       peers: [...this.links.values()].map((l) => ({
         peerId: l.id,
         alive: this.isAlive(l.id),
@@ -328,8 +345,18 @@ export class RaftHost {
 
   private beatAll(): void {
     const now = this.clock.now();
+    // This process was stalled (the timer ran two intervals late or more): beats that arrived
+    // meanwhile may still wait in the sockets, to be read after this turn. Judge silence at
+    // the next run, not now, or a busy process would take its peers for dead. Only one run is
+    // skipped at a time: a process stalled at every run still judges every other run.
+    const stalled = now - this.lastBeatRun > 2 * this.heartbeatIntervalMs;
+    const skip = stalled && !this.silenceCheckSkipped;
+    this.silenceCheckSkipped = skip;
+    this.lastBeatRun = now;
     for (const link of this.links.values()) {
-      if (link.alive && now - link.lastHeard >= this.electionTimeoutMs) this.fellSilent(link);
+      if (!skip && link.alive && now - link.lastHeard >= this.electionTimeoutMs) {
+        this.fellSilent(link);
+      }
       if (link.users <= 0 && link.leading.size === 0 && link.following.size === 0) continue;
       if (!link.beatInFlight) this.beat(link);
     }
@@ -357,23 +384,25 @@ export class RaftHost {
       ...(full ? { full } : {}),
     };
     link.beatInFlight = true;
+    this.counts.beatsSent++;
+    this.counts.offersSent += offers.length;
     // One beat in flight per peer: an endpoint that cannot keep up gets fewer, not a queue.
-    this.transport
-      .call('hostHeartbeat', request, { timeoutMs: Math.max(1, this.electionTimeoutMs / 2) })
-      .then(
-        (response) => {
-          link.beatInFlight = false;
-          if (this.closed) return;
-          this.heard(link);
-          this.onBeatAnswered(link, offers, response);
-        },
-        () => {
-          link.beatInFlight = false;
-          if (this.closed) return;
-          if (full) link.sendFull = true;
-          for (const o of offers) this.groups.get(o.groupId)?.offerAnswered(link.id, false);
-        },
-      );
+    this.transport.call('hostHeartbeat', request, { timeoutMs: this.electionTimeoutMs }).then(
+      (response) => {
+        link.beatInFlight = false;
+        if (this.closed) return;
+        this.heard(link);
+        this.onBeatAnswered(link, offers, response);
+      },
+      () => {
+        link.beatInFlight = false;
+        this.counts.beatsFailed++;
+        this.counts.offersRefused += offers.length;
+        if (this.closed) return;
+        if (full) link.sendFull = true;
+        for (const o of offers) this.groups.get(o.groupId)?.offerAnswered(link.id, false);
+      },
+    );
   }
 
   private onBeatAnswered(
@@ -389,6 +418,8 @@ export class RaftHost {
       const stillOffered = offered?.term === o.term && offered.peers.includes(link.id);
       const ok = accepted.has(o.groupId) && stillOffered && group !== undefined;
       if (ok) link.leading.add(o.groupId, o.term);
+      if (ok) this.counts.offersAccepted++;
+      else this.counts.offersRefused++;
       group?.offerAnswered(link.id, ok);
     }
     if (response.mismatch) link.sendFull = true;

@@ -61,6 +61,9 @@ import {
 } from './types.js';
 import { VoteRound } from './vote-round.js';
 
+/** A leader quiesces once its log has not grown for this many heartbeat intervals. */
+const QUIESCE_AFTER_HEARTBEATS = 2;
+
 /**
  * One member of one Raft group (braft's NodeImpl): lifecycle, roles, timers, election and
  * RPC dispatch. The rest is delegated to one component each: {@link RaftMetaManager} (term and
@@ -127,8 +130,9 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private readonly quiescence: Quiescence | undefined;
   /** The peers registered with the host (the latest configuration's, this node excluded). */
   private hostPeers: readonly PeerId[] = [];
-  /** The leader's last index at the previous check-quorum tick: idle if unchanged. */
-  private lastIndexAtTick = -1;
+  /** The leader's last index when it was last seen to change, and when: idle since then. */
+  private idleIndex = -1;
+  private idleSince = 0;
 
   constructor(options: NodeOptions<R>) {
     super();
@@ -150,6 +154,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       onConfigurationApplied: (entry) => this.onConfigurationApplied(entry),
       onMatch: (peer) => this.onMatch(peer),
       onAck: () => this.onAck(),
+      onIdleHeartbeat: () => this.checkQuiesce(),
       onHigherTerm: (term, from) => this.onHigherTerm(term, from),
       setTransferring: (on) =>
         this.transitions.run(() => {
@@ -431,6 +436,14 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   async handleAppendEntries(req: AppendEntriesRequest): Promise<AppendEntriesResponse> {
     this.checkRunning();
     if (!this.followLeader(req, 'AppendEntries')) return this.rejectAppend();
+    // Entries, or a commit index this follower lacks: the leader is awake, so is this follower.
+    // (An empty heartbeat sent just before the leader saw the follower accept changes nothing.)
+    if (
+      this.quiescence?.quiescedUnder !== undefined &&
+      (req.entries.length > 0 || req.leaderCommit > this.ballotBox.commitIndex)
+    ) {
+      this.quiescence.wakeFollower(this.options.clock.now());
+    }
     const prevTerm = this.log.termAt(req.prevLogIndex);
     // An index inside our snapshot, at or below our commit index, holds what every leader
     // holds there (leader completeness): it matches without a term to compare.
@@ -486,16 +499,13 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       this.stepDown(req.term, `${rpc} from the leader`, req.from);
     }
     this.followerLease.renew();
-    // The leader is sending again: it woke, so does this follower.
-    if (this.quiescence?.quiescedUnder !== undefined) {
-      this.quiescence.wakeFollower(this.options.clock.now());
-    }
     return true;
   }
 
   async handleInstallSnapshot(req: InstallSnapshotRequest): Promise<InstallSnapshotResponse> {
     this.checkRunning();
     if (!this.followLeader(req, 'InstallSnapshot')) return { term: this.meta.term, success: false };
+    this.quiescence?.wakeFollower(this.options.clock.now());
     if (this.meta.pending) await this.meta.pending;
     const term = this.meta.term;
     let outcome: InstallOutcome;
@@ -760,7 +770,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.syncReplicators();
     // The first check looks back to the election only: the followers get the whole window.
     this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
-    this.lastIndexAtTick = -1;
+    this.idleIndex = -1;
     this.logger.info('became leader', { term, index });
     this.updateCommit();
   }
@@ -825,10 +835,25 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       return;
     }
     this.stepdownTimer.start(this.options.electionTimeoutMs);
-    // Idle since the last tick, with everything replicated: the group may go quiet.
+  }
+
+  /**
+   * On a replicator's idle heartbeat: a leader whose log has not grown for two heartbeat
+   * intervals, with everything replicated, may quiesce (on a RaftHost).
+   */
+  private checkQuiesce(): void {
+    const q = this.quiescence;
+    if (q === undefined || q.active) return;
     const last = this.log.lastIndex;
-    if (this.quiescence && last === this.lastIndexAtTick) this.quiescence.maybeQuiesce();
-    this.lastIndexAtTick = last;
+    const now = this.options.clock.now();
+    if (last !== this.idleIndex) {
+      this.idleIndex = last;
+      this.idleSince = now;
+      return;
+    }
+    if (now - this.idleSince >= QUIESCE_AFTER_HEARTBEATS * this.options.heartbeatIntervalMs) {
+      q.maybeQuiesce();
+    }
   }
 
   // ---------------------------------------------------------------- replication
@@ -916,17 +941,15 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       caughtUp: (peer: PeerId) => this.replicators.caughtUp(peer),
       quorum: (peers: ReadonlySet<PeerId>) =>
         hasQuorum(this.log.latestConfiguration(), (p) => p === this.self || peers.has(p)),
-      pauseLeader: () => {
-        this.replicators.pauseHeartbeats();
-        this.stepdownTimer.stop();
-      },
+      pausePeer: (peer: PeerId) => this.replicators.get(peer)?.pause(),
+      pauseLeader: () => this.stepdownTimer.stop(),
       resumeLeader: () => {
         if (!this.isLeaderRole() || !this.isRunning()) return;
         this.replicators.resumeHeartbeats();
         // Check-quorum looks back a whole window from now: the followers answer the
         // heartbeats just sent.
         this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
-        this.lastIndexAtTick = -1;
+        this.idleIndex = -1;
       },
       followerAccepts: (offer: QuiesceOffer, from: PeerId): boolean => {
         const log = this.log;

@@ -30,6 +30,8 @@ export interface ReplicatorHost {
   openSnapshot(): Promise<SnapshotReader | null>;
   /** Where round-trip times go. */
   readonly metrics?: NodeMetrics;
+  /** A heartbeat interval passed with nothing but a heartbeat to send (the leader may quiesce). */
+  onIdleHeartbeat?(): void;
 }
 
 /**
@@ -476,6 +478,7 @@ export class Replicator {
     } else {
       this.sendHeartbeat();
       this.heartbeatTimer.start(o.heartbeatIntervalMs);
+      this.host.onIdleHeartbeat?.();
     }
   }
 
