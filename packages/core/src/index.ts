@@ -94,6 +94,8 @@ export type { NodeOptions } from './options.js';
 export type { ApplyOptions, ApplyResult } from './proposals.js';
 export {
   type HostedGroup,
+  MAX_CONCURRENT_TRANSFERS,
+  preferredLeaderOf,
   RaftHost,
   type RaftHostOptions,
   type RaftHostStats,

@@ -27,6 +27,9 @@ export interface QuiescenceNode {
   /** The follower's election timer counts from `contactAt` again. */
   resumeFollower(contactAt: number): void;
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Balancing (see {@link HostedGroup.handOverTo}). */
+  handOverTo(): PeerId | undefined;
+  transferTo(peer: PeerId): Promise<void>;
 }
 
 /**
@@ -162,6 +165,14 @@ export class Quiescence implements HostedGroup {
   }
 
   // ---------------------------------------------------------------- from the host
+
+  handOverTo(): PeerId | undefined {
+    return this.node.handOverTo();
+  }
+
+  transferTo(peer: PeerId): Promise<void> {
+    return this.node.transferTo(peer);
+  }
 
   wake(reason: string, contactAt: number): void {
     if (this.leaderState !== 'awake') this.wakeLeader(reason);

@@ -26,6 +26,13 @@ export interface HostedGroup {
   wake(reason: string, contactAt: number): void;
   /** Leader side: `peer`'s endpoint went silent while this group was quiesced with it. */
   peerSilent(peer: PeerId): void;
+  /**
+   * Balancing: the group's preferred leader when this node leads it, is not that leader,
+   * and may hand over now (the group is idle); otherwise undefined.
+   */
+  handOverTo?(): PeerId | undefined;
+  /** Hands leadership over to `peer` (a leadership transfer). */
+  transferTo?(peer: PeerId): Promise<void>;
 }
 
 export interface RaftHostOptions {
@@ -54,6 +61,13 @@ export interface RaftHostOptions {
   readonly quiesce?: boolean;
   /** Timer resolution of the shared scheduler, in ms. @defaultValue `5` */
   readonly timerResolutionMs?: number;
+  /**
+   * Spread leadership evenly: each group has a preferred leader among its voters (a stable
+   * hash of the group id), which stands first when the groups start, and to which the other
+   * voters hand leadership back when it is up (at most `maxConcurrentTransfers` at a time).
+   * @defaultValue `true`
+   */
+  readonly balance?: boolean;
   readonly logger?: Logger;
 }
 
@@ -70,6 +84,19 @@ function hashGroup(groupId: GroupId, term: number): number {
   h = Math.imul(h, 0x01000193);
   return h >>> 0;
 }
+
+/**
+ * The voter that should lead `groupId` when it can: a stable hash of the group id picks one
+ * of the voters (sorted), so that groups spread evenly over the nodes and every node agrees.
+ */
+export function preferredLeaderOf(groupId: GroupId, voters: readonly PeerId[]): PeerId | undefined {
+  if (voters.length === 0) return undefined;
+  const sorted = [...voters].sort();
+  return sorted[hashGroup(groupId, 0) % sorted.length];
+}
+
+/** Leadership transfers a host's balancer runs at once. */
+export const MAX_CONCURRENT_TRANSFERS = 32;
 
 /** The digest is a sum of hashes modulo 2^48: order-free, and exact in a double. */
 const DIGEST_MOD = 2 ** 48;
@@ -161,7 +188,10 @@ export class RaftHost {
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMs: number;
   readonly quiesceEnabled: boolean;
+  readonly balance: boolean;
   private readonly logger: Logger;
+  private balanceTimer: unknown;
+  private transfersInFlight = 0;
   private readonly groups = new Map<GroupId, HostedGroup>();
   private readonly links = new Map<PeerId, PeerLink>();
   /** The peers each group led here is quiesced with, or offered to. */
@@ -219,6 +249,10 @@ export class RaftHost {
     if (options.quiesce !== undefined && typeof options.quiesce !== 'boolean') {
       throw new InvalidOptionError('quiesce', 'must be true or false');
     }
+    if (options.balance !== undefined && typeof options.balance !== 'boolean') {
+      throw new InvalidOptionError('balance', 'must be true or false');
+    }
+    this.balance = options.balance ?? true;
     this.electionTimeoutMs = electionTimeoutMs;
     this.heartbeatIntervalMs = heartbeatIntervalMs;
     this.quiesceEnabled = options.quiesce ?? true;
@@ -226,6 +260,7 @@ export class RaftHost {
     this.logger = options.logger ?? defaultLogger(`kontiki:host:${options.peerId}`);
     this.unserve = this.transport.serve(HOST_GROUP_ID, this.handler());
     this.scheduleBeat();
+    if (this.balance) this.scheduleBalance();
   }
 
   /** Stops beating and serving. The groups are the caller's to shut down. */
@@ -234,6 +269,8 @@ export class RaftHost {
     this.closed = true;
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
     this.timer = undefined;
+    if (this.balanceTimer !== undefined) this.clock.clearTimer(this.balanceTimer);
+    this.balanceTimer = undefined;
     this.unserve?.();
     this.unserve = undefined;
   }
@@ -456,6 +493,39 @@ export class RaftHost {
     for (const o of [...link.offers.values()]) {
       link.offers.delete(o.groupId);
       this.groups.get(o.groupId)?.offerAnswered(link.id, false);
+    }
+  }
+
+  // ---------------------------------------------------------------- balance
+
+  private scheduleBalance(): void {
+    if (this.closed) return;
+    this.balanceTimer = this.clock.setTimer(() => {
+      this.balanceTimer = undefined;
+      this.rebalance();
+      this.scheduleBalance();
+    }, 2 * this.electionTimeoutMs);
+  }
+
+  /**
+   * Hands groups led here back to their preferred leaders when those are up (after a node
+   * came back, or where start-up went another way): a few transfers at a time, so that a
+   * node that returns is not flooded.
+   */
+  private rebalance(): void {
+    for (const group of this.groups.values()) {
+      if (this.transfersInFlight >= MAX_CONCURRENT_TRANSFERS) return;
+      const target = group.handOverTo?.();
+      if (target === undefined || !this.isAlive(target) || group.transferTo === undefined) continue;
+      this.transfersInFlight++;
+      group.transferTo(target).then(
+        () => {
+          this.transfersInFlight--;
+        },
+        () => {
+          this.transfersInFlight--;
+        },
+      );
     }
   }
 

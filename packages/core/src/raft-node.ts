@@ -41,6 +41,7 @@ import { createNodeParts, type NodeParts, statusOf } from './node-parts.js';
 import { type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type ApplyOptions, type ApplyResult, ProposalQueue } from './proposals.js';
 import { Quiescence } from './quiescence.js';
+import { preferredLeaderOf } from './raft-host.js';
 import type { RaftMetaManager } from './raft-meta.js';
 import type { ReadOnlyService, ReadOptions } from './read-only-service.js';
 import type { ReplicatorGroup } from './replicator-group.js';
@@ -212,7 +213,11 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     }
     this.started = true;
     if (this.options.keepAlive) this.releaseProcess = this.options.clock.hold?.();
-    this.electionTimer.arm();
+    if (this.options.host?.balance && this.preferredLeader() === this.self) {
+      this.electionTimer.armPreferred();
+    } else {
+      this.electionTimer.arm();
+    }
     this.snapshots.startTimer(() => this.snapshot());
     this.logger.info('started', { term: this.meta.term, lastIndex: this.log.lastIndex });
   }
@@ -980,7 +985,30 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       },
       debug: (message: string, fields?: Record<string, unknown>) =>
         this.logger.debug(message, fields),
+      handOverTo: (): PeerId | undefined => {
+        if (
+          !this.options.host?.balance ||
+          this.roleValue !== 'leader' ||
+          !this.leaderStarted ||
+          this.transfer.inProgress ||
+          this.confChange.busy ||
+          this.proposals.size > 0
+        ) {
+          return undefined;
+        }
+        const preferred = this.preferredLeader();
+        if (preferred === undefined || preferred === this.self) return undefined;
+        return this.replicators.caughtUp(preferred) ? preferred : undefined;
+      },
+      transferTo: (peer: PeerId) => this.transferLeadership(peer),
     };
+  }
+
+  /** The voter that should lead this group when it can (RaftHost balancing). */
+  private preferredLeader(): PeerId | undefined {
+    const conf = this.log.latestConfiguration();
+    if ((conf.oldVoters?.length ?? 0) > 0) return undefined;
+    return preferredLeaderOf(this.options.groupId, conf.voters);
   }
 
   /** The peers of the latest configuration, this node excluded. */

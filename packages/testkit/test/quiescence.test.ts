@@ -1,3 +1,4 @@
+import { preferredLeaderOf } from '@kontiki/core';
 import type { NetworkMessage } from '@kontiki/transport-memory';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/index.js';
@@ -166,6 +167,35 @@ describe('quiescence: idle groups on a RaftHost stop heartbeating', () => {
     expect(allQuiesced(c)).toBe(false);
     expect(counts.get('appendEntries') ?? 0).toBeGreaterThan(0);
     expect(counts.get('hostHeartbeat') ?? 0).toBeGreaterThan(0);
+    await c.stop();
+  });
+
+  it('leaders spread over the nodes by preference, and return to a node that comes back', async () => {
+    const many = Array.from({ length: 12 }, (_, i) => `s${i}`);
+    const c = new SimCluster({
+      seed: 807,
+      peers: 3,
+      groups: many,
+      electionTimeoutMs: T,
+      host: true,
+    });
+    const preferred = (g: string) => preferredLeaderOf(g, c.peers);
+    const atPreference = () => many.every((g) => c.leader(g)?.id === preferred(g));
+    await c.start();
+    await c.runUntil(atPreference, 'every group led by its preferred voter', 30 * T);
+    // Every node is preferred by some groups (the hash spreads them).
+    expect(new Set(many.map(preferred)).size).toBe(3);
+    const victim = 'n2';
+    c.crash(victim);
+    await c.runUntil(
+      () => many.every((g) => c.leader(g) !== undefined && c.leader(g)?.id !== victim),
+      'the survivors to lead every group',
+      10 * T,
+    );
+    await c.boot(victim);
+    // Back and caught up, it gets its groups back by leadership transfer; all quiesce again.
+    await c.runUntil(atPreference, 'the groups preferring n2 to be led by it again', 60 * T);
+    await c.runUntil(() => allQuiesced(c, many), 'every group to quiesce', 40 * T);
     await c.stop();
   });
 });
