@@ -35,6 +35,8 @@ const timeoutSeconds = Number(arg('timeout-seconds', '90'));
 const electionTimeoutMs = Number(arg('election-timeout-ms', '1000'));
 // `--host off`: every group with its own timers and heartbeats (no RaftHost), as before.
 const host = arg('host', 'on') !== 'off';
+// `--balance off`: no preferred leaders and no balancer on the host.
+const balance = arg('balance', 'on') !== 'off';
 // With a host: how long to wait after every group is elected before measuring idle, so that
 // the groups have quiesced.
 const settleSeconds = Number(arg('settle-seconds', host ? '10' : '0'));
@@ -103,6 +105,7 @@ async function level(groups: number) {
           token,
           electionTimeoutMs,
           host,
+          balance,
         }),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -212,6 +215,7 @@ console.log(
       date: new Date().toISOString(),
       electionTimeoutMs,
       host,
+      balance,
       settleSeconds,
       idleSeconds,
       machine: {

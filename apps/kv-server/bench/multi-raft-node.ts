@@ -17,6 +17,7 @@ interface Config {
   readonly electionTimeoutMs: number;
   /** Whether the groups share one RaftHost (scheduler, node-level heartbeats, quiescence). */
   readonly host?: boolean;
+  readonly balance?: boolean;
 }
 
 const config = JSON.parse(process.env.MULTI_RAFT_NODE ?? '') as Config;
@@ -29,7 +30,12 @@ const transport = await grpcTransport({
 });
 
 const host = config.host
-  ? new RaftHost({ transport, peerId: config.id, electionTimeoutMs: config.electionTimeoutMs })
+  ? new RaftHost({
+      transport,
+      peerId: config.id,
+      electionTimeoutMs: config.electionTimeoutMs,
+      balance: config.balance !== false,
+    })
   : undefined;
 const constructing = performance.now();
 const nodes: RaftNode[] = [];

@@ -93,7 +93,7 @@ class GrpcTransportImpl implements GrpcTransport {
         new UnreachableError(request.to, `no address is known for peer ${request.to}`),
       );
     }
-    // Two connections per peer (each its own channel: the subchannel pool is local), so that
+    // Up to three connections per peer (data, control, and the host's beat) (each its own channel: the subchannel pool is local), so that
     // heartbeats and votes are not read after megabytes of AppendEntries (see laneOf); each
     // keeps its calls in order.
     const lane = laneOf(method, request);

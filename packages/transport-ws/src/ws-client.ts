@@ -39,7 +39,7 @@ export class WsClient {
         new UnreachableError(request.to, `no URL is known for peer ${request.to}`),
       );
     }
-    // Two connections per peer: heartbeats and votes are not read after megabytes of
+    // Up to three connections per peer (data, control, and the host's beat): heartbeats and votes are not read after megabytes of
     // AppendEntries (see laneOf); each keeps its calls in order.
     const lane = laneOf(method, request);
     const connection = this.connections.get(

@@ -13,9 +13,15 @@ import type { RpcMethod, RpcRequest } from '@kontiki/core';
  * index, so it never asks for entries still in flight; votes, TimeoutNow and ReadIndex do not
  * touch the log. The chunks of a snapshot stay in order: they all travel as data.
  */
-export type Lane = 'data' | 'control';
+export type Lane = 'data' | 'control' | 'host';
 
+/**
+ * `host`: the node-level heartbeat of a RaftHost has a connection of its own. With thousands
+ * of groups the control lane carries thousands of votes and heartbeats a second; the beat that
+ * tells a peer this endpoint is alive (and quiets those groups) must not wait behind them.
+ */
 export function laneOf<M extends RpcMethod>(method: M, request: RpcRequest<M>): Lane {
+  if (method === 'hostHeartbeat') return 'host';
   if (method === 'installSnapshot') return 'data';
   if (method === 'appendEntries') {
     return (request as RpcRequest<'appendEntries'>).entries.length > 0 ? 'data' : 'control';
