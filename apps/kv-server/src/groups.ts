@@ -155,15 +155,15 @@ export class GroupsSummaryCache {
 
   constructor(private readonly groups: KvGroups) {}
 
-  get(selfId: string, now = Date.now()): GroupsSummaryBody {
+  get(now = Date.now()): GroupsSummaryBody {
     if (this.cached === undefined || now - this.cached.at >= SUMMARY_TTL_MS) {
-      this.cached = { at: now, body: summarise(this.groups, selfId) };
+      this.cached = { at: now, body: summarise(this.groups) };
     }
     return { ...this.cached.body, ageMs: now - this.cached.at };
   }
 }
 
-function summarise(groups: KvGroups, selfId: string): Omit<GroupsSummaryBody, 'ageMs'> {
+function summarise(groups: KvGroups): Omit<GroupsSummaryBody, 'ageMs'> {
   let starting = 0;
   let ledHere = 0;
   let withLeader = 0;
@@ -182,7 +182,7 @@ function summarise(groups: KvGroups, selfId: string): Omit<GroupsSummaryBody, 'a
     if (leader !== undefined) {
       withLeader++;
       leaders.set(leader, (leaders.get(leader) ?? 0) + 1);
-      if (leader === selfId && node.isLeader) ledHere++;
+      if (node.isLeader) ledHere++;
     }
     const commitIndex = node.commitIndex;
     const appliedIndex = node.appliedIndex;

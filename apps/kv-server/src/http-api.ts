@@ -252,7 +252,7 @@ export class KvHttpApi {
       electionTimeoutMs: config.electionTimeoutMs,
       pid: process.pid,
       uptimeSeconds: Math.round((Date.now() - this.ctx.startedAt) / 1000),
-      ...(groups.sharded ? { groups: this.summary.get(config.id) } : {}),
+      ...(groups.sharded ? { groups: this.summary.get() } : {}),
     };
   }
 
