@@ -343,6 +343,35 @@ describe(`three in-process nodes with ${GROUPS} groups`, () => {
     }
   });
 
+  it('admin requests name their group: leadership of one group moves; one group snapshots', async () => {
+    const admin = { authorization: `Bearer ${TEST_TOKEN}` };
+    const e = cluster.endpoints[0] as string;
+    const target = await statusOf(e, 'kv-3');
+    const to = ['n1', 'n2', 'n3'].find((id) => id !== target.leaderId) as string;
+    const res = await requestJson(
+      'POST',
+      `http://${target.leaderHttp}/admin/transfer-leader?group=kv-3`,
+      { body: { peer: to }, headers: admin },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ from: target.leaderId, requested: to });
+    await waitUntil(
+      `kv-3 led by ${to} as ${e} sees it`,
+      async () => (await statusOf(e, 'kv-3')).leaderId === to,
+      5_000,
+    );
+    // A snapshot of one group covers that group's log only.
+    const snap = await requestJson('POST', `http://${e}/admin/snapshot?group=kv-5`, {
+      body: {},
+      headers: admin,
+    });
+    expect(snap.status).toBe(200);
+    expect((await statusOf(e, 'kv-5')).snapshotIndex).toBe(
+      (snap.body as { snapshotIndex: number }).snapshotIndex,
+    );
+    expect((await statusOf(e, 'kv-6')).snapshotIndex).toBe(0);
+  });
+
   it('membership changes are refused with several groups', async () => {
     const res = await requestJson('POST', `http://${cluster.endpoints[0]}/admin/membership`, {
       body: { voters: ['n1', 'n2'] },
