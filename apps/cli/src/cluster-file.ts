@@ -17,6 +17,8 @@ export interface ClusterFile {
   readonly startedAt: string;
   readonly transport: string;
   readonly storage: string;
+  /** Raft groups per node (`--groups`); absent: 1. */
+  readonly groups?: number;
   readonly nodes: ReadonlyArray<{
     readonly id: string;
     readonly http: string;
@@ -36,6 +38,8 @@ export interface ClusterFile {
  */
 export interface NodesFile {
   readonly nodes: ReadonlyArray<{ readonly id: string; readonly joined: boolean }>;
+  /** The `--groups` the data was written with (absent: 1); a later start keeps it. */
+  readonly groups?: number;
 }
 
 export function clusterFilePath(dataDir: string): string {
@@ -66,13 +70,17 @@ export function readNodesFile(dataDir: string): NodesFile | undefined {
   const path = nodesFilePath(dataDir);
   if (!existsSync(path)) return undefined;
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { nodes?: unknown };
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { nodes?: unknown; groups?: unknown };
     if (!Array.isArray(parsed.nodes)) return undefined;
     const nodes = parsed.nodes.flatMap((n: unknown) => {
       const v = n as { id?: unknown; joined?: unknown } | null;
       return typeof v?.id === 'string' ? [{ id: v.id, joined: v.joined === true }] : [];
     });
-    return nodes.length > 0 ? { nodes } : undefined;
+    if (nodes.length === 0) return undefined;
+    const groups = parsed.groups;
+    return typeof groups === 'number' && Number.isInteger(groups) && groups > 1
+      ? { nodes, groups }
+      : { nodes };
   } catch {
     return undefined;
   }

@@ -127,6 +127,12 @@ export function buildProgram(
     )
     .addOption(new Option('--election-timeout-ms <n>', 'election timeout (default 1000)'))
     .addOption(
+      new Option(
+        '--groups <n>',
+        'shard keys over N Raft groups per node (default 1; a restart on DIR keeps the count)',
+      ),
+    )
+    .addOption(
       new Option('--snapshot-interval-s <n>', 'seconds between snapshots; 0: never (default 3600)'),
     )
     .addOption(

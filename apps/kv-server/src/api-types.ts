@@ -55,6 +55,40 @@ export interface StatusBody {
   readonly electionTimeoutMs: number;
   readonly pid: number;
   readonly uptimeSeconds: number;
+  /**
+   * With several groups (`--groups` > 1) only: a summary of them all, as this node sees
+   * them (the fields above are then those of one group: the primary, or `?group=ID`).
+   */
+  readonly groups?: GroupsSummaryBody;
+}
+
+/** Many groups summarised (never one row per group): counts, leaders per node, laggards. */
+export interface GroupsSummaryBody {
+  /** Groups this node runs. */
+  readonly count: number;
+  /** Groups whose node has not started yet. */
+  readonly starting: number;
+  /** Groups this node leads. */
+  readonly ledHere: number;
+  /** Groups whose leader this node knows (itself included). */
+  readonly withLeader: number;
+  /** Groups by the node this one believes leads them (sums to `withLeader`). */
+  readonly leadersPerNode: Readonly<Record<string, number>>;
+  /** Groups whose applied index is more than `threshold` entries behind their commit index. */
+  readonly laggards: {
+    readonly threshold: number;
+    readonly count: number;
+    /** The few worst, most behind first. */
+    readonly worst: ReadonlyArray<{
+      readonly group: string;
+      readonly commitIndex: number;
+      readonly appliedIndex: number;
+    }>;
+  };
+  /** Keys over every group. */
+  readonly keys: number;
+  /** How old the summary is: it is computed at most once per `SUMMARY_TTL_MS`. */
+  readonly ageMs: number;
 }
 
 export interface DigestBody {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { readSecretFile, SecretFileError } from './cluster-secret.js';
+import { MAX_GROUPS } from './groups.js';
 import type { HttpTimeouts } from './http-guard.js';
 
 export type TransportKind = 'grpc' | 'ws';
@@ -60,7 +61,13 @@ export interface ServerConfig {
   readonly corsOrigin?: string;
   /** Bounds on slow HTTP clients (defaults in http-guard.ts). */
   readonly httpTimeouts?: Partial<HttpTimeouts>;
+  /** The Raft group's id; with `groups` > 1, the prefix of every group's id (`<id>-<i>`). */
   readonly groupId: string;
+  /**
+   * How many Raft groups this process runs (default 1): keys are sharded over them by
+   * hash (groups.ts); every node of the cluster must be given the same number.
+   */
+  readonly groups?: number;
   /** Largest value accepted, in bytes of UTF-8. */
   readonly maxValueBytes: number;
   /** Largest key accepted, in bytes of UTF-8. */
@@ -111,6 +118,9 @@ Flags (environment variable in brackets):
   --http-request-timeout-ms N default 30000: time to send a request
   --http-idle-timeout-ms N    default 5000: idle keep-alive connection
   --group ID                  Raft group id, default "kv"             [KONTIKI_GROUP]
+  --groups N                  shard keys over N Raft groups           [KONTIKI_GROUPS]
+                              (<group>-0 ...), default 1; the same N
+                              on every node and on every restart
   --max-value-bytes N         default 65536                           [KONTIKI_MAX_VALUE_BYTES]
   --write-timeout-ms N        default 5000                            [KONTIKI_WRITE_TIMEOUT_MS]
   --enable-bench              serve POST /admin/bench                 [KONTIKI_ENABLE_BENCH=1]
@@ -294,6 +304,7 @@ export function parseConfig(
         'http-request-timeout-ms': { type: 'string' },
         'http-idle-timeout-ms': { type: 'string' },
         group: { type: 'string' },
+        groups: { type: 'string' },
         'max-value-bytes': { type: 'string' },
         'write-timeout-ms': { type: 'string' },
         'enable-bench': { type: 'boolean' },
@@ -422,6 +433,7 @@ export function parseConfig(
       ),
     },
     groupId: str('group', 'KONTIKI_GROUP') ?? 'kv',
+    groups: integer('--groups', str('groups', 'KONTIKI_GROUPS') ?? '1', 1, MAX_GROUPS),
     maxValueBytes: integer(
       '--max-value-bytes',
       str('max-value-bytes', 'KONTIKI_MAX_VALUE_BYTES') ?? '65536',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, NotLeaderError, RaftError, type RaftNode } from '@kontiki/core';
@@ -7,9 +8,9 @@ import { fetchStatus } from './cluster-observer.js';
 import { encodeCommand, type KvCommand, type KvResult, paddedPutCommand } from './commands.js';
 import { isAddress, type PeerAddress, type ServerConfig } from './config.js';
 import { type ErrorContext, httpErrorOf } from './error-mapping.js';
+import { GroupsSummaryCache, type KvGroup, type KvGroups } from './groups.js';
 import type { HttpGuard } from './http-guard.js';
 import { HttpError, parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
-import type { KvStateMachine } from './kv-state-machine.js';
 import type { HttpRouteMetrics, ServerMetrics } from './server-metrics.js';
 import { STATUS_PAGE } from './status-page.js';
 import { WriteDeadlines } from './write-deadline.js';
@@ -17,16 +18,24 @@ import { WriteDeadlines } from './write-deadline.js';
 /** What the HTTP API serves from. The node exists once the server has its members. */
 export interface KvApiContext {
   readonly config: ServerConfig;
-  readonly stateMachine: KvStateMachine;
+  /** The server's Raft groups (one unless sharded); a key's requests go to its group. */
+  readonly groups: KvGroups;
   readonly metrics: ServerMetrics;
   readonly startedAt: number;
   /** Host, content type and admin checks (http-guard.ts). */
   readonly guard: HttpGuard;
-  node(): RaftNode<KvResult> | undefined;
   peers(): ReadonlyMap<string, PeerAddress>;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, rest: string) => Promise<void> | void;
+
+/** The value of `name` in the request's query string, if any. */
+function queryParam(req: IncomingMessage, name: string): string | undefined {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  return new URLSearchParams(url.slice(q + 1)).get(name) ?? undefined;
+}
 
 interface Route {
   /** Label in metrics: the path template. */
@@ -57,16 +66,18 @@ export class KvHttpApi {
   private readonly routeMetrics: ReadonlyMap<Route, HttpRouteMetrics>;
   private readonly unknownRoute: HttpRouteMetrics;
   private readonly deadlines: WriteDeadlines;
+  private readonly summary: GroupsSummaryCache;
 
   constructor(private readonly ctx: KvApiContext) {
     this.deadlines = new WriteDeadlines(ctx.config.writeTimeoutMs);
+    this.summary = new GroupsSummaryCache(ctx.groups);
     this.routes = [
       { name: '/', prefix: '/', exact: true, methods: { GET: (_q, s) => this.page(s) } },
       {
         name: '/status',
         prefix: '/status',
         exact: true,
-        methods: { GET: (_q, s) => this.status(s) },
+        methods: { GET: (q, s) => this.status(q, s) },
       },
       {
         name: '/cluster',
@@ -84,7 +95,7 @@ export class KvHttpApi {
         name: '/digest',
         prefix: '/digest',
         exact: true,
-        methods: { GET: (_q, s) => this.digest(s) },
+        methods: { GET: (q, s) => this.digest(q, s) },
       },
       {
         name: '/kv/:key',
@@ -202,15 +213,18 @@ export class KvHttpApi {
     res.end(STATUS_PAGE);
   }
 
-  /** The status document of this node. */
-  statusBody(): StatusBody {
-    const { config } = this.ctx;
-    const node = this.ctx.node();
+  /**
+   * The status document of this node: of its only group; with several groups, of `group`
+   * (the primary by default) with a summary of all of them.
+   */
+  statusBody(group: KvGroup = this.ctx.groups.primary): StatusBody {
+    const { config, groups } = this.ctx;
+    const node = group.node;
     const s = node?.status();
     const leaderId = s?.leaderId;
     return {
       id: config.id,
-      groupId: config.groupId,
+      groupId: group.id,
       role: s?.role ?? 'starting',
       term: s?.term ?? 0,
       leaderId: leaderId ?? null,
@@ -232,17 +246,32 @@ export class KvHttpApi {
         matchIndex: p.matchIndex,
         nextIndex: p.nextIndex,
       })),
-      keys: this.ctx.stateMachine.size,
+      keys: group.stateMachine.size,
       transport: config.transport,
       storage: config.storage,
       electionTimeoutMs: config.electionTimeoutMs,
       pid: process.pid,
       uptimeSeconds: Math.round((Date.now() - this.ctx.startedAt) / 1000),
+      ...(groups.sharded ? { groups: this.summary.get() } : {}),
     };
   }
 
-  private status(res: ServerResponse): void {
-    sendJson(res, 200, this.statusBody(), { 'cache-control': 'no-store' });
+  private status(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    sendJson(res, 200, this.statusBody(this.namedGroup(req)), { 'cache-control': 'no-store' });
+  }
+
+  /** The group `?group=ID` names (404 when unknown), else the primary one. */
+  private namedGroup(req: IncomingMessage): KvGroup {
+    const id = queryParam(req, 'group');
+    if (id === undefined) return this.ctx.groups.primary;
+    const group = this.ctx.groups.byId(id);
+    if (group === undefined) {
+      throw new HttpError(404, 'NO_GROUP', `no group ${JSON.stringify(id)} on this node`, {
+        groups: this.ctx.groups.count,
+      });
+    }
+    return group;
   }
 
   /**
@@ -276,21 +305,41 @@ export class KvHttpApi {
     res.end(text);
   }
 
-  /** The state's digest and the applied index it belongs to, taken in the same turn. */
-  private digest(res: ServerResponse): void {
-    const node = this.requireNode();
-    const s = node.status();
-    const d = this.ctx.stateMachine.digest();
-    const body: DigestBody = {
+  /**
+   * The state's digest and the applied index it belongs to, taken in the same turn. With
+   * several groups (and no `?group=`): the indexes and terms are sums over the groups and
+   * the hash covers every group's digest in order, so that equal answers still mean equal
+   * states (what waitForConvergence compares). O(keys), as for one group.
+   */
+  private digest(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    const { groups } = this.ctx;
+    const only = queryParam(req, 'group') === undefined ? undefined : this.namedGroup(req);
+    const chosen = only === undefined ? groups.all : [only];
+    const body = {
       id: this.ctx.config.id,
-      appliedIndex: s.appliedIndex,
-      commitIndex: s.commitIndex,
-      lastLogIndex: s.lastLogIndex,
-      lastLogTerm: s.lastLogTerm,
-      keys: d.keys,
-      sha256: d.sha256,
+      appliedIndex: 0,
+      commitIndex: 0,
+      lastLogIndex: 0,
+      lastLogTerm: 0,
+      keys: 0,
+      sha256: '',
     };
-    sendJson(res, 200, body);
+    const hash = chosen.length > 1 ? createHash('sha256') : undefined;
+    for (const group of chosen) {
+      const s = this.requireNode(group).status();
+      const d = group.stateMachine.digest();
+      body.appliedIndex += s.appliedIndex;
+      body.commitIndex += s.commitIndex;
+      body.lastLogIndex += s.lastLogIndex;
+      body.lastLogTerm += s.lastLogTerm;
+      body.keys += d.keys;
+      if (hash === undefined) body.sha256 = d.sha256;
+      else hash.update(`${group.id}:${d.sha256}\n`);
+    }
+    if (hash !== undefined) body.sha256 = hash.digest('hex');
+    const answer: DigestBody = body;
+    sendJson(res, 200, answer);
   }
 
   // ---------------------------------------------------------------- key-value
@@ -298,7 +347,8 @@ export class KvHttpApi {
   private async get(req: IncomingMessage, res: ServerResponse, rawKey: string): Promise<void> {
     req.resume();
     const key = this.key(rawKey);
-    const node = this.requireNode();
+    const group = this.ctx.groups.forKey(key);
+    const node = this.requireNode(group);
     let index: number;
     try {
       // ReadIndex: the leader confirms it still leads, and this node (leader or follower)
@@ -310,7 +360,7 @@ export class KvHttpApi {
       throw httpErrorOf(error, this.errorContext('read', req.url ?? ''));
     }
     this.ctx.metrics.read(true);
-    const value = this.ctx.stateMachine.get(key);
+    const value = group.stateMachine.get(key);
     if (value === undefined) {
       throw new HttpError(404, 'KEY_NOT_FOUND', `no key ${JSON.stringify(key)}`, {
         key,
@@ -371,7 +421,7 @@ export class KvHttpApi {
     if (peer !== undefined && peer !== null && typeof peer !== 'string') {
       throw new HttpError(400, 'BAD_REQUEST', '"peer" must be a peer id (a string)');
     }
-    const node = this.requireNode();
+    const node = this.requireNode(this.namedGroup(req));
     const from = node.id;
     try {
       await node.transferLeadership(typeof peer === 'string' ? peer : undefined);
@@ -412,7 +462,7 @@ export class KvHttpApi {
   /** Takes a snapshot of this node's state now (any node: each one snapshots itself). */
   private async snapshot(req: IncomingMessage, res: ServerResponse): Promise<void> {
     req.resume();
-    const node = this.requireNode();
+    const node = this.requireNode(this.namedGroup(req));
     let meta: Awaited<ReturnType<RaftNode<KvResult>['snapshot']>>;
     try {
       meta = await node.snapshot();
@@ -442,6 +492,13 @@ export class KvHttpApi {
     const voters = idList(body.voters, 'voters');
     if (voters === undefined || voters.length === 0) {
       throw new HttpError(400, 'BAD_REQUEST', '"voters" must be a non-empty list of peer ids');
+    }
+    if (this.ctx.groups.sharded) {
+      throw new HttpError(
+        400,
+        'NOT_SUPPORTED',
+        `membership changes are not supported with --groups ${this.ctx.groups.count} (each group would need its own change); start the nodes with the members they should have`,
+      );
     }
     const learners = idList(body.learners, 'learners') ?? [];
     const given = peerMap(body.peers);
@@ -478,7 +535,7 @@ export class KvHttpApi {
     const previous = node.status().configuration;
     // Every member's addresses, recorded where the log does not already say the same: the
     // first change also records the founding members, whom a joining node must reach too.
-    const book = this.ctx.stateMachine.peers;
+    const book = this.ctx.groups.primary.stateMachine.peers;
     const record: Record<string, PeerAddress> = {};
     for (const id of members) {
       const a = given.get(id) ?? (known.get(id) as PeerAddress);
@@ -546,8 +603,8 @@ export class KvHttpApi {
 
   // ---------------------------------------------------------------- helpers
 
-  private requireNode(): RaftNode<KvResult> {
-    const node = this.ctx.node();
+  private requireNode(group: KvGroup = this.ctx.groups.primary): RaftNode<KvResult> {
+    const node = group.node;
     if (node === undefined) {
       throw new HttpError(
         503,
@@ -604,11 +661,13 @@ export class KvHttpApi {
     return parseJsonObject(await readBody(req, limit));
   }
 
+  /** Proposes `command` in the group of its key (the primary group for `peers`). */
   private async write(
     req: IncomingMessage,
     command: KvCommand,
   ): Promise<{ index: number; term: number; result: KvResult | undefined }> {
-    const node = this.requireNode();
+    const { groups } = this.ctx;
+    const node = this.requireNode('key' in command ? groups.forKey(command.key) : groups.primary);
     const started = performance.now();
     try {
       const r = await this.deadlines.race(node.apply(encodeCommand(command)));

@@ -59,6 +59,15 @@ export {
 } from './etcd/etcd-client.js';
 export { OUTCOME_TRAILER } from './etcd/etcd-errors.js';
 export { clusterId, hexId, memberId } from './etcd/ids.js';
+export {
+  groupIds,
+  groupIndexOf,
+  type KvGroup,
+  KvGroups,
+  LAG_THRESHOLD,
+  MAX_GROUPS,
+  SUMMARY_TTL_MS,
+} from './groups.js';
 export { requestJson, TransportFailure } from './http-json.js';
 export {
   KvClient,
@@ -67,7 +76,7 @@ export {
   type MembershipRequest,
 } from './kv-client.js';
 export type { KeyedEntry, KvEntry } from './kv-entry.js';
-export { KvServer, type ServerEvent } from './kv-server.js';
+export { GROUPS_FILE, KvServer, type ServerEvent } from './kv-server.js';
 export {
   type KvChangeListener,
   type KvDigest,

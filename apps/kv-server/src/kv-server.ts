@@ -1,28 +1,23 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  type Configuration,
-  type LogStorage,
-  type MetaStorage,
-  RaftNode,
-  type SnapshotStorage,
-  type Transport,
-} from '@kontiki/core';
+import { join } from 'node:path';
+import type { Configuration, RaftNode, Transport } from '@kontiki/core';
 import {
   MemoryLogStorage,
   MemoryMetaStorage,
   MemorySnapshotStorage,
 } from '@kontiki/storage-memory';
-import { SqliteStore } from '@kontiki/storage-sqlite';
+import { DEFAULT_FILE_NAME, SqliteStore } from '@kontiki/storage-sqlite';
 import { grpcTransport } from '@kontiki/transport-grpc';
 import { wsTransport } from '@kontiki/transport-ws';
 import type { KvResult } from './commands.js';
-import { type PeerAddress, parsePeersLine, type ServerConfig } from './config.js';
+import { ConfigError, type PeerAddress, parsePeersLine, type ServerConfig } from './config.js';
 import { EtcdApi } from './etcd/etcd-api.js';
+import { createGroupNode, type GroupStorage, KvGroups } from './groups.js';
 import { KvHttpApi } from './http-api.js';
 import { createHttpServer, HttpGuard, isLoopbackAddress } from './http-guard.js';
-import { KvStateMachine } from './kv-state-machine.js';
+import type { KvStateMachine } from './kv-state-machine.js';
 import { ServerMetrics } from './server-metrics.js';
 
 /** A line a server reports about itself (the process prints them as JSON on stdout). */
@@ -66,32 +61,71 @@ export interface StartOptions {
 }
 
 interface Storage {
-  readonly log: LogStorage;
-  readonly meta: MetaStorage;
-  readonly snapshots: SnapshotStorage;
+  /** The storage of one group (every group of the process shares one SQLite file). */
+  forGroup(groupId: string): GroupStorage;
   close(): Promise<void>;
 }
 
-async function openStorage(config: ServerConfig): Promise<Storage> {
+/**
+ * The file in a data directory that records how many groups its data is sharded over
+ * (written only with `--groups` > 1): another count would send keys to other groups.
+ */
+export const GROUPS_FILE = 'kv-groups.json';
+
+/** Refuses a group count other than the one the data directory was written with. */
+function checkGroupsFile(dir: string, groups: KvGroups): void {
+  const path = join(dir, GROUPS_FILE);
+  const want = { groups: groups.count, group: groups.baseId };
+  if (existsSync(path)) {
+    let had: { groups?: unknown; group?: unknown };
+    try {
+      had = JSON.parse(readFileSync(path, 'utf8')) as { groups?: unknown; group?: unknown };
+    } catch {
+      throw new ConfigError(`${path} is not valid JSON: remove it only if the data is empty`);
+    }
+    if (had.groups !== want.groups || had.group !== want.group) {
+      throw new ConfigError(
+        `--groups ${want.groups} --group ${want.group}: ${dir} holds data sharded as --groups ${String(had.groups)} --group ${String(had.group)}; give those (the key to group mapping depends on them)`,
+      );
+    }
+    return;
+  }
+  // A directory used without sharding holds the single group's data: it cannot be sharded.
+  if (groups.sharded) {
+    if (existsSync(join(dir, DEFAULT_FILE_NAME))) {
+      throw new ConfigError(
+        `--groups ${want.groups}: ${dir} holds data written without --groups; start it without --groups, or use a new data directory`,
+      );
+    }
+    writeFileSync(path, `${JSON.stringify(want)}\n`);
+  }
+}
+
+async function openStorage(config: ServerConfig, groups: KvGroups): Promise<Storage> {
   if (config.storage === 'memory') {
     return {
-      log: new MemoryLogStorage(),
-      meta: new MemoryMetaStorage(),
-      snapshots: new MemorySnapshotStorage(),
+      forGroup: () => ({
+        log: new MemoryLogStorage(),
+        meta: new MemoryMetaStorage(),
+        snapshots: new MemorySnapshotStorage(),
+      }),
       close: async () => {},
     };
   }
   const dir = config.dataDir;
   if (dir === undefined) throw new Error('--data-dir is required with --storage sqlite');
   mkdirSync(dir, { recursive: true });
+  checkGroupsFile(dir, groups);
   const store = await SqliteStore.open(dir, {
     synchronous: config.sqliteSync,
     thread: config.sqliteThread,
   });
   return {
-    log: store.logStorage(config.groupId),
-    meta: store.metaStorage(config.groupId),
-    snapshots: store.snapshotStorage(config.groupId),
+    forGroup: (groupId) => ({
+      log: store.logStorage(groupId),
+      meta: store.metaStorage(groupId),
+      snapshots: store.snapshotStorage(groupId),
+    }),
     close: () => store.close(),
   };
 }
@@ -160,7 +194,6 @@ function listen(server: Server, address: string): Promise<string> {
  * addresses, learns the members (from the configuration or stdin) and starts the node.
  */
 export class KvServer {
-  private node: RaftNode<KvResult> | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -174,27 +207,33 @@ export class KvServer {
     private readonly transport: Transport,
     private readonly http: Server,
     private readonly peers: Map<string, PeerAddress>,
-    private readonly stateMachine: KvStateMachine,
+    private readonly groups: KvGroups,
     private readonly announce: (event: ServerEvent) => void,
   ) {}
 
   static async start(config: ServerConfig, options: StartOptions = {}): Promise<KvServer> {
     const announce = options.announce ?? (() => {});
     const peers = new Map<string, PeerAddress>(config.peers === 'stdin' ? [] : config.peers);
-    const stateMachine = new KvStateMachine();
+    const groups = new KvGroups(config.groupId, config.groups ?? 1);
+    // The address book recorded through the log: the primary group's (membership changes
+    // are made there; with several groups they are refused).
+    const stateMachine = groups.primary.stateMachine;
     let voters: readonly string[] | undefined;
     const cleanups: Array<() => Promise<void>> = [];
     try {
-      const storage = await openStorage(config);
+      const storage = await openStorage(config, groups);
       cleanups.push(() => storage.close());
       const transport = await openTransport(config, (id) => addressOf(stateMachine, peers, id));
       cleanups.push(() => transport.close());
 
-      let server: KvServer | undefined;
       const metrics = new ServerMetrics({
         id: config.id,
-        status: () => server?.node?.status(),
-        keys: () => stateMachine.size,
+        status: () => groups.primary.node?.status(),
+        keys: () => {
+          let keys = 0;
+          for (const g of groups.all) keys += g.stateMachine.size;
+          return keys;
+        },
       });
       const guard = new HttpGuard({
         token: config.token,
@@ -203,11 +242,10 @@ export class KvServer {
       });
       const api = new KvHttpApi({
         config,
-        stateMachine,
+        groups,
         metrics,
         guard,
         startedAt: Date.now(),
-        node: () => server?.node,
         peers: () => knownPeers(stateMachine, peers),
       });
       const { server: http } = createHttpServer(config.httpTimeouts, (req, res) => {
@@ -222,9 +260,8 @@ export class KvServer {
         const api = await EtcdApi.listen(
           {
             config,
-            stateMachine,
+            groups,
             metrics,
-            node: () => server?.node,
             peers: () => knownPeers(stateMachine, peers),
           },
           config.etcdListen,
@@ -233,7 +270,7 @@ export class KvServer {
         cleanups.push(() => api.close());
       }
       const raftAddress = transport.address ?? config.raftListen;
-      server = new KvServer(
+      const server = new KvServer(
         config,
         raftAddress,
         httpAddress,
@@ -243,7 +280,7 @@ export class KvServer {
         transport,
         http,
         peers,
-        stateMachine,
+        groups,
         announce,
       );
       announce({
@@ -289,26 +326,26 @@ export class KvServer {
     metrics: ServerMetrics,
     voters: readonly string[] | undefined,
   ): Promise<void> {
-    const { config } = this;
+    const { config, groups } = this;
     // Used only while the log holds no configuration (a new group). A joining node has
     // none: it waits for the group's leader, which sends it the log or a snapshot.
     const initial: Configuration | undefined = config.join
       ? undefined
       : { voters: [...(voters ?? this.peers.keys())] };
-    const node = new RaftNode<KvResult>({
-      groupId: config.groupId,
-      peerId: config.id,
-      ...(initial === undefined ? {} : { initialConfiguration: initial }),
-      transport: this.transport,
-      logStorage: this.storage.log,
-      metaStorage: this.storage.meta,
-      snapshotStorage: this.storage.snapshots,
-      stateMachine: this.stateMachine,
-      electionTimeoutMs: config.electionTimeoutMs,
-      snapshotIntervalMs: config.snapshotIntervalS * 1000,
-      snapshotLogMargin: config.snapshotLogMargin,
-      metrics: metrics.raft,
-    });
+    const nodes = groups.all.map((group) =>
+      createGroupNode({
+        group,
+        peerId: config.id,
+        initialConfiguration: initial,
+        transport: this.transport,
+        storage: this.storage.forGroup(group.id),
+        electionTimeoutMs: config.electionTimeoutMs,
+        snapshotIntervalMs: config.snapshotIntervalS * 1000,
+        snapshotLogMargin: config.snapshotLogMargin,
+        metrics: group === groups.primary ? metrics : undefined,
+      }),
+    );
+    const primary = nodes[0] as RaftNode<KvResult>;
     const id = config.id;
     const snapshotEvent =
       (kind: 'saved' | 'installed') =>
@@ -321,30 +358,43 @@ export class KvServer {
           term: meta.lastIncludedTerm,
         });
       };
-    node.on('snapshotSaved', snapshotEvent('saved'));
-    node.on('snapshotInstalled', snapshotEvent('installed'));
-    node.on('roleChange', ({ role, term }) => this.announce({ event: 'role', id, role, term }));
-    node.on('leaderChange', ({ leaderId, term }) => {
+    // Events of the primary group only: thousands of groups would flood stdout.
+    primary.on('snapshotSaved', snapshotEvent('saved'));
+    primary.on('snapshotInstalled', snapshotEvent('installed'));
+    primary.on('roleChange', ({ role, term }) => this.announce({ event: 'role', id, role, term }));
+    primary.on('leaderChange', ({ leaderId, term }) => {
       this.announce({ event: 'leader', id, leaderId: leaderId ?? null, term });
     });
-    await node.start();
-    this.node = node;
+    try {
+      await Promise.all(nodes.map((n) => n.start()));
+    } catch (error) {
+      await Promise.all(nodes.map((n) => n.shutdown().catch(() => {})));
+      throw error;
+    }
+    groups.all.forEach((g, i) => {
+      g.node = nodes[i];
+    });
     this.announce({
       event: 'ready',
       id,
-      term: node.term,
-      lastLogIndex: node.status().lastLogIndex,
+      term: primary.term,
+      lastLogIndex: primary.status().lastLogIndex,
     });
   }
 
   /** Where the members listen, by id: what this node was told, else what the log recorded. */
   knownPeers(): ReadonlyMap<string, PeerAddress> {
-    return knownPeers(this.stateMachine, this.peers);
+    return knownPeers(this.groups.primary.stateMachine, this.peers);
   }
 
-  /** The Raft node (undefined before it started). */
+  /** The Raft node of the (primary) group (undefined before it started). */
   get raftNode(): RaftNode<KvResult> | undefined {
-    return this.node;
+    return this.groups.primary.node;
+  }
+
+  /** Every Raft group this server runs (one unless started with `groups` > 1). */
+  get raftGroups(): KvGroups {
+    return this.groups;
   }
 
   /** Stops serving HTTP, shuts the node down, closes the transport and the storage. Idempotent. */
@@ -352,7 +402,7 @@ export class KvServer {
     this.stopping ??= (async () => {
       await closeHttp(this.http);
       await this.etcd?.close();
-      await this.node?.shutdown();
+      await Promise.all(this.groups.all.map((g) => g.node?.shutdown()));
       await this.transport.close();
       await this.storage.close();
       this.announce({ event: 'stopped', id: this.config.id });

@@ -23,6 +23,8 @@ export interface LocalClusterOptions {
   readonly snapshotIntervalS?: number;
   /** Passed on as `--snapshot-log-margin` (default: the server's, 1000). */
   readonly snapshotLogMargin?: number;
+  /** Passed on as `--groups`: keys sharded over this many Raft groups (default 1). */
+  readonly groups?: number;
   /**
    * The nodes to start, instead of `nodes`: ids, and whether each joined the group later
    * (started with `--join`: no initial configuration). How a launcher restarts a cluster
@@ -419,6 +421,7 @@ export class LocalCluster {
     if (storage === 'sqlite' && o.dataDir !== undefined) {
       args.push('--data-dir', join(o.dataDir, id), '--sqlite-sync', o.sqliteSync ?? 'full');
     }
+    if (o.groups !== undefined && o.groups !== 1) args.push('--groups', String(o.groups));
     if (o.enableBench) args.push('--enable-bench');
     // The secret goes by file (or environment), never argv: ps shows argv to every user.
     if (this.secret.file !== undefined) args.push('--token-file', this.secret.file);

@@ -3,7 +3,9 @@
  * member's status, fetched by this node: the page talks to its own origin only, so no
  * member needs CORS headers) and shows each node's membership, role, term, leader, commit
  * and apply index, snapshot index and first log index; the configuration is the leader's
- * when one answers. No framework, no build step.
+ * when one answers. With several groups (`--groups`), the table is the first group's and a
+ * second one summarises every node's groups (counts, leaders per node, laggards): never a
+ * row per group. No framework, no build step.
  */
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
@@ -38,6 +40,15 @@ export const STATUS_PAGE = `<!doctype html>
   <thead><tr><th>node</th><th class="role">member</th><th class="role">role</th><th>term</th><th>leader</th><th>commit</th><th>applied</th><th>last log</th><th>snapshot</th><th>first log</th><th>keys</th><th>http</th></tr></thead>
   <tbody id="nodes"></tbody>
 </table>
+<div id="sharded" hidden>
+<h2 style="font-size:1.1rem;margin:1.4rem 0 .4rem">All <span id="groupCount">?</span> groups</h2>
+<p class="sub" id="leaders"></p>
+<table>
+  <thead><tr><th>node</th><th>groups</th><th>led here</th><th>with leader</th><th>starting</th><th>lagging</th><th>keys</th></tr></thead>
+  <tbody id="groups"></tbody>
+</table>
+<p class="sub" id="laggards"></p>
+</div>
 <div id="updated"></div>
 <script>
 'use strict';
@@ -76,6 +87,29 @@ function describeConf(conf) {
   return text;
 }
 
+// Many groups, summarised per node (each node's own view): counts, never a row per group.
+function showGroups(own, ids, statuses) {
+  const box = document.getElementById('sharded');
+  box.hidden = !own.groups;
+  if (!own.groups) return;
+  document.getElementById('groupCount').textContent = String(own.groups.count);
+  const per = Object.entries(own.groups.leadersPerNode).map(([id, n]) => id + ' ' + n).join(', ');
+  document.getElementById('leaders').textContent = 'leaders per node, as ' + own.id + ' sees them: ' + (per || 'none yet');
+  const body = document.getElementById('groups');
+  body.replaceChildren();
+  const worst = [];
+  ids.forEach((id, i) => {
+    const g = statuses[i] && statuses[i].groups;
+    const row = document.createElement('tr');
+    if (id === own.id) row.className = 'self';
+    cell(row, id);
+    for (const v of g ? [g.count, g.ledHere, g.withLeader, g.starting, g.laggards.count, g.keys] : ['-', '-', '-', '-', '-', '-']) cell(row, String(v));
+    body.appendChild(row);
+    if (g) for (const w of g.laggards.worst) worst.push(id + ' ' + w.group + ' (applied ' + w.appliedIndex + ' of ' + w.commitIndex + ')');
+  });
+  document.getElementById('laggards').textContent = worst.length ? 'most behind: ' + worst.slice(0, 5).join('; ') : 'no group lags behind its commit index';
+}
+
 async function refresh() {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 3000);
@@ -85,7 +119,7 @@ async function refresh() {
     .finally(() => clearTimeout(timer));
   if (!cluster) return;
   const own = cluster.self;
-  document.getElementById('group').textContent = own.groupId;
+  document.getElementById('group').textContent = own.groups ? own.groupId + ' (first of ' + own.groups.count + ')' : own.groupId;
   document.getElementById('transport').textContent = own.transport;
   document.getElementById('storage').textContent = own.storage;
   const http = new Map(cluster.members.map((m) => [m.id, m.http]));
@@ -118,6 +152,7 @@ async function refresh() {
     }
     body.appendChild(row);
   });
+  showGroups(own, ids, statuses);
   document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
 }
 

@@ -19,6 +19,11 @@ async function control(
       `no running \`kontiki cluster start\` in ${dataDir} (no live ${clusterFilePath(dataDir)}); start one, or pass --data-dir`,
     );
   }
+  if ((file.groups ?? 1) > 1) {
+    throw new CommandError(
+      `the cluster in ${dataDir} shards keys over ${file.groups} Raft groups: adding and removing nodes is not supported with --groups > 1`,
+    );
+  }
   if (file.control === undefined) {
     throw new CommandError(`the cluster in ${dataDir} was started by a kontiki without add-node`);
   }

@@ -17,7 +17,22 @@ import {
 import type { Output } from '../output.js';
 import { SERVER_SCRIPT } from '../server-script.js';
 import { untilSignal } from '../signals.js';
-import { statusRows, table } from './status.js';
+import { statusLines } from './status.js';
+
+/** Polls every node's status until each knows a leader for all `groups`; false on timeout. */
+async function waitForAllGroupsLed(
+  endpoints: readonly string[],
+  groups: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const all = await Promise.all(endpoints.map((e) => fetchStatus(e, 2000)));
+    if (all.every((s) => s?.groups?.withLeader === groups)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
+}
 
 /**
  * `kontiki cluster start`: runs a local cluster of kv-server processes in the foreground,
@@ -35,6 +50,8 @@ export async function clusterStartCommand(args: Parsed, io: Output): Promise<num
   const electionTimeoutMs = args.integer('election-timeout-ms', 1000, 20, 600_000);
   const snapshotIntervalS = args.integer('snapshot-interval-s', 3600, 0, 315_360_000);
   const snapshotLogMargin = args.integer('snapshot-log-margin', 1000, 0, 1_000_000_000);
+  const givenGroups =
+    args.string('groups') === undefined ? undefined : args.integer('groups', 1, 1, 100_000);
 
   const running = readClusterFile(dataDir);
   if (running !== undefined && isAlive(running.pid)) {
@@ -48,6 +65,17 @@ export async function clusterStartCommand(args: Parsed, io: Output): Promise<num
   const members =
     previous?.nodes ??
     Array.from({ length: nodes }, (_, i) => ({ id: `n${i + 1}`, joined: false }));
+  // The key to group mapping depends on the count: data written with one is kept with it.
+  const groups = givenGroups ?? previous?.groups ?? 1;
+  if (
+    previous !== undefined &&
+    givenGroups !== undefined &&
+    givenGroups !== (previous.groups ?? 1)
+  ) {
+    throw new CommandError(
+      `${dataDir} holds data sharded over ${previous.groups ?? 1} group(s): start it with --groups ${previous.groups ?? 1} (or without --groups), or use another --data-dir`,
+    );
+  }
   if (previous !== undefined) {
     io.out(
       `found ${nodesFilePath(dataDir)}: starting its nodes (${members.map((m) => m.id).join(', ')})`,
@@ -55,7 +83,7 @@ export async function clusterStartCommand(args: Parsed, io: Output): Promise<num
   }
 
   io.out(
-    `starting ${members.length} kv-server processes: ${transport} transport, ${storage} storage${storage === 'sqlite' ? ` in ${dataDir}` : ''}`,
+    `starting ${members.length} kv-server processes: ${transport} transport, ${storage} storage${storage === 'sqlite' ? ` in ${dataDir}` : ''}${groups > 1 ? `, keys sharded over ${groups} Raft groups` : ''}`,
   );
   // Ctrl-C, SIGTERM or `kontiki cluster stop` (through the control endpoint) end the run.
   let requestStop: (why: string) => void = () => {};
@@ -72,11 +100,13 @@ export async function clusterStartCommand(args: Parsed, io: Output): Promise<num
     electionTimeoutMs,
     snapshotIntervalS,
     snapshotLogMargin,
+    groups,
     ...(basePort === undefined ? {} : { basePort }),
     stderr: 'inherit',
     onEvent: (e) => {
+      // With several groups a node reports the first group's changes only.
       if (e.event === 'role' && e.role === 'leader')
-        io.out(`${e.id} became leader (term ${e.term})`);
+        io.out(`${e.id} became leader${groups > 1 ? ' of the first group' : ''} (term ${e.term})`);
     },
     onUnexpectedExit: (id, code, sig) => {
       io.err(`${id} exited (${sig ?? `code ${code}`}); it stays down until the cluster restarts`);
@@ -93,6 +123,7 @@ export async function clusterStartCommand(args: Parsed, io: Output): Promise<num
         startedAt,
         transport,
         storage,
+        ...(groups > 1 ? { groups } : {}),
         nodes: all.map((m) => ({
           id: m.id,
           http: m.http,
@@ -103,7 +134,10 @@ export async function clusterStartCommand(args: Parsed, io: Output): Promise<num
         ...(control ? { control: control.address } : {}),
       });
       if (storage === 'sqlite') {
-        writeNodesFile(dataDir, { nodes: all.map((m) => ({ id: m.id, joined: m.joined })) });
+        writeNodesFile(dataDir, {
+          nodes: all.map((m) => ({ id: m.id, joined: m.joined })),
+          ...(groups > 1 ? { groups } : {}),
+        });
       }
     };
     const membership = new ClusterMembership(cluster, {
@@ -130,9 +164,19 @@ export async function clusterStartCommand(args: Parsed, io: Output): Promise<num
       waitForLeader(endpoints, { timeoutMs: 10 * electionTimeoutMs + 10_000 }),
       signal,
     ]);
-    if (typeof leader !== 'string') {
+    let stopped = typeof leader === 'string';
+    if (!stopped && groups > 1) {
+      const waitMs = 10 * electionTimeoutMs + 60_000;
+      const since = Date.now();
+      const led = await Promise.race([waitForAllGroupsLed(endpoints, groups, waitMs), signal]);
+      if (typeof led === 'string') stopped = true;
+      else if (led)
+        io.out(`all ${groups} groups have a leader (${Date.now() - since} ms after the first)`);
+      else io.out(`not every group has a leader after ${waitMs} ms: see kontiki status`);
+    }
+    if (typeof leader !== 'string' && !stopped) {
       const statuses = await Promise.all(endpoints.map((e) => fetchStatus(e, 2000)));
-      for (const line of table(statusRows(endpoints, statuses))) io.out(line);
+      for (const line of statusLines(endpoints, statuses)) io.out(line);
       io.out('');
       io.out(`live page:  http://${leader.http}/`);
       io.out(`cluster file: ${clusterFilePath(dataDir)} (other kontiki commands read it)`);

@@ -38,8 +38,9 @@ import {
   type WatchResponse,
   WatchService,
 } from '../gen/etcdserverpb/rpc.js';
-import { shapeRange } from '../kv-entry.js';
-import { isReadOnlyTxn, type KvStateMachine } from '../kv-state-machine.js';
+import type { KvGroup, KvGroups } from '../groups.js';
+import { compareBytes, type KeyedEntry, shapeRange, utf8 } from '../kv-entry.js';
+import { isReadOnlyTxn } from '../kv-state-machine.js';
 import type { ServerMetrics } from '../server-metrics.js';
 import { WriteDeadlines } from '../write-deadline.js';
 import {
@@ -55,6 +56,7 @@ import {
 } from './etcd-convert.js';
 import {
   compacted,
+  crossGroupTxn,
   EtcdStatusError,
   etcdErrorOf,
   futureRevision,
@@ -62,8 +64,9 @@ import {
   leaderChanged,
   noLeader,
   OUTCOME_TRAILER,
+  revisionAcrossGroups,
 } from './etcd-errors.js';
-import { WatchHub } from './etcd-watch.js';
+import { WatchHub, WatchRouter } from './etcd-watch.js';
 import { clusterId, memberId } from './ids.js';
 
 /**
@@ -74,13 +77,18 @@ export const ETCD_API_VERSION = '3.4.0+kontiki';
 
 /** Metadata of a write a follower forwards to its leader (the leader never forwards it again). */
 const FORWARDED = 'kontiki-forwarded-by';
+/**
+ * Metadata of one group's part of a DeleteRange over several groups, forwarded to that
+ * group's leader: it deletes in that group only.
+ */
+const FORWARDED_GROUP = 'kontiki-group';
 
 /** What the etcd API serves from (as the HTTP API: the node exists once the server started it). */
 export interface EtcdApiContext {
   readonly config: ServerConfig;
-  readonly stateMachine: KvStateMachine;
+  /** The server's Raft groups (one unless sharded); a key's requests go to its group. */
+  readonly groups: KvGroups;
   readonly metrics: ServerMetrics;
-  node(): RaftNode<KvResult> | undefined;
   peers(): ReadonlyMap<string, PeerAddress>;
 }
 
@@ -98,7 +106,7 @@ export class EtcdApi {
   private readonly limits: EtcdLimits;
   private readonly clusterId: bigint;
   private readonly memberId: bigint;
-  private readonly watches: WatchHub;
+  private readonly watches: WatchRouter<KvGroup>;
   private closing: Promise<void> | undefined;
   private readonly deadlines: WriteDeadlines;
 
@@ -113,7 +121,17 @@ export class EtcdApi {
     this.clusterId = clusterId(ctx.config.groupId);
     this.memberId = memberId(ctx.config.id);
     // Before the node starts: the changes it replays from its log at start are kept too.
-    this.watches = new WatchHub(ctx.stateMachine);
+    // With several groups, a group's changes are kept from its first watch on (hubs are
+    // made lazily: thousands of histories would cost memory and every apply).
+    const { groups } = ctx;
+    this.watches = new WatchRouter<KvGroup>({
+      route: (key, end) =>
+        !groups.sharded ? groups.primary : end === undefined ? groups.forKey(key) : undefined,
+      make: (group) => new WatchHub(group.stateMachine),
+      primary: groups.primary,
+      revisionOf: (group) => group.stateMachine.revision,
+      eager: groups.sharded ? [] : [groups.primary],
+    });
   }
 
   /** Serves the API on `listen` ("host:port"; port 0: any free one). */
@@ -145,7 +163,7 @@ export class EtcdApi {
     });
     server.addService(WatchService, {
       watch: (call: ServerDuplexStream<WatchRequest, WatchResponse>) =>
-        api.watches.serve(call, (rev) => api.header(rev, ctx.node()?.term ?? 0)),
+        api.watches.serve(call, (rev, group) => api.header(rev, group.node?.term ?? 0)),
     });
     server.addService(ClusterService, {
       memberList: api.unary('etcdserverpb.Cluster', 'MemberList', (req: MemberListRequest) =>
@@ -176,9 +194,14 @@ export class EtcdApi {
 
   private async range(req: RangeRequest): Promise<RangeResponse> {
     const op = rangeOp(req, this.limits);
-    const node = this.requireNode();
+    const { groups } = this.ctx;
+    if (groups.sharded && op.end !== undefined && op.end.byteLength > 0) {
+      return this.rangeAcrossGroups(req, op);
+    }
+    const group = groups.forKey(op.key);
+    const node = this.requireNode(group);
     if (!req.serializable) await this.barrier(node);
-    const sm = this.ctx.stateMachine;
+    const sm = group.stateMachine;
     const rev = sm.revision;
     // No history is kept: the current revision is the only one there is.
     if (req.revision > 0n && req.revision > BigInt(rev)) throw futureRevision();
@@ -187,13 +210,44 @@ export class EtcdApi {
     return rangeResponse(this.header(rev, node.term), result, op.options.keysOnly);
   }
 
+  /**
+   * A range over every group (sharded): a read barrier in each group (in parallel; none if
+   * serializable), then each group's keys in the range, merged in key order, then sorted,
+   * filtered and limited as one range. Costs O(groups) barriers and O(keys in range log
+   * keys). The header's revision is the highest of the groups' (there is no global one).
+   */
+  private async rangeAcrossGroups(
+    req: RangeRequest,
+    op: ReturnType<typeof rangeOp>,
+  ): Promise<RangeResponse> {
+    if (req.revision > 0n) throw revisionAcrossGroups();
+    const all = this.ctx.groups.all;
+    const nodes = all.map((g) => this.requireNode(g));
+    if (!req.serializable) await Promise.all(nodes.map((n) => this.barrier(n)));
+    let rev = 0;
+    let term = 0;
+    const found: KeyedEntry[] = [];
+    for (const g of all) {
+      rev = Math.max(rev, g.stateMachine.revision);
+      term = Math.max(term, g.node?.term ?? 0);
+      for (const e of g.stateMachine.range(op.key, op.end)) found.push(e);
+    }
+    const withBytes = found.map((e) => ({ e, k: utf8(e.key) }));
+    withBytes.sort((a, b) => compareBytes(a.k, b.k));
+    const result = shapeRange(
+      withBytes.map((x) => x.e),
+      op.options,
+    );
+    return rangeResponse(this.header(rev, term), result, op.options.keysOnly);
+  }
+
   private async put(
     req: PutRequest,
     call: ServerUnaryCall<PutRequest, PutResponse>,
   ): Promise<PutResponse> {
     const op = putOp(req, this.limits);
-    const node = this.requireNode();
-    if (!this.leadsHere(node)) return this.forward('put', req, call);
+    const node = this.requireNode(this.ctx.groups.forKey(op.key));
+    if (!this.leadsHere(node)) return this.forward('put', req, call, node);
     if (op.ignoreValue === true) {
       const r = await this.propose(node, { op: 'txn', compare: [], success: [op], failure: [] });
       if (r.result?.op === 'txnRefused') throw keyNotFound();
@@ -218,8 +272,23 @@ export class EtcdApi {
     call: ServerUnaryCall<DeleteRangeRequest, DeleteRangeResponse>,
   ): Promise<DeleteRangeResponse> {
     const op = deleteOp(req, this.limits);
-    const node = this.requireNode();
-    if (!this.leadsHere(node)) return this.forward('deleteRange', req, call);
+    const { groups } = this.ctx;
+    const part = call.metadata.get(FORWARDED_GROUP)[0];
+    if (typeof part === 'string') {
+      // One group's part of a DeleteRange over several, forwarded to this (its) leader.
+      const group = groups.byId(part);
+      if (group === undefined) {
+        throw new EtcdStatusError(status.INVALID_ARGUMENT, `kontiki: no group ${part} here`);
+      }
+      const node = this.requireNode(group);
+      if (!this.leadsHere(node)) throw leaderChanged('not-applied');
+      return this.deleteInGroup(node, op, req.prevKv);
+    }
+    if (groups.sharded && op.end !== undefined && op.end.byteLength > 0) {
+      return this.deleteAcrossGroups(req, call, op);
+    }
+    const node = this.requireNode(groups.forKey(op.key));
+    if (!this.leadsHere(node)) return this.forward('deleteRange', req, call, node);
     const key = op.end === undefined ? textKey(op.key) : undefined;
     if (key !== undefined) {
       // One key: the plain delete command, as the HTTP API's.
@@ -232,6 +301,15 @@ export class EtcdApi {
         prevKvs: req.prevKv && prev !== undefined ? [keyValue(prev)] : [],
       };
     }
+    return this.deleteInGroup(node, op, req.prevKv);
+  }
+
+  /** A DeleteRange of a range in one group (this node leads it): a transaction of one op. */
+  private async deleteInGroup(
+    node: RaftNode<KvResult>,
+    op: ReturnType<typeof deleteOp>,
+    prevKv: boolean,
+  ): Promise<DeleteRangeResponse> {
     const r = await this.propose(node, { op: 'txn', compare: [], success: [op], failure: [] });
     const txn = this.resultOf(r.result, 'txn');
     const first = txn.responses[0];
@@ -239,8 +317,48 @@ export class EtcdApi {
     return {
       header: this.header(txn.revision, r.term),
       deleted: BigInt(prevs.length),
-      prevKvs: req.prevKv ? prevs.map((e) => keyValue(e)) : [],
+      prevKvs: prevKv ? prevs.map((e) => keyValue(e)) : [],
     };
+  }
+
+  /**
+   * A DeleteRange of a range over every group (sharded): after a read barrier, each group
+   * that holds keys in the range deletes them in its own transaction, here when this node
+   * leads it, else on its leader (forwarded with the group named). Not atomic across
+   * groups; each group's part is. The header's revision is the highest of the parts'.
+   */
+  private async deleteAcrossGroups(
+    req: DeleteRangeRequest,
+    call: ServerUnaryCall<DeleteRangeRequest, DeleteRangeResponse>,
+    op: ReturnType<typeof deleteOp>,
+  ): Promise<DeleteRangeResponse> {
+    const all = this.ctx.groups.all;
+    const nodes = all.map((g) => this.requireNode(g));
+    await Promise.all(nodes.map((n) => this.barrier(n)));
+    const parts = await Promise.all(
+      all.map((g, i) => {
+        const node = nodes[i] as RaftNode<KvResult>;
+        if (g.stateMachine.range(op.key, op.end).length === 0) return undefined;
+        if (this.leadsHere(node)) return this.deleteInGroup(node, op, req.prevKv);
+        return this.forward('deleteRange', req, call, node, g);
+      }),
+    );
+    let rev = 0;
+    let term = 0;
+    for (const g of all) {
+      rev = Math.max(rev, g.stateMachine.revision);
+      term = Math.max(term, g.node?.term ?? 0);
+    }
+    let deleted = 0n;
+    const prevKvs: DeleteRangeResponse['prevKvs'] = [];
+    for (const p of parts) {
+      if (p === undefined) continue;
+      deleted += p.deleted;
+      prevKvs.push(...p.prevKvs);
+      rev = Math.max(rev, Number(p.header?.revision ?? 0n));
+    }
+    prevKvs.sort((a, b) => compareBytes(a.key, b.key));
+    return { header: this.header(rev, term), deleted, prevKvs };
   }
 
   private async txn(
@@ -248,7 +366,7 @@ export class EtcdApi {
     call: ServerUnaryCall<TxnRequest, TxnResponse>,
   ): Promise<TxnResponse> {
     const shape = txnShape(req, this.limits);
-    const node = this.requireNode();
+    const node = this.requireNode(this.groupOfTxn(shape));
     const command = {
       op: 'txn',
       compare: shape.compare,
@@ -270,14 +388,36 @@ export class EtcdApi {
       // As etcd does: a transaction that only reads is served here after a read barrier
       // (none when every range asked to be serializable), not through the log.
       if (!shape.serializable) await this.barrier(node);
-      const r = this.ctx.stateMachine.readTxn(command);
+      const r = this.groupOfTxn(shape).stateMachine.readTxn(command);
       return answer(r.succeeded, r.revision, node.term, r.responses);
     }
-    if (!this.leadsHere(node)) return this.forward('txn', req, call);
+    if (!this.leadsHere(node)) return this.forward('txn', req, call, node);
     const r = await this.propose(node, command);
     if (r.result?.op === 'txnRefused') throw keyNotFound();
     const txn = this.resultOf(r.result, 'txn');
     return answer(txn.succeeded, txn.revision, r.term, txn.responses);
+  }
+
+  /**
+   * The one group a transaction's compares and operations touch; refused when sharded and
+   * they touch several (or a range, which spans every group). Without compares or
+   * operations: the primary group.
+   */
+  private groupOfTxn(shape: ReturnType<typeof txnShape>): KvGroup {
+    const { groups } = this.ctx;
+    if (!groups.sharded) return groups.primary;
+    let found: KvGroup | undefined;
+    const visit = (key: Uint8Array | string, end: Uint8Array | undefined): void => {
+      if (end !== undefined && end.byteLength > 0) throw crossGroupTxn(groups.count);
+      const g = groups.forKey(key);
+      if (found !== undefined && found !== g) throw crossGroupTxn(groups.count);
+      found = g;
+    };
+    for (const c of shape.compare) visit(c.key, c.end);
+    for (const op of [...shape.success, ...shape.failure]) {
+      visit(op.key, op.op === 'put' ? undefined : op.end);
+    }
+    return found ?? groups.primary;
   }
 
   // ---------------------------------------------------------------- Cluster, Maintenance
@@ -299,7 +439,8 @@ export class EtcdApi {
         isLearner: learners.includes(id) && !conf.voters.includes(id),
       };
     });
-    return { header: this.header(this.ctx.stateMachine.revision, node.term), members };
+    const primary = this.ctx.groups.primary;
+    return { header: this.header(primary.stateMachine.revision, node.term), members };
   }
 
   private async status(_req: StatusRequest): Promise<StatusResponse> {
@@ -308,7 +449,7 @@ export class EtcdApi {
     const size = BigInt(this.dbSize());
     const learners = s.configuration.learners ?? [];
     return {
-      header: this.header(this.ctx.stateMachine.revision, s.term),
+      header: this.header(this.ctx.groups.primary.stateMachine.revision, s.term),
       version: ETCD_API_VERSION,
       dbSize: size,
       leader: s.leaderId === undefined ? 0n : memberId(s.leaderId),
@@ -355,8 +496,9 @@ export class EtcdApi {
     };
   }
 
-  private requireNode(): RaftNode<KvResult> {
-    const node = this.ctx.node();
+  /** The node of `group` (the primary by default: MemberList, Status). */
+  private requireNode(group: KvGroup = this.ctx.groups.primary): RaftNode<KvResult> {
+    const node = group.node;
     if (node === undefined) {
       throw new EtcdStatusError(
         status.UNAVAILABLE,
@@ -425,9 +567,12 @@ export class EtcdApi {
     method: Writable,
     req: Req,
     call: ServerUnaryCall<Req, Res>,
+    /** The node of the write's group: its leader is asked. */
+    node: RaftNode<KvResult>,
+    /** Only this group's part of the write (a DeleteRange over several groups). */
+    part?: KvGroup,
   ): Promise<Res> {
     if (call.metadata.get(FORWARDED).length > 0) throw leaderChanged('not-applied');
-    const node = this.requireNode();
     const leader = node.leader;
     if (leader === undefined) throw noLeader();
     const address = this.ctx.peers().get(leader)?.etcd;
@@ -441,6 +586,7 @@ export class EtcdApi {
     const client = this.clientFor(address);
     const metadata = new Metadata();
     metadata.set(FORWARDED, this.ctx.config.id);
+    if (part !== undefined) metadata.set(FORWARDED_GROUP, part.id);
     const asked = call.getDeadline();
     const own = Date.now() + this.ctx.config.writeTimeoutMs;
     const deadline =
@@ -493,7 +639,9 @@ export class EtcdApi {
       }
       return total;
     }
-    return this.ctx.stateMachine.size;
+    let keys = 0;
+    for (const g of this.ctx.groups.all) keys += g.stateMachine.size;
+    return keys;
   }
 }
 

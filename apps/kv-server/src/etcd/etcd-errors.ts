@@ -121,3 +121,18 @@ export function etcdErrorOf(error: unknown, kind: 'write' | 'read'): EtcdStatusE
       );
   }
 }
+
+/** With `--groups` > 1: a transaction whose keys are in more than one group. */
+export const crossGroupTxn = (groups: number) =>
+  new EtcdStatusError(
+    status.INVALID_ARGUMENT,
+    `kontiki: cross-group transactions are not supported with --groups>1 (this server shards keys over ${groups} groups; the keys of this transaction, or a range in it, span more than one)`,
+    'not-applied',
+  );
+
+/** With `--groups` > 1: a range read at a named revision (each group counts its own). */
+export const revisionAcrossGroups = () =>
+  new EtcdStatusError(
+    status.INVALID_ARGUMENT,
+    'kontiki: a range over several groups cannot be read at a revision with --groups>1 (each group has its own revisions); read at the current one (revision 0)',
+  );

@@ -43,7 +43,8 @@ export class WatchHub implements KvChangeListener {
   private historyBytes = 0;
   /** Every change of a revision above this one is in `history`. */
   private complete: number;
-  private readonly streams = new Set<WatchStream>();
+  /** The streams with a watcher on this hub's keys. */
+  readonly streams = new Set<HubListener>();
 
   constructor(
     private readonly stateMachine: KvStateMachine,
@@ -85,7 +86,7 @@ export class WatchHub implements KvChangeListener {
       this.history = this.history.slice(this.head);
       this.head = 0;
     }
-    for (const s of this.streams) s.deliver(revision, events);
+    for (const s of this.streams) s.deliver(this, revision, events);
   }
 
   onReset(revision: number): void {
@@ -94,7 +95,7 @@ export class WatchHub implements KvChangeListener {
     this.historyEvents = 0;
     this.historyBytes = 0;
     this.complete = revision;
-    for (const s of this.streams) s.lost(this.oldestRevision);
+    for (const s of this.streams) s.lost(this, this.oldestRevision);
   }
 
   /** The changes of revisions >= `from`, oldest first (`from` must be >= oldestRevision). */
@@ -110,15 +111,82 @@ export class WatchHub implements KvChangeListener {
     return this.history.slice(lo);
   }
 
-  /** Serves one Watch stream until the client ends it. */
+  /** Serves one Watch stream of this hub alone until the client ends it. */
   serve(
     call: ServerDuplexStream<WatchRequest, WatchResponse>,
     header: (revision: number) => ResponseHeader,
   ): void {
-    const stream = new WatchStream(this, call, header);
+    this.solo ??= new WatchRouter<WatchHub>({
+      route: () => this,
+      make: () => this,
+      primary: this,
+      revisionOf: (hub) => hub.revision,
+      eager: [this],
+    });
+    this.solo.serve(call, (revision) => header(revision));
+  }
+
+  private solo: WatchRouter<WatchHub> | undefined;
+  private closed = false;
+
+  /** Ends the streams it serves alone, stops hearing the state machine. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.solo?.close();
+    this.streams.clear();
+    this.stateMachine.listen(undefined);
+  }
+}
+
+export interface WatchRouterOptions<G> {
+  /** The group whose keys a watch of [key, end) covers; undefined: it spans several. */
+  route(key: Uint8Array, end: Uint8Array | undefined): G | undefined;
+  /** Makes a group's hub (at its first watch, unless `eager`). */
+  make(group: G): WatchHub;
+  /** The group whose revision heads answers about no watch in particular (progress). */
+  readonly primary: G;
+  revisionOf(group: G): number;
+  /** The groups whose hubs are made at once (their histories start with the node). */
+  readonly eager?: readonly G[];
+}
+
+/**
+ * The Watch service over a server's groups: each group's changes come from its own hub, and
+ * a watch is served by the hub of the group its key is in. With one group there is one
+ * hub, made at once. With several (sharded), a group's hub is made at its first watch, and
+ * a watch of a range (which spans every group) is refused: created and cancelled at once.
+ */
+export class WatchRouter<G> {
+  private readonly hubs = new Map<G, WatchHub>();
+  private readonly streams = new Set<WatchStream<G>>();
+
+  constructor(readonly options: WatchRouterOptions<G>) {
+    for (const g of options.eager ?? []) this.hubs.set(g, options.make(g));
+  }
+
+  /** The hub of the group that holds the watch's keys, or undefined when they span several. */
+  hubFor(key: Uint8Array, end: Uint8Array | undefined): { group: G; hub: WatchHub } | undefined {
+    const group = this.options.route(key, end);
+    if (group === undefined) return undefined;
+    let hub = this.hubs.get(group);
+    if (hub === undefined) {
+      hub = this.options.make(group);
+      this.hubs.set(group, hub);
+    }
+    return { group, hub };
+  }
+
+  /** Serves one Watch stream until the client ends it. */
+  serve(
+    call: ServerDuplexStream<WatchRequest, WatchResponse>,
+    header: (revision: number, group: G) => ResponseHeader,
+  ): void {
+    const stream = new WatchStream<G>(this, call, header);
     this.streams.add(stream);
     const close = (): void => {
       if (!this.streams.delete(stream)) return;
+      for (const hub of this.hubs.values()) hub.streams.delete(stream);
       call.end();
     };
     call.on('data', (req: WatchRequest) => stream.handle(req));
@@ -131,8 +199,14 @@ export class WatchHub implements KvChangeListener {
   close(): void {
     for (const s of this.streams) s.end();
     this.streams.clear();
-    this.stateMachine.listen(undefined);
+    for (const hub of this.hubs.values()) hub.close();
   }
+}
+
+/** What a hub tells the streams watching its keys. */
+interface HubListener {
+  deliver(hub: WatchHub, revision: number, events: readonly KvEvent[]): void;
+  lost(hub: WatchHub, oldest: number): void;
 }
 
 interface Watcher {
@@ -145,16 +219,20 @@ interface Watcher {
   readonly noPut: boolean;
   readonly noDelete: boolean;
   readonly prevKv: boolean;
+  readonly hub: WatchHub;
 }
 
-class WatchStream {
-  private readonly watchers = new Map<bigint, Watcher>();
+/** A watcher and the group its keys are in. */
+type GroupWatcher<G> = Watcher & { readonly group: G };
+
+class WatchStream<G> implements HubListener {
+  private readonly watchers = new Map<bigint, GroupWatcher<G>>();
   private nextId = 0n;
 
   constructor(
-    private readonly hub: WatchHub,
+    private readonly router: WatchRouter<G>,
     private readonly call: ServerDuplexStream<WatchRequest, WatchResponse>,
-    private readonly header: (revision: number) => ResponseHeader,
+    private readonly header: (revision: number, group: G) => ResponseHeader,
   ) {}
 
   handle(req: WatchRequest): void {
@@ -171,20 +249,22 @@ class WatchStream {
     }
   }
 
-  deliver(revision: number, events: readonly KvEvent[]): void {
+  deliver(hub: WatchHub, revision: number, events: readonly KvEvent[]): void {
     if (this.watchers.size === 0) return;
     const keys = events.map((e) => utf8(e.kv.key));
-    for (const w of this.watchers.values()) this.deliverTo(w, revision, events, keys);
+    for (const w of this.watchers.values()) {
+      if (w.hub === hub) this.deliverTo(w, revision, events, keys);
+    }
   }
 
   private deliverTo(
-    w: Watcher,
+    w: GroupWatcher<G>,
     revision: number,
     events: readonly KvEvent[],
     keys: readonly Uint8Array[],
   ): void {
     const matching = this.matching(w, revision, events, keys);
-    if (matching.length > 0) this.send({ watchId: w.id, events: matching }, revision);
+    if (matching.length > 0) this.send({ watchId: w.id, events: matching }, w.group, revision);
   }
 
   private matching(
@@ -203,17 +283,21 @@ class WatchStream {
     return out;
   }
 
-  /** This node installed a snapshot: its watchers missed changes; they are cancelled. */
-  lost(oldest: number): void {
+  /** This node installed a snapshot: the hub's watchers missed changes; they are cancelled. */
+  lost(hub: WatchHub, oldest: number): void {
     for (const w of this.watchers.values()) {
-      this.send({
-        watchId: w.id,
-        canceled: true,
-        compactRevision: BigInt(oldest),
-        cancelReason: 'etcdserver: mvcc: required revision has been compacted',
-      });
+      if (w.hub !== hub) continue;
+      this.send(
+        {
+          watchId: w.id,
+          canceled: true,
+          compactRevision: BigInt(oldest),
+          cancelReason: 'etcdserver: mvcc: required revision has been compacted',
+        },
+        w.group,
+      );
+      this.watchers.delete(w.id);
     }
-    this.watchers.clear();
   }
 
   end(): void {
@@ -237,33 +321,52 @@ class WatchStream {
       while (this.watchers.has(this.nextId)) this.nextId++;
       id = this.nextId++;
     }
-    const current = this.hub.revision;
-    const start = Number(c.startRevision > 0n ? c.startRevision : 0n);
-    this.send({ watchId: id, created: true });
-    if (start > 0 && start < this.hub.oldestRevision) {
+    const end = c.rangeEnd.byteLength === 0 ? undefined : c.rangeEnd;
+    const routed = this.router.hubFor(c.key, end);
+    if (routed === undefined) {
       this.send({
         watchId: id,
+        created: true,
         canceled: true,
-        compactRevision: BigInt(this.hub.oldestRevision),
-        cancelReason: 'etcdserver: mvcc: required revision has been compacted',
+        cancelReason:
+          'kontiki: watching a range or prefix is not supported with --groups>1 (its keys span every group); watch single keys',
       });
       return;
     }
-    const watcher: Watcher = {
+    const { hub, group } = routed;
+    const current = hub.revision;
+    const start = Number(c.startRevision > 0n ? c.startRevision : 0n);
+    this.send({ watchId: id, created: true }, group);
+    if (start > 0 && start < hub.oldestRevision) {
+      this.send(
+        {
+          watchId: id,
+          canceled: true,
+          compactRevision: BigInt(hub.oldestRevision),
+          cancelReason: 'etcdserver: mvcc: required revision has been compacted',
+        },
+        group,
+      );
+      return;
+    }
+    const watcher: GroupWatcher<G> = {
       id,
       key: c.key,
-      end: c.rangeEnd.byteLength === 0 ? undefined : c.rangeEnd,
+      end,
       from: start > 0 ? start : current + 1,
       noPut: c.filters.includes(WatchCreateRequest_FilterType.NOPUT),
       noDelete: c.filters.includes(WatchCreateRequest_FilterType.NODELETE),
       prevKv: c.prevKv,
+      hub,
+      group,
     };
     this.watchers.set(id, watcher);
+    hub.streams.add(this);
     // Past changes are replayed in this same turn: nothing is applied in between, so the
     // live changes that follow are exactly those after `current`.
     if (start > 0 && start <= current) {
       // One answer with every past change, headed by the current revision, as etcd does.
-      const past = this.hub.since(start).flatMap((r) =>
+      const past = hub.since(start).flatMap((r) =>
         this.matching(
           watcher,
           r.revision,
@@ -271,13 +374,18 @@ class WatchStream {
           r.events.map((e) => utf8(e.kv.key)),
         ),
       );
-      if (past.length > 0) this.send({ watchId: id, events: past }, current);
+      if (past.length > 0) this.send({ watchId: id, events: past }, group, current);
     }
   }
 
-  private send(res: Partial<WatchResponse>, revision = this.hub.revision): void {
+  /** Sends an answer headed by `group`'s revision (the primary group's by default). */
+  private send(
+    res: Partial<WatchResponse>,
+    group: G = this.router.options.primary,
+    revision = this.router.options.revisionOf(group),
+  ): void {
     this.call.write({
-      header: this.header(revision),
+      header: this.header(revision, group),
       watchId: 0n,
       created: false,
       canceled: false,
