@@ -6,7 +6,7 @@ import type {
   SnapshotStorage,
   Transport,
 } from '@kontiki/core';
-import { RaftNode } from '@kontiki/core';
+import { type RaftHost, RaftNode } from '@kontiki/core';
 import type { GroupsSummaryBody } from './api-types.js';
 import type { KvResult } from './commands.js';
 import { KvStateMachine } from './kv-state-machine.js';
@@ -114,6 +114,8 @@ export interface GroupNodeOptions {
   readonly snapshotLogMargin: number;
   /** Raft metrics: recorded for the primary group only (labels are not per group). */
   readonly metrics: ServerMetrics | undefined;
+  /** The endpoint's host, shared by every group (with `--groups` > 1). */
+  readonly host: RaftHost | undefined;
 }
 
 /**
@@ -128,6 +130,7 @@ export function createGroupNode(o: GroupNodeOptions): RaftNodeType<KvResult> {
       ? {}
       : { initialConfiguration: o.initialConfiguration }),
     transport: o.transport,
+    ...(o.host === undefined ? {} : { host: o.host }),
     logStorage: o.storage.log,
     metaStorage: o.storage.meta,
     snapshotStorage: o.storage.snapshots,

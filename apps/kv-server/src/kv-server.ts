@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Configuration, RaftNode, Transport } from '@kontiki/core';
+import { type Configuration, RaftHost, type RaftNode, type Transport } from '@kontiki/core';
 import {
   MemoryLogStorage,
   MemoryMetaStorage,
@@ -211,6 +211,8 @@ export class KvServer {
     private readonly announce: (event: ServerEvent) => void,
   ) {}
 
+  private host: RaftHost | undefined;
+
   static async start(config: ServerConfig, options: StartOptions = {}): Promise<KvServer> {
     const announce = options.announce ?? (() => {});
     const peers = new Map<string, PeerAddress>(config.peers === 'stdin' ? [] : config.peers);
@@ -332,8 +334,19 @@ export class KvServer {
     const initial: Configuration | undefined = config.join
       ? undefined
       : { voters: [...(voters ?? this.peers.keys())] };
+    // Many groups share one host: one timer scheduler, one beat per peer, quiescence of idle
+    // groups, leaders spread by preference. One group runs as it always did.
+    if (groups.all.length > 1) {
+      this.host = new RaftHost({
+        transport: this.transport,
+        peerId: config.id,
+        electionTimeoutMs: config.electionTimeoutMs,
+      });
+    }
+    const host = this.host;
     const nodes = groups.all.map((group) =>
       createGroupNode({
+        host,
         group,
         peerId: config.id,
         initialConfiguration: initial,
@@ -393,6 +406,11 @@ export class KvServer {
   }
 
   /** Every Raft group this server runs (one unless started with `groups` > 1). */
+  /** The endpoint's RaftHost (only with more than one group). */
+  get raftHost(): RaftHost | undefined {
+    return this.host;
+  }
+
   get raftGroups(): KvGroups {
     return this.groups;
   }
@@ -403,6 +421,7 @@ export class KvServer {
       await closeHttp(this.http);
       await this.etcd?.close();
       await Promise.all(this.groups.all.map((g) => g.node?.shutdown()));
+      this.host?.close();
       await this.transport.close();
       await this.storage.close();
       this.announce({ event: 'stopped', id: this.config.id });
