@@ -13,7 +13,7 @@
 // three server processes used over the measured window (utime + stime from /proc/<pid>/stat)
 // per acknowledged write; then Kontiki/etcd ratios.
 //
-// Usage: tsx bench/etcd-compare.ts [--quick] [--value-bytes N] [--levels 1,16,64,256]
+// Usage: tsx bench/etcd-compare.ts [--quick] [--groups N] [--value-bytes N] [--levels 1,16,64,256]
 //          [--seconds S] [--systems etcd,kontiki-grpc,kontiki-ws] [--fsync]
 // --fsync: a separate, opt-in mode that counts fsync/fdatasync calls per acknowledged write
 // with strace (which slows the servers down: its throughput figures are not comparable).
@@ -48,8 +48,15 @@ const { values } = parseArgs({
     systems: { type: 'string', default: 'etcd,kontiki-grpc,kontiki-ws' },
     fsync: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    groups: { type: 'string', default: '1' },
   },
 });
+// --groups N: the kv-server shards keys over N Raft groups on one RaftHost per process; the
+// load client then spreads its loops over the three nodes (each leads some groups and
+// forwards the rest), instead of sending everything to the one leader.
+const GROUPS = Number(values.groups);
+if (!Number.isSafeInteger(GROUPS) || GROUPS < 1)
+  throw new Error('--groups must be a positive integer');
 const quick = values.quick === true;
 const fsyncMode = values.fsync === true;
 const VALUE_BYTES = Number(values['value-bytes']);
@@ -96,14 +103,21 @@ async function kontikiSystem(transport: TransportKind): Promise<System> {
     sqliteSync: 'full',
     dataDir,
     electionTimeoutMs: 1000,
+    ...(GROUPS > 1 ? { groups: GROUPS } : {}),
     ...(CPU_PROF_DIR === undefined
       ? {}
       : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(CPU_PROF_DIR, transport)] }),
   });
   return {
     name: `kontiki-${transport}`,
-    description: `kv-server: 3 processes, ${transport} transport, SQLite synchronous=full (worker thread), election timeout 1000 ms`,
+    description: `kv-server: 3 processes, ${transport} transport, SQLite synchronous=full (worker thread), election timeout 1000 ms${GROUPS > 1 ? `, ${GROUPS} groups, clients spread over the three nodes` : ''}`,
     leader: async () => {
+      if (GROUPS > 1) {
+        await waitForAllGroupsLed(cluster.httpEndpoints(), GROUPS);
+        const all = cluster.members().map((m) => m.etcd);
+        if (all.some((e) => e === undefined)) throw new Error('a node serves no etcd API');
+        return all.join(',');
+      }
       const l = await waitForLeader(cluster.httpEndpoints(), { timeoutMs: 20_000 });
       const etcd = cluster.member(l.id).etcd;
       if (etcd === undefined) throw new Error('the kv-server cluster serves no etcd API');
@@ -115,6 +129,27 @@ async function kontikiSystem(transport: TransportKind): Promise<System> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Polls every node's /status until each knows a leader for all `groups` groups (20 s at most). */
+async function waitForAllGroupsLed(endpoints: readonly string[], groups: number): Promise<void> {
+  const deadline = performance.now() + 20_000;
+  while (performance.now() < deadline) {
+    const counts = await Promise.all(
+      endpoints.map(async (e) => {
+        try {
+          const r = await fetch(`${e}/status`);
+          const body = (await r.json()) as { groups?: { withLeader?: number } };
+          return body.groups?.withLeader ?? 0;
+        } catch {
+          return 0;
+        }
+      }),
+    );
+    if (counts.every((c) => c === groups)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`not every one of ${groups} groups had a leader within 20 s`);
 }
 
 interface LevelResult {
@@ -278,6 +313,7 @@ async function main(): Promise<void> {
       warmupMs: WARMUP_MS,
       durationMs: DURATION_MS,
       levels: LEVELS,
+      groups: GROUPS,
       machine: {
         node: process.version,
         cpus: cpus().length,

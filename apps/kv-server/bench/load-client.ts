@@ -54,17 +54,22 @@ async function main(): Promise<void> {
   const valueBytes = int('value-bytes', values['value-bytes'], 0, 1024 * 1024);
   const keys = int('keys', values.keys, 1, 10_000_000);
 
-  const client = new EtcdClient(endpoint, {
-    callTimeoutMs: 10_000,
-    channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024 },
-  });
-  await client.connect(5000);
+  // Several endpoints (comma-separated): the loops are spread over them, one channel each
+  // (a sharded cluster, where every node leads some groups and forwards the other writes).
+  const clients = endpoint.split(',').map(
+    (e) =>
+      new EtcdClient(e, {
+        callTimeoutMs: 10_000,
+        channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024 },
+      }),
+  );
+  await Promise.all(clients.map((c) => c.connect(5000)));
   const value = bytes('v'.repeat(valueBytes));
   // Requests built once: the loop measures the servers, not request construction.
   const requests = Array.from({ length: Math.min(keys, 100_000) }, (_, i) =>
     PutRequest.fromPartial({ key: bytes(`bench/${String(i).padStart(6, '0')}`), value }),
   );
-  const put = (req: PutRequest): Promise<void> =>
+  const put = (client: EtcdClient, req: PutRequest): Promise<void> =>
     new Promise((resolve, reject) => {
       client.kv.put(req, (error) => (error ? reject(error) : resolve()));
     });
@@ -83,13 +88,14 @@ async function main(): Promise<void> {
     warmupMs,
   );
 
-  const loop = async (): Promise<void> => {
+  const loop = async (_: unknown, loopIndex: number): Promise<void> => {
+    const client = clients[loopIndex % clients.length] as EtcdClient;
     for (;;) {
       const t0 = performance.now();
       if (t0 >= end) return;
       const req = requests[next++ % requests.length] as PutRequest;
       try {
-        await put(req);
+        await put(client, req);
       } catch (error) {
         const t = performance.now();
         if (t >= measureFrom && t <= end) {
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
     ...(firstError === undefined ? {} : { firstError }),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  client.close();
+  for (const c of clients) c.close();
 }
 
 main().then(

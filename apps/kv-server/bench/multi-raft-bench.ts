@@ -92,7 +92,7 @@ async function level(groups: number) {
   const peers = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
   const token = randomBytes(16).toString('hex');
   const dirs = ids.map(() => mkdtempSync(join(tmpdir(), 'kontiki-multi-raft-')));
-  const members: Member[] = ids.map((id, i) => {
+  const spawnMember = (id: string, i: number): Member => {
     const child = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT], {
       env: {
         ...process.env,
@@ -124,7 +124,8 @@ async function level(groups: number) {
       });
     }
     return member;
-  });
+  };
+  const members: Member[] = ids.map((id, i) => spawnMember(id, i));
   const started = performance.now();
   const live = () => members.filter((m) => !m.exited);
   const allElected = (among: readonly Member[]) =>
@@ -184,6 +185,30 @@ async function level(groups: number) {
       );
       failover = { killed: victim.id, groupsItLed: led, allReelectedMs: reelectedMs ?? null };
       process.stderr.write(`${groups} groups failover: ${JSON.stringify(failover)}\n`);
+      if (host && reelectedMs !== undefined) {
+        // Restarted from its data: the time until it knows a leader of every group again, and
+        // until the leaders are back within 10% of even (the balancer hands groups back).
+        const index = members.indexOf(victim);
+        const back = spawnMember(victim.id, index);
+        members[index] = back;
+        const restartedAt = performance.now();
+        const caughtUpMs = await until(
+          () => back.last?.knownLeader === groups,
+          timeoutSeconds * 1000,
+        );
+        const balanced = () =>
+          members.every((m) => Math.abs((m.last?.leading ?? 0) - even) <= 0.1 * even) &&
+          members.reduce((sum, m) => sum + (m.last?.leading ?? 0), 0) === groups;
+        const rebalancedMs = await until(balanced, timeoutSeconds * 1000);
+        const restart = {
+          knowsEveryLeaderMs: caughtUpMs ?? null,
+          rebalancedWithin10PercentMs:
+            rebalancedMs === undefined ? null : Math.round(performance.now() - restartedAt),
+          leadersPerProcess: members.map((m) => m.last?.leading ?? 0),
+        };
+        failover = { ...failover, restart };
+        process.stderr.write(`${groups} groups restart: ${JSON.stringify(restart)}\n`);
+      }
     }
     return {
       groups,
