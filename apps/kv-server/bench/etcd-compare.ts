@@ -75,6 +75,8 @@ function progress(line: string): void {
 }
 
 interface System {
+  /** With --groups N: the etcd endpoint leading each group, group i's at i. */
+  routes?(): Promise<string[]>;
   readonly name: string;
   readonly description: string;
   /** The leader's etcd API endpoint, now. */
@@ -124,6 +126,21 @@ async function kontikiSystem(transport: TransportKind): Promise<System> {
       return etcd;
     },
     pids: () => cluster.members().flatMap((m) => (m.pid === undefined ? [] : [m.pid])),
+    routes: async () => {
+      const http = cluster.httpEndpoints()[0] as string;
+      const out: string[] = [];
+      for (let i = 0; i < GROUPS; i++) {
+        const r = await fetch(`http://${http}/status?group=kv-${i}`);
+        const body = (await r.json()) as { leaderId?: string | null };
+        const etcd =
+          body.leaderId === undefined || body.leaderId === null
+            ? undefined
+            : cluster.member(body.leaderId).etcd;
+        if (etcd === undefined) throw new Error(`no leader known for group kv-${i}`);
+        out.push(etcd);
+      }
+      return out;
+    },
     stop: async () => {
       await cluster.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -138,7 +155,7 @@ async function waitForAllGroupsLed(endpoints: readonly string[], groups: number)
     const counts = await Promise.all(
       endpoints.map(async (e) => {
         try {
-          const r = await fetch(`${e}/status`);
+          const r = await fetch(`http://${e}/status`);
           const body = (await r.json()) as { groups?: { withLeader?: number } };
           return body.groups?.withLeader ?? 0;
         } catch {
@@ -172,6 +189,7 @@ type Failed = { readonly concurrency: number; readonly error: string };
 /** Runs the load client against `system`'s leader; samples the servers' CPU around its window. */
 async function runLevel(system: System, concurrency: number): Promise<LevelResult | Failed> {
   const endpoint = await system.leader();
+  const routes = GROUPS > 1 && system.routes ? await system.routes() : undefined;
   const pids = system.pids();
   const counter = fsyncMode ? new FsyncCounter() : undefined;
   await counter?.attach(pids);
@@ -191,6 +209,7 @@ async function runLevel(system: System, concurrency: number): Promise<LevelResul
       String(DURATION_MS),
       '--value-bytes',
       String(VALUE_BYTES),
+      ...(routes === undefined ? [] : ['--routes', JSON.stringify(routes)]),
     ],
     { cwd: PACKAGE_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
   );

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { bytes, EtcdClient } from '../src/etcd/etcd-client.js';
 import { PutRequest } from '../src/gen/etcdserverpb/rpc.js';
+import { groupIndexOf } from '../src/groups.js';
 import { int } from './cli-args.js';
 import { type LatencySummary, summarize } from './latency.js';
 
@@ -42,6 +43,9 @@ const { values } = parseArgs({
     'duration-ms': { type: 'string', default: '3000' },
     'value-bytes': { type: 'string', default: '100' },
     keys: { type: 'string', default: '10000' },
+    // A sharded kv-server: the endpoint that leads each group (JSON array, group i's at i).
+    // Every Put then goes to its key's group leader, as a client of a sharded store does.
+    routes: { type: 'string' },
   },
 });
 
@@ -69,6 +73,25 @@ async function main(): Promise<void> {
   const requests = Array.from({ length: Math.min(keys, 100_000) }, (_, i) =>
     PutRequest.fromPartial({ key: bytes(`bench/${String(i).padStart(6, '0')}`), value }),
   );
+  const routes = values.routes === undefined ? undefined : (JSON.parse(values.routes) as string[]);
+  const byEndpoint = new Map<string, EtcdClient>();
+  if (routes !== undefined) {
+    for (const e of new Set(routes)) {
+      const c = new EtcdClient(e, {
+        callTimeoutMs: 10_000,
+        channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024 },
+      });
+      await c.connect(5000);
+      byEndpoint.set(e, c);
+      clients.push(c);
+    }
+  }
+  // Each request's client, chosen once: by its key's group leader when routing.
+  const clientOf = requests.map((req) =>
+    routes === undefined
+      ? undefined
+      : byEndpoint.get(routes[groupIndexOf(req.key, routes.length)] as string),
+  );
   const put = (client: EtcdClient, req: PutRequest): Promise<void> =>
     new Promise((resolve, reject) => {
       client.kv.put(req, (error) => (error ? reject(error) : resolve()));
@@ -93,9 +116,10 @@ async function main(): Promise<void> {
     for (;;) {
       const t0 = performance.now();
       if (t0 >= end) return;
-      const req = requests[next++ % requests.length] as PutRequest;
+      const i = next++ % requests.length;
+      const req = requests[i] as PutRequest;
       try {
-        await put(client, req);
+        await put(clientOf[i] ?? client, req);
       } catch (error) {
         const t = performance.now();
         if (t >= measureFrom && t <= end) {
