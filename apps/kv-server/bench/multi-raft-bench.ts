@@ -136,8 +136,15 @@ async function level(groups: number) {
   let mostLed = 0;
   const ledNow = () => members.reduce((sum, m) => sum + (m.last?.leading ?? 0), 0);
   try {
+    // How the elections progress: groups led, every 5 s (stderr), to see where start-up goes.
+    let nextProgress = 5000;
     const electedMs = await until(() => {
       mostLed = Math.max(mostLed, ledNow());
+      const since = performance.now() - started;
+      if (since >= nextProgress) {
+        process.stderr.write(`  ${Math.round(since / 1000)} s: ${ledNow()} groups led\n`);
+        nextProgress += 5000;
+      }
       return allElected(members);
     }, timeoutSeconds * 1000);
     const ledAtTimeout = ledNow();

@@ -43,6 +43,10 @@ export class Quiescence implements HostedGroup {
   private leaderState: 'awake' | 'offered' | 'quiesced' = 'awake';
   private waiting = new Set<PeerId>();
   private accepted = new Set<PeerId>();
+  /** Followers offered again after they came back, awaiting their answer. */
+  private rejoining = new Set<PeerId>();
+  /** The offer this leader made, for followers that come back. */
+  private lastOffer: QuiesceOffer | undefined;
   /** The follower side: the leader endpoint this group is quiesced under. */
   private under: PeerId | undefined;
 
@@ -85,12 +89,21 @@ export class Quiescence implements HostedGroup {
     this.leaderState = 'offered';
     this.waiting = new Set(live);
     this.accepted = new Set();
+    this.rejoining = new Set();
+    this.lastOffer = offer;
+    // Nothing is sent to a silent follower until it is heard again.
+    for (const p of missing) this.node.pausePeer(p);
     this.host.offer(offer, live, missing);
     this.node.debug('offering to quiesce', { live: live.length, missing: missing.length });
     if (live.length === 0) this.quiesced();
   }
 
   offerAnswered(peer: PeerId, accepted: boolean): void {
+    if (this.leaderState !== 'awake' && this.rejoining.delete(peer)) {
+      if (!accepted) this.wakeLeader(`${peer} came back without the whole log`);
+      else this.accepted.add(peer);
+      return;
+    }
     if (this.leaderState !== 'offered' || !this.waiting.delete(peer)) return;
     if (!accepted) {
       this.wakeLeader(`${peer} did not quiesce`);
@@ -115,6 +128,12 @@ export class Quiescence implements HostedGroup {
     // when that peer comes back). Otherwise wake, so that check-quorum can act.
     if (!this.node.quorum(this.accepted)) this.wakeLeader(`${peer} fell silent`);
     else if (this.leaderState === 'offered' && this.waiting.size === 0) this.quiesced();
+  }
+
+  peerBack(peer: PeerId): void {
+    if (this.leaderState === 'awake' || this.lastOffer === undefined) return;
+    this.rejoining.add(peer);
+    this.host.offer(this.lastOffer, [peer], []);
   }
 
   /** Something needs the leader (a proposal, a read, a vote request ...): heartbeat again. */

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from './clock.js';
+import { electionAdmissionOf } from './election-admission.js';
 import { BadRequestError, InvalidOptionError, NotMemberError } from './errors.js';
 import { defaultLogger, type Logger } from './logger.js';
 import {
@@ -26,6 +27,8 @@ export interface HostedGroup {
   wake(reason: string, contactAt: number): void;
   /** Leader side: `peer`'s endpoint went silent while this group was quiesced with it. */
   peerSilent(peer: PeerId): void;
+  /** Leader side: `peer`, silent when the group quiesced, is heard again. */
+  peerBack(peer: PeerId): void;
   /**
    * Balancing: the group's preferred leader when this node leads it, is not that leader,
    * and may hand over now (the group is idle); otherwise undefined.
@@ -192,6 +195,8 @@ export class RaftHost {
   private readonly logger: Logger;
   private balanceTimer: unknown;
   private transfersInFlight = 0;
+  /** Where the balancer's last pass stopped: each pass goes on from there. */
+  private balanceCursor: Iterator<HostedGroup> | undefined;
   private readonly groups = new Map<GroupId, HostedGroup>();
   private readonly links = new Map<PeerId, PeerLink>();
   /** The peers each group led here is quiesced with, or offered to. */
@@ -318,7 +323,12 @@ export class RaftHost {
 
   /** Leader side: offers `peers` to quiesce group `offer.groupId`, in the next beat. */
   offer(offer: QuiesceOffer, peers: readonly PeerId[], missing: readonly PeerId[]): void {
-    this.leaderPeers.set(offer.groupId, { peers, term: offer.term });
+    const known = this.leaderPeers.get(offer.groupId);
+    const all =
+      known !== undefined && known.term === offer.term
+        ? [...new Set([...known.peers, ...peers])]
+        : peers;
+    this.leaderPeers.set(offer.groupId, { peers: all, term: offer.term });
     for (const p of peers) this.link(p).offers.set(offer.groupId, offer);
     for (const p of missing) this.link(p).missing.add(offer.groupId);
   }
@@ -469,10 +479,11 @@ export class RaftHost {
     link.lastHeard = this.clock.now();
     if (link.alive) return;
     link.alive = true;
-    // Back (or heard for the first time): groups that quiesced without it catch it up.
+    // Back (or heard for the first time): groups that quiesced without it offer it to
+    // quiesce too; a group whose log it lacks wakes (on the refusal) and catches it up.
     const missing = [...link.missing];
     link.missing.clear();
-    for (const g of missing) this.groups.get(g)?.wake(`${link.id} is back`, 0);
+    for (const g of missing) this.groups.get(g)?.peerBack(link.id);
   }
 
   /** `link`'s peer has been silent for an election timeout. */
@@ -504,25 +515,39 @@ export class RaftHost {
       this.balanceTimer = undefined;
       this.rebalance();
       this.scheduleBalance();
-    }, 2 * this.electionTimeoutMs);
+    }, this.electionTimeoutMs);
   }
 
   /**
    * Hands groups led here back to their preferred leaders when those are up (after a node
-   * came back, or where start-up went another way): a few transfers at a time, so that a
-   * node that returns is not flooded.
+   * came back, or where start-up went another way): only quiesced groups (idle, every
+   * follower caught up), only while no election runs here, a few transfers at a time, so
+   * that balancing never competes with electing.
    */
   private rebalance(): void {
-    for (const group of this.groups.values()) {
+    // Not while groups here hold elections (start-up, a failover): a transfer is one more.
+    if (this.closed || electionAdmissionOf(this.transport).active > 0) return;
+    // One lap at most, from where the last pass stopped; a transfer that succeeds starts the
+    // next one.
+    for (let seen = 0; seen < this.groups.size; seen++) {
       if (this.transfersInFlight >= MAX_CONCURRENT_TRANSFERS) return;
+      let step = this.balanceCursor?.next();
+      if (step === undefined || step.done) {
+        this.balanceCursor = this.groups.values();
+        step = this.balanceCursor.next();
+        if (step.done) return;
+      }
+      const group = step.value;
       const target = group.handOverTo?.();
       if (target === undefined || !this.isAlive(target) || group.transferTo === undefined) continue;
       this.transfersInFlight++;
       group.transferTo(target).then(
         () => {
           this.transfersInFlight--;
+          this.rebalance();
         },
         () => {
+          // A failed transfer waits for the next timed pass (no retry loop on a refusal).
           this.transfersInFlight--;
         },
       );

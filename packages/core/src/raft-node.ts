@@ -213,7 +213,10 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     }
     this.started = true;
     if (this.options.keepAlive) this.releaseProcess = this.options.clock.hold?.();
-    if (this.options.host?.balance && this.preferredLeader() === this.self) {
+    // A new group's preferred voter stands first; a restarted one waits as usual (its leader's
+    // endpoint will offer it quiescence within a beat).
+    const fresh = this.log.lastIndex === 0 && this.meta.term === 0;
+    if (fresh && this.options.host?.balance && this.preferredLeader() === this.self) {
       this.electionTimer.armPreferred();
     } else {
       this.electionTimer.arm();
@@ -960,16 +963,26 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
         const log = this.log;
         if (
           !this.isRunning() ||
-          this.roleValue !== 'follower' ||
-          this.meta.pending !== undefined ||
-          this.meta.term !== offer.term ||
-          this.leaderId !== from ||
+          this.isLeaderRole() ||
+          offer.term < this.meta.term ||
           log.lastIndex !== offer.lastIndex ||
           log.lastLogTerm !== offer.lastTerm ||
-          log.durableIndex !== offer.lastIndex
+          log.durableIndex !== offer.lastIndex ||
+          !allPeers(log.latestConfiguration()).includes(from)
         ) {
           return false;
         }
+        // The offer speaks for the leader of offer.term, as its empty AppendEntries would (its
+        // endpoint sends it): a follower that does not know that leader yet (it restarted)
+        // follows it, as on a heartbeat.
+        if (
+          offer.term > this.meta.term ||
+          this.roleValue !== 'follower' ||
+          this.leaderId !== from
+        ) {
+          this.stepDown(offer.term, 'quiesce offer from the leader', from);
+        }
+        if (this.meta.pending !== undefined || this.meta.term !== offer.term) return false;
         // The logs match at the leader's last index (same index and term), so this log is
         // the leader's, and the leader says all of it is committed.
         if (this.ballotBox.advanceTo(offer.commitIndex)) {
@@ -988,6 +1001,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       handOverTo: (): PeerId | undefined => {
         if (
           !this.options.host?.balance ||
+          this.quiescence?.leaderQuiesced !== true ||
           this.roleValue !== 'leader' ||
           !this.leaderStarted ||
           this.transfer.inProgress ||

@@ -198,4 +198,28 @@ describe('quiescence: idle groups on a RaftHost stop heartbeating', () => {
     await c.runUntil(() => allQuiesced(c, many), 'every group to quiesce', 40 * T);
     await c.stop();
   });
+
+  it('a follower that restarts while its groups are quiesced rejoins them quiet: no election, no wake-up of the leaders', async () => {
+    const c = new SimCluster({ seed: 808, peers: 3, groups, electionTimeoutMs: T, host: true });
+    await c.start();
+    for (const g of groups) await c.waitForLeader(g);
+    for (const g of groups) await c.propose(`x-${g}`, g);
+    await c.runUntil(() => allQuiesced(c), 'every group to quiesce', 20 * T);
+    const leaders = new Set(groups.map((g) => c.leader(g)?.id));
+    const follower = c.peers.find((p) => !leaders.has(p));
+    if (follower === undefined) throw new Error('seed 808 must leave one peer leading nothing');
+    const terms = groups.map((g) => c.leader(g)?.term);
+    c.crash(follower);
+    await c.runFor(3 * T);
+    const counts = countMessages(c);
+    await c.boot(follower);
+    // The leaders' endpoints offer it quiescence as soon as they hear it: its log matches,
+    // so it follows them quietly; nobody stands, nothing is re-sent.
+    await c.runUntil(() => allQuiesced(c), 'every group quiesced with it again', 10 * T);
+    expect(counts.get('requestVote') ?? 0).toBe(0);
+    expect(counts.get('appendEntries') ?? 0).toBe(0);
+    expect(groups.map((g) => c.leader(g)?.term)).toEqual(terms);
+    for (const g of groups) expect(c.node(follower, g)?.leader).toBe(c.leader(g)?.id);
+    await c.stop();
+  });
 });
