@@ -6,7 +6,7 @@
  * answer came back before its round ended: no group ever got a leader. A round that waits for
  * a slot costs a timer; a round that cannot be answered costs everyone.
  */
-export const MAX_CONCURRENT_ELECTIONS = 256;
+export const MAX_CONCURRENT_ELECTIONS = 128;
 
 /**
  * The election slots of one endpoint, shared by every node that uses the same transport
