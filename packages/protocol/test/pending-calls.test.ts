@@ -57,6 +57,31 @@ describe('PendingCalls, the caller side of a connection', () => {
     expect(calls.size).toBe(0);
   });
 
+  it('calls answered long before their deadline are not kept until it, and a late one still times out', async () => {
+    vi.useFakeTimers();
+    const calls = new PendingCalls({ maxPendingCalls: 100, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    // One call left unanswered among 20,000 answered ones, all with a 10 s deadline.
+    const late = calls
+      .start('readIndex', 'b', { timeoutMs: 10_000 }, send)
+      .catch((e: unknown) => e);
+    const answered: Promise<unknown>[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const call = calls.start('timeoutNow', 'b', { timeoutMs: 10_000 }, send);
+      calls.settle(
+        decodeFrame(encodeResponseFrame(i + 2, 'timeoutNow', { term: 1, success: true })),
+      );
+      answered.push(call);
+      expect(calls.tracked).toBeLessThanOrEqual(1025);
+    }
+    await Promise.all(answered);
+    expect(calls.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(RaftError.is(await late, 'TIMEOUT')).toBe(true);
+    expect(calls.size).toBe(0);
+    expect(calls.tracked).toBe(0);
+  });
+
   it('a thousand calls answered in time arm one timer between them, and none times out', async () => {
     vi.useFakeTimers();
     const calls = new PendingCalls({ maxPendingCalls: 2000, defaultTimeoutMs: 1000 });
