@@ -82,6 +82,43 @@ describe('PendingCalls, the caller side of a connection', () => {
     expect(calls.tracked).toBe(0);
   });
 
+  it('calls of many different timeouts each time out at their own deadline, in deadline order', async () => {
+    vi.useFakeTimers();
+    const calls = new PendingCalls({ maxPendingCalls: 100, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    const timeouts = [500, 100, 300, 200, 400, 150, 450, 250, 350, 50];
+    const timedOut: number[] = [];
+    const all = timeouts.map((timeoutMs) =>
+      calls.start('readIndex', 'b', { timeoutMs }, send).catch((e: unknown) => {
+        if (RaftError.is(e, 'TIMEOUT')) timedOut.push(timeoutMs);
+      }),
+    );
+    // The call of 250 ms is answered: it never times out.
+    calls.settle(
+      decodeFrame(encodeResponseFrame(8, 'readIndex', { term: 1, success: true, readIndex: 1 })),
+    );
+    for (let t = 50; t <= 500; t += 50) {
+      await vi.advanceTimersByTimeAsync(50);
+      expect(timedOut).toEqual(timeouts.filter((x) => x <= t && x !== 250).sort((a, b) => a - b));
+    }
+    await Promise.all(all);
+    expect(calls.size).toBe(0);
+  });
+
+  it('once no call is pending, answered calls of a thousand different timeouts are all forgotten', async () => {
+    const calls = new PendingCalls({ maxPendingCalls: 10, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    for (let i = 0; i < 1000; i++) {
+      const call = calls.start('timeoutNow', 'b', { timeoutMs: 10_000 + i }, send);
+      expect(calls.tracked).toBe(1);
+      calls.settle(
+        decodeFrame(encodeResponseFrame(i + 1, 'timeoutNow', { term: 1, success: true })),
+      );
+      await call;
+      expect(calls.tracked).toBe(0);
+    }
+  });
+
   it('a thousand calls answered in time arm one timer between them, and none times out', async () => {
     vi.useFakeTimers();
     const calls = new PendingCalls({ maxPendingCalls: 2000, defaultTimeoutMs: 1000 });
