@@ -376,7 +376,13 @@ export class LogManager {
     const newHead = Math.min(upTo - this.memBase + 1, this.mem.length);
     for (let i = this.head; i < newHead; i++) this.memBytes -= this.mem[i]?.data.byteLength ?? 0;
     this.head = newHead;
-    if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
+    if (this.head === this.mem.length) {
+      // All released (an idle group): drop the arrays, whose capacity outlives their entries.
+      this.mem = [];
+      this.memCum = [];
+      this.memBase += this.head;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
       this.mem = this.mem.slice(this.head);
       // Sums restart at the new base, so that bytesBetween(memBase, i) counts no released entry.
       const released = this.memCum[this.head - 1] ?? 0;

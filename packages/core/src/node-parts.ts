@@ -102,7 +102,9 @@ export function statusOf<R>(
 export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): NodeParts<R> {
   const options = o as ResolvedOptions<unknown>;
   const sm = o.stateMachine;
-  const metrics = new NodeMetrics(o.metrics, o.groupId, o.clock);
+  // Without a sink, metrics keep no state: every such node shares one (no per-group objects).
+  const metrics =
+    o.metrics === undefined ? NodeMetrics.none : new NodeMetrics(o.metrics, o.groupId, o.clock);
   const meta = new RaftMetaManager(o.metaStorage, node.enterError, metrics);
   const log = new LogManager({
     storage: o.logStorage,

@@ -23,7 +23,10 @@ export interface RequestContext {
   readonly peerId?: PeerId;
 }
 
-/** What a node serves: one handler per RPC. A transport calls these for requests to its group. */
+/**
+ * What a node serves: one handler per RPC. A transport calls these, as methods of the handler
+ * (`handler[method](request, context)`), for requests to its group.
+ */
 export type RpcHandler = {
   [M in RpcMethod]: (request: RpcRequest<M>, context?: RequestContext) => Promise<RpcResponse<M>>;
 };

@@ -448,10 +448,11 @@ export class MemoryTransport implements Transport {
     const handler = this.handlers.get(request.groupId);
     if (!handler) return Promise.reject(new UnknownGroupError(request.groupId));
     try {
-      return (handler[method] as (r: RpcRequest<M>, c: RequestContext) => Promise<RpcResponse<M>>)(
-        request,
-        context,
-      );
+      const fn = handler[method] as (
+        r: RpcRequest<M>,
+        c: RequestContext,
+      ) => Promise<RpcResponse<M>>;
+      return fn.call(handler, request, context);
     } catch (error) {
       return Promise.reject(error);
     }
