@@ -17,12 +17,6 @@ import { WorkerLink } from './worker-link.js';
 
 export { DEFAULT_FILE_NAME } from './open-database.js';
 
-interface Views {
-  log?: SqliteLogStorage;
-  meta?: SqliteMetaStorage;
-  snapshot?: SqliteSnapshotStorage;
-}
-
 /**
  * One SQLite database file holding the logs, terms, votes and snapshots of any number of
  * Raft groups. Open it once per process and data directory; hand each node its group's
@@ -44,7 +38,6 @@ export class SqliteStore {
 
   private readonly context: StoreContext;
   private readonly groups = new Map<GroupId, GroupMirror>();
-  private readonly views = new Map<GroupId, Views>();
   private closedFlag = false;
   private closing: Promise<void> | undefined;
 
@@ -87,28 +80,25 @@ export class SqliteStore {
 
   /** The log of `groupId` (one object per group while it is open). */
   logStorage(groupId: GroupId): SqliteLogStorage {
-    const views = this.viewsOf(groupId);
-    views.log ??= new SqliteLogStorage(this.context, this.group(groupId), () => {
-      views.log = undefined;
-    });
+    const group = this.openGroup(groupId);
+    const views = (group.views ??= {});
+    views.log ??= new SqliteLogStorage(this.context, group);
     return views.log;
   }
 
   /** The term and vote of `groupId`. */
   metaStorage(groupId: GroupId): SqliteMetaStorage {
-    const views = this.viewsOf(groupId);
-    views.meta ??= new SqliteMetaStorage(this.context, this.group(groupId), () => {
-      views.meta = undefined;
-    });
+    const group = this.openGroup(groupId);
+    const views = (group.views ??= {});
+    views.meta ??= new SqliteMetaStorage(this.context, group);
     return views.meta;
   }
 
   /** The snapshots of `groupId`. */
   snapshotStorage(groupId: GroupId): SqliteSnapshotStorage {
-    const views = this.viewsOf(groupId);
-    views.snapshot ??= new SqliteSnapshotStorage(this.context, this.group(groupId), () => {
-      views.snapshot = undefined;
-    });
+    const group = this.openGroup(groupId);
+    const views = (group.views ??= {});
+    views.snapshot ??= new SqliteSnapshotStorage(this.context, group);
     return views.snapshot;
   }
 
@@ -140,30 +130,23 @@ export class SqliteStore {
     this.closedFlag = true;
     // Queued writes are sent (a failed final commit rejects them); anything later is refused.
     this.queue.close();
-    for (const v of this.views.values()) {
+    for (const g of this.groups.values()) {
+      const v = g.views;
+      if (v === undefined) continue;
       v.log?.detach();
       v.meta?.detach();
       v.snapshot?.detach();
+      g.views = undefined;
     }
-    this.views.clear();
     await this.link.close();
   }
 
-  private viewsOf(groupId: GroupId): Views {
+  /** The group's mirror, for a storage object of it; its row is created with its first write. */
+  private openGroup(groupId: GroupId): GroupMirror {
     this.context.checkOpen();
     if (typeof groupId !== 'string' || groupId.length === 0) {
       throw new BadRequestError('a group id must be a non-empty string');
     }
-    let v = this.views.get(groupId);
-    if (!v) {
-      v = {};
-      this.views.set(groupId, v);
-    }
-    return v;
-  }
-
-  /** The group's mirror; its row is created in the file with its first write. */
-  private group(groupId: GroupId): GroupMirror {
     let g = this.groups.get(groupId);
     if (g === undefined) {
       g = {
