@@ -23,7 +23,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { RaftNode, silentLogger } from '@kontiki/core';
 import { SqliteStore } from '@kontiki/storage-sqlite';
 import { type GrpcTransport, grpcTransport } from '@kontiki/transport-grpc';
@@ -44,6 +44,8 @@ interface Reading {
   readonly arrayBuffers: number;
   /** Live handles and requests by type (process.getActiveResourcesInfo). */
   readonly resources: Record<string, number>;
+  /** V8's heap spaces: size reserved and size used, in MiB (what heapTotal − heapUsed is). */
+  readonly spaces: Record<string, { size: number; used: number }>;
 }
 
 function gc(): void {
@@ -59,7 +61,13 @@ function read(): Reading {
   const m = process.memoryUsage();
   const resources: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
+  const spaces: Record<string, { size: number; used: number }> = {};
+  const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+  for (const s of getHeapSpaceStatistics()) {
+    spaces[s.space_name] = { size: mib(s.space_size), used: mib(s.space_used_size) };
+  }
   return {
+    spaces,
     rss: m.rss,
     heapUsed: m.heapUsed,
     heapTotal: m.heapTotal,
