@@ -11,10 +11,13 @@
  * writes a heap snapshot for `bench/heap-retainers.ts` to rank.
  *
  * Elections and heartbeats use a long election timeout (default 10 s, heartbeats every 5 s)
- * so that 30,000 nodes in one process stay idle: timeouts change no per-group structure.
+ * so that 30,000 nodes in one process stay idle. Timeouts change no per-group structure, but
+ * they change how many answered calls a transport may still hold (AppendEntries stay open
+ * for 10 election timeouts): `--election-timeout-ms 1000 --heartbeat-ms 100` is the default
+ * timing of a node.
  *
  * `pnpm run bench:group-memory [--groups 1000,5000,10000] [--election-timeout-ms 10000]
- * [--settle-seconds 3] [--timeout-seconds 180] [--heap-snapshot DIR]`. Prints one JSON value
+ * [--heartbeat-ms 5000] [--settle-seconds 3] [--round-timers] [--no-keep-alive] [--timeout-seconds 180] [--heap-snapshot DIR]`. Prints one JSON value
  * on stdout; progress on stderr.
  */
 import { spawn } from 'node:child_process';
@@ -24,7 +27,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
-import { RaftNode, silentLogger } from '@kontiki/core';
+import { type Clock, RaftNode, silentLogger, systemClock } from '@kontiki/core';
 import { SqliteStore } from '@kontiki/storage-sqlite';
 import { type GrpcTransport, grpcTransport } from '@kontiki/transport-grpc';
 import { int } from './cli-args.js';
@@ -86,9 +89,23 @@ async function child(): Promise<void> {
     100,
     600_000,
   );
+  const heartbeatMs = int(
+    'heartbeat-ms',
+    arg('heartbeat-ms', String(Math.floor(electionTimeoutMs / 2))),
+    1,
+    Math.floor(electionTimeoutMs / 2),
+  );
   const settleSeconds = int('settle-seconds', arg('settle-seconds', '3'), 0, 600);
   const timeoutSeconds = int('timeout-seconds', arg('timeout-seconds', '180'), 1, 3600);
   const snapshotDir = arg('heap-snapshot', '');
+  // What two changes proposed for core's clock would save (docs/benchmarks.md): timers armed
+  // for whole milliseconds (Node keeps one list per distinct duration, and fractional
+  // durations make nearly every timer's list its own), and no keep-alive interval per node.
+  const roundTimers = process.argv.includes('--round-timers');
+  const keepAlive = !process.argv.includes('--no-keep-alive');
+  const clock: Clock = roundTimers
+    ? { ...systemClock, setTimer: (callback, ms) => systemClock.setTimer(callback, Math.ceil(ms)) }
+    : systemClock;
   const dir = mkdtempSync(join(tmpdir(), 'kontiki-group-memory-'));
   const ids = ['n1', 'n2', 'n3'];
   const token = randomBytes(16).toString('hex');
@@ -126,13 +143,15 @@ async function child(): Promise<void> {
               peerId: id,
               initialConfiguration: { voters: ids },
               electionTimeoutMs,
-              heartbeatIntervalMs: Math.floor(electionTimeoutMs / 2),
+              heartbeatIntervalMs: heartbeatMs,
               transport: transports[i] as GrpcTransport,
               logStorage: (stores[i] as SqliteStore).logStorage(groupId),
               metaStorage: (stores[i] as SqliteStore).metaStorage(groupId),
               snapshotStorage: (stores[i] as SqliteStore).snapshotStorage(groupId),
               stateMachine,
               logger: silentLogger,
+              clock,
+              keepAlive,
             }),
         ),
       );
@@ -200,9 +219,20 @@ async function child(): Promise<void> {
 
 async function parent(): Promise<void> {
   const levels = arg('groups', '1000,5000,10000').split(',');
-  const passOn = ['election-timeout-ms', 'settle-seconds', 'timeout-seconds', 'heap-snapshot']
+  const passOn = [
+    'election-timeout-ms',
+    'heartbeat-ms',
+    'settle-seconds',
+    'timeout-seconds',
+    'heap-snapshot',
+  ]
     .filter((k) => process.argv.includes(`--${k}`))
-    .flatMap((k) => [`--${k}`, arg(k, '')]);
+    .flatMap((k) => [`--${k}`, arg(k, '')])
+    .concat(
+      ['round-timers', 'no-keep-alive']
+        .filter((k) => process.argv.includes(`--${k}`))
+        .map((k) => `--${k}`),
+    );
   const self = fileURLToPath(import.meta.url);
   const results: unknown[] = [];
   for (const g of levels) {

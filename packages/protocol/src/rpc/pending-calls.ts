@@ -147,7 +147,9 @@ export class PendingCalls {
   private arm(deadline: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = setTimeout(() => this.expire(deadline), Math.max(0, deadline - performance.now()));
+    // Whole milliseconds (Node keeps a timer list per distinct duration); never early.
+    const ms = Math.max(0, Math.ceil(deadline - performance.now()));
+    this.timer = setTimeout(() => this.expire(deadline), ms);
   }
 
   private clearDeadlines(): void {
