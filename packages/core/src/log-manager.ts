@@ -76,7 +76,7 @@ export class LogManager {
   /** Data bytes of mem[0..i], for bytesBetween in O(1) (the replicator asks on every kick). */
   private memCum: number[] = [];
 
-  private readonly ops: WriteOp[] = [];
+  private ops: WriteOp[] = [];
   private inFlight: WriteOp | undefined;
   private writeScheduled = false;
   private waiters: DurableWaiter[] = [];
@@ -503,6 +503,8 @@ export class LogManager {
       }
     }
     if (!this.inFlight && (this.ops.length === 0 || this.failed)) {
+      // Drained: a fresh array, not one with the room a burst of writes left (idle groups).
+      if (this.ops.length === 0) this.ops = [];
       const idle = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of idle) resolve();
