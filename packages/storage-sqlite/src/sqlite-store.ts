@@ -81,7 +81,8 @@ export class SqliteStore {
   /** The log of `groupId` (one object per group while it is open). */
   logStorage(groupId: GroupId): SqliteLogStorage {
     const group = this.openGroup(groupId);
-    const views = (group.views ??= {});
+    group.views ??= {};
+    const views = group.views;
     views.log ??= new SqliteLogStorage(this.context, group);
     return views.log;
   }
@@ -89,7 +90,8 @@ export class SqliteStore {
   /** The term and vote of `groupId`. */
   metaStorage(groupId: GroupId): SqliteMetaStorage {
     const group = this.openGroup(groupId);
-    const views = (group.views ??= {});
+    group.views ??= {};
+    const views = group.views;
     views.meta ??= new SqliteMetaStorage(this.context, group);
     return views.meta;
   }
@@ -97,7 +99,8 @@ export class SqliteStore {
   /** The snapshots of `groupId`. */
   snapshotStorage(groupId: GroupId): SqliteSnapshotStorage {
     const group = this.openGroup(groupId);
-    const views = (group.views ??= {});
+    group.views ??= {};
+    const views = group.views;
     views.snapshot ??= new SqliteSnapshotStorage(this.context, group);
     return views.snapshot;
   }
