@@ -22,7 +22,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,29 @@ interface Reading {
   readonly resources: Record<string, number>;
   /** V8's heap spaces: size reserved and size used, in MiB (what heapTotal − heapUsed is). */
   readonly spaces: Record<string, { size: number; used: number }>;
+  readonly residentMiB: Record<string, number> | undefined;
+}
+
+/**
+ * Resident memory by kind of mapping, in MiB (Linux): `heap` is malloc's main arena (brk),
+ * `anon` every other anonymous mapping (V8's pages, malloc's other arenas and large blocks,
+ * thread stacks), `file` mapped files (code, libraries).
+ */
+function residentByKind(): Record<string, number> | undefined {
+  if (!existsSync('/proc/self/smaps')) return undefined;
+  const kinds: Record<string, number> = { heap: 0, anon: 0, file: 0 };
+  let kind = 'anon';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header) {
+      const name = header[1] ?? '';
+      kind = name === '[heap]' ? 'heap' : name === '' || name.startsWith('[') ? 'anon' : 'file';
+    } else if (line.startsWith('Rss:')) {
+      kinds[kind] = (kinds[kind] ?? 0) + Number(line.split(/\s+/)[1]) / 1024;
+    }
+  }
+  for (const k of Object.keys(kinds)) kinds[k] = Math.round(kinds[k] ?? 0);
+  return kinds;
 }
 
 function gc(): void {
@@ -71,6 +94,7 @@ function read(): Reading {
   }
   return {
     spaces,
+    residentMiB: residentByKind(),
     rss: m.rss,
     heapUsed: m.heapUsed,
     heapTotal: m.heapTotal,
