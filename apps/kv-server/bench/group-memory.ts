@@ -26,7 +26,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { type Clock, RaftNode, silentLogger, systemClock } from '@kontiki/core';
 import { SqliteStore } from '@kontiki/storage-sqlite';
 import { type GrpcTransport, grpcTransport } from '@kontiki/transport-grpc';
@@ -203,12 +203,6 @@ async function child(): Promise<void> {
     const electedMs = Math.round(performance.now() - constructing);
     await pause(settleSeconds * 1000);
     const after = read();
-    // Diagnostic: the same after a full GC that compacts every page, i.e. what of RSS is the
-    // free space V8 kept from the elections' peak (its memory reducer gives some of it back
-    // after a while of idling; a flag set at run time, for this reading only).
-    setFlagsFromString('--compact-on-every-full-gc');
-    const compacted = read();
-    setFlagsFromString('--no-compact-on-every-full-gc');
     const stillLed = led();
     let snapshot: string | undefined;
     if (snapshotDir !== '') {
@@ -230,7 +224,6 @@ async function child(): Promise<void> {
         ledAtReading: stillLed,
         before,
         after,
-        compacted,
         bytesPerGroupPerProcess: {
           rss: perGroup('rss'),
           heapUsed: perGroup('heapUsed'),
