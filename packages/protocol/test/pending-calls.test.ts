@@ -119,6 +119,21 @@ describe('PendingCalls, the caller side of a connection', () => {
     }
   });
 
+  it('calls made one at a time, each answered before the next, arm one timer between them', async () => {
+    vi.useFakeTimers();
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    const calls = new PendingCalls({ maxPendingCalls: 10, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    for (let i = 1; i <= 100; i++) {
+      const call = calls.start('timeoutNow', 'b', {}, send);
+      calls.settle(decodeFrame(encodeResponseFrame(i, 'timeoutNow', { term: 1, success: true })));
+      await call;
+    }
+    expect(armed).toHaveBeenCalledTimes(1);
+    expect(calls.tracked).toBe(0);
+    armed.mockRestore();
+  });
+
   it('a thousand calls answered in time arm one timer between them, and none times out', async () => {
     vi.useFakeTimers();
     const calls = new PendingCalls({ maxPendingCalls: 2000, defaultTimeoutMs: 1000 });

@@ -31,6 +31,12 @@ interface Pending {
 
 type Timer = ReturnType<typeof setTimeout>;
 
+// Node's timers can stop holding the process up; a browser's are plain numbers.
+const unref = (timer: Timer | undefined): void =>
+  void (timer as { unref?: () => void } | undefined)?.unref?.();
+const ref = (timer: Timer | undefined): void =>
+  void (timer as { ref?: () => void } | undefined)?.ref?.();
+
 /**
  * The caller's side of one connection: gives each call an id, keeps it until its answer,
  * its deadline or its abort, whichever comes first, and bounds how many wait at once.
@@ -99,8 +105,13 @@ export class PendingCalls {
       const finish = () => {
         this.calls.delete(callId);
         if (signal !== undefined) signal.removeEventListener('abort', onAbort);
-        // Nothing pending: nothing can time out, and the heap holds only answered calls.
-        if (this.calls.size === 0) this.clearDeadlines();
+        // Nothing pending: the heap holds only answered calls. The timer stays armed (a
+        // connection that goes idle between calls would otherwise set a timer per call) but
+        // does not hold the process up.
+        if (this.calls.size === 0) {
+          this.forgetDeadlines();
+          unref(this.timer);
+        }
       };
       const onAbort = () => {
         finish();
@@ -142,6 +153,7 @@ export class PendingCalls {
     if (size > 1024 && size > 4 * this.calls.size) this.compact();
     this.push(call.deadline, call.callId);
     if (call.deadline < this.armedFor) this.arm(call.deadline);
+    else if (this.calls.size === 1) ref(this.timer);
   }
 
   private arm(deadline: number): void {
@@ -152,10 +164,7 @@ export class PendingCalls {
     this.timer = setTimeout(() => this.expire(deadline), ms);
   }
 
-  private clearDeadlines(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedFor = Number.POSITIVE_INFINITY;
+  private forgetDeadlines(): void {
     this.heapDeadlines = [];
     this.heapIds = [];
   }
@@ -261,6 +270,9 @@ export class PendingCalls {
   /** Fails every pending call (the connection is gone). */
   failAll(error: RaftError): void {
     for (const call of [...this.calls.values()]) call.fail(error);
-    this.clearDeadlines();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Number.POSITIVE_INFINITY;
+    this.forgetDeadlines();
   }
 }
