@@ -22,8 +22,9 @@ export { DEFAULT_FILE_NAME } from './open-database.js';
  * Raft groups. Open it once per process and data directory; hand each node its group's
  * storages; close it after the nodes have shut down.
  *
- * SQLite runs on a worker thread of the store's own by default (`thread: 'worker'`), so
- * commits and their fsyncs never block the event loop. Writes from every group that arrive
+ * SQLite runs on the calling thread by default (`thread: 'main'`); with `thread: 'worker'` it
+ * runs on a worker thread of the store's own, so commits and their fsyncs never block the
+ * event loop. Writes from every group that arrive
  * in the same turn of the event loop share one transaction and so one fsync (group commit),
  * and so do the writes that arrive while the previous transaction is being written. The file
  * is opened with an exclusive lock: a second store (in this process or another) on the same
