@@ -1,4 +1,5 @@
 import { BadRequestError } from './errors.js';
+import { appendTight } from './tight.js';
 import type { Configuration, PeerId } from './types.js';
 
 const encoder = new TextEncoder();
@@ -131,7 +132,7 @@ export interface ConfigurationEntry {
  * truncated suffix must roll back to the one before.
  */
 export class ConfigurationManager {
-  private readonly entries: ConfigurationEntry[] = [];
+  private entries: ConfigurationEntry[] = [];
   /** The configuration of the latest snapshot, or the initial one; used when the log has none. */
   private base: ConfigurationEntry;
 
@@ -140,7 +141,7 @@ export class ConfigurationManager {
   }
 
   add(entry: ConfigurationEntry): void {
-    this.entries.push(entry);
+    this.entries = appendTight(this.entries, entry);
   }
 
   latest(): ConfigurationEntry {

@@ -21,10 +21,12 @@ type Listener<T> = (event: T) => void;
 
 /** A minimal typed event emitter; a throwing listener is reported, not propagated. */
 export class TypedEmitter<E extends object> {
-  private readonly listeners = new Map<keyof E, Set<Listener<never>>>();
+  /** Created with the first listener (a multi-raft process has thousands of nodes, few listened to). */
+  private listeners: Map<keyof E, Set<Listener<never>>> | undefined;
 
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof E>(name: K, listener: Listener<E[K]>): () => void {
+    this.listeners ??= new Map();
     let set = this.listeners.get(name);
     if (!set) {
       set = new Set();
@@ -35,11 +37,11 @@ export class TypedEmitter<E extends object> {
   }
 
   off<K extends keyof E>(name: K, listener: Listener<E[K]>): void {
-    this.listeners.get(name)?.delete(listener as Listener<never>);
+    this.listeners?.get(name)?.delete(listener as Listener<never>);
   }
 
   protected emit<K extends keyof E>(name: K, event: E[K]): void {
-    const set = this.listeners.get(name);
+    const set = this.listeners?.get(name);
     if (!set || set.size === 0) return;
     for (const l of [...set]) {
       try {

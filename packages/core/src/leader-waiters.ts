@@ -15,7 +15,8 @@ interface Waiter {
 
 /** Callers of `waitForLeader`, each with its own deadline and signal. */
 export class LeaderWaiters {
-  private readonly waiters = new Set<Waiter>();
+  /** Created with the first waiter (thousands of nodes in a process never have one). */
+  private waiters: Set<Waiter> | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -40,13 +41,14 @@ export class LeaderWaiters {
       const onAbort = () => waiter.settle(new AbortedError());
       const waiter: Waiter = {
         settle: (outcome) => {
-          if (!this.waiters.delete(waiter)) return;
+          if (!this.waiters?.delete(waiter)) return;
           if (timer !== undefined) this.clock.clearTimer(timer);
           signal?.removeEventListener('abort', onAbort);
           if (typeof outcome === 'string') resolve(outcome);
           else reject(outcome);
         },
       };
+      this.waiters ??= new Set();
       this.waiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -55,12 +57,12 @@ export class LeaderWaiters {
   /** The leader may be known now: if so, every waiter resolves with it. */
   check(): void {
     const leader = this.readyLeader();
-    if (leader === undefined || this.waiters.size === 0) return;
+    if (leader === undefined || this.waiters === undefined || this.waiters.size === 0) return;
     for (const w of [...this.waiters]) w.settle(leader);
   }
 
   /** The node stopped: every waiter fails with `error`. */
   rejectAll(error: RaftError): void {
-    for (const w of [...this.waiters]) w.settle(error);
+    for (const w of [...(this.waiters ?? [])]) w.settle(error);
   }
 }

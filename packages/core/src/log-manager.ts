@@ -76,7 +76,7 @@ export class LogManager {
   /** Data bytes of mem[0..i], for bytesBetween in O(1) (the replicator asks on every kick). */
   private memCum: number[] = [];
 
-  private readonly ops: WriteOp[] = [];
+  private ops: WriteOp[] = [];
   private inFlight: WriteOp | undefined;
   private writeScheduled = false;
   private waiters: DurableWaiter[] = [];
@@ -376,7 +376,13 @@ export class LogManager {
     const newHead = Math.min(upTo - this.memBase + 1, this.mem.length);
     for (let i = this.head; i < newHead; i++) this.memBytes -= this.mem[i]?.data.byteLength ?? 0;
     this.head = newHead;
-    if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
+    if (this.head === this.mem.length) {
+      // All released (an idle group): drop the arrays, whose capacity outlives their entries.
+      this.mem = [];
+      this.memCum = [];
+      this.memBase += this.head;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.mem.length) {
       this.mem = this.mem.slice(this.head);
       // Sums restart at the new base, so that bytesBetween(memBase, i) counts no released entry.
       const released = this.memCum[this.head - 1] ?? 0;
@@ -497,6 +503,8 @@ export class LogManager {
       }
     }
     if (!this.inFlight && (this.ops.length === 0 || this.failed)) {
+      // Drained: a fresh array, not one with the room a burst of writes left (idle groups).
+      if (this.ops.length === 0) this.ops = [];
       const idle = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of idle) resolve();

@@ -100,7 +100,10 @@ const NO_PEER: PeerMetrics = { answered() {} };
  * of measure; without a sink every method returns at once and no clock is read.
  */
 export class NodeMetrics {
-  /** A node without a sink (also what components get in unit tests). */
+  /**
+   * A node without a sink (also what components get in unit tests). It keeps no state, so
+   * every node without a sink shares it.
+   */
   static readonly none = new NodeMetrics(undefined, '', { now: () => 0 });
 
   /** Whether a sink listens. */
@@ -118,7 +121,8 @@ export class NodeMetrics {
   private readonly snapshotSave: HistogramMetric;
   private readonly snapshotInstall: HistogramMetric;
   private readonly installRefused: Readonly<Record<InstallRefusal, CounterMetric>>;
-  private readonly peers = new Map<PeerId, PeerMetrics>();
+  /** Round-trip series by follower, created when a leader first replicates. */
+  private peers: Map<PeerId, PeerMetrics> | undefined;
 
   private leaderSeen: PeerId | undefined;
   private leaderTermSeen = -1;
@@ -281,6 +285,7 @@ export class NodeMetrics {
   peer(peer: PeerId): PeerMetrics {
     const sink = this.sink;
     if (sink === undefined) return NO_PEER;
+    this.peers ??= new Map();
     let p = this.peers.get(peer);
     if (p === undefined) {
       const rtt = sink.histogram({

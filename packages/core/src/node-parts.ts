@@ -1,19 +1,23 @@
-import { BallotBox } from './ballot-box.js';
-import { ConfigurationChangeCtx } from './configuration-change.js';
+import { BallotBox, type BallotBoxHost } from './ballot-box.js';
+import type { ConfigurationManager } from './configuration.js';
+import { ConfigurationChangeCtx, type ConfigurationChangeHost } from './configuration-change.js';
 import type { RaftError } from './errors.js';
 import { FSMCaller } from './fsm-caller.js';
 import { LeaderWaiters } from './leader-waiters.js';
-import { LeadershipTransfer } from './leadership-transfer.js';
+import { LeadershipTransfer, type TransferHost } from './leadership-transfer.js';
 import { FollowerLease, LeaderLease } from './lease.js';
 import { LogManager } from './log-manager.js';
+import type { Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { RaftMetaManager } from './raft-meta.js';
-import { ReadOnlyService } from './read-only-service.js';
+import { type ReadOnlyHost, ReadOnlyService } from './read-only-service.js';
+import type { ReplicatorHost } from './replicator.js';
 import { ReplicatorGroup } from './replicator-group.js';
 import { RequestGate } from './request-gate.js';
 import { SnapshotExecutor } from './snapshot-executor.js';
 import type { StateMachine } from './state-machine.js';
+import type { SnapshotReader } from './storage.js';
 import type { Configuration, LogEntry, NodeStatus, PeerId, Role } from './types.js';
 
 /** What the components ask of the node itself: its state, and the changes only it makes. */
@@ -99,14 +103,102 @@ export function statusOf<R>(
 }
 
 /**
+ * What the components see of the node and of each other (the hosts of the ballot box, the
+ * replicators, reads, transfer and membership changes): one object whose methods read the
+ * components, rather than a closure per question, since a multi-raft process holds thousands
+ * of nodes. It creates the components that need it to exist first.
+ */
+class NodeView<R>
+  implements BallotBoxHost, ReplicatorHost, ReadOnlyHost, TransferHost, ConfigurationChangeHost
+{
+  readonly configurations: ConfigurationManager;
+  readonly ballotBox: BallotBox;
+  readonly replicators: ReplicatorGroup;
+  readonly lease: LeaderLease;
+
+  constructor(
+    readonly options: ResolvedOptions<unknown>,
+    readonly logger: Logger,
+    readonly log: LogManager,
+    readonly metrics: NodeMetrics,
+    private readonly meta: RaftMetaManager,
+    private readonly fsm: FSMCaller<R>,
+    private readonly snapshots: SnapshotExecutor,
+    private readonly node: NodeHooks<R>,
+  ) {
+    this.configurations = log.configurations;
+    this.ballotBox = new BallotBox(this);
+    this.replicators = new ReplicatorGroup(this, options.peerId);
+    this.lease = new LeaderLease(options, this.replicators);
+  }
+
+  latestConfiguration(): Configuration {
+    return this.log.latestConfiguration();
+  }
+  matchIndexOf(peer: PeerId): number {
+    return peer === this.options.peerId ? this.log.durableIndex : this.replicators.matchIndex(peer);
+  }
+  commitIndex(): number {
+    return this.ballotBox.commitIndex;
+  }
+  appliedIndex(): number {
+    return this.fsm.appliedIndex;
+  }
+  lastLogIndex(): number {
+    return this.log.lastIndex;
+  }
+  term(): number {
+    return this.meta.term;
+  }
+  openSnapshot(): Promise<SnapshotReader | null> {
+    return this.snapshots.openLatest();
+  }
+  role(): Role {
+    return this.node.role();
+  }
+  leaderId(): PeerId | undefined {
+    return this.node.leaderId();
+  }
+  leaderStarted(): boolean {
+    return this.node.leaderStarted();
+  }
+  onMatch(peer: PeerId): void {
+    this.node.onMatch(peer);
+  }
+  onAck(): void {
+    this.node.onAck();
+  }
+  onHigherTerm(term: number, from: PeerId): void {
+    this.node.onHigherTerm(term, from);
+  }
+  onIdleHeartbeat(): void {
+    this.node.onIdleHeartbeat();
+  }
+  setTransferring(on: boolean): void {
+    this.node.setTransferring(on);
+  }
+  appendConfiguration(conf: Configuration): number {
+    return this.node.appendConfiguration(conf);
+  }
+  syncReplicators(): void {
+    this.node.syncReplicators();
+  }
+  stepDownRemoved(): void {
+    this.node.stepDownRemoved();
+  }
+}
+
+/**
  * Creates a node's components and wires them to each other and to the node: every arrow
- * between two components is in this one function, and each component sees only its host
- * interface.
+ * between two components is in this one function (and in {@link NodeView}), and each
+ * component sees only its host interface.
  */
 export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): NodeParts<R> {
   const options = o as ResolvedOptions<unknown>;
   const sm = o.stateMachine;
-  const metrics = new NodeMetrics(o.metrics, o.groupId, o.clock);
+  // Without a sink, metrics keep no state: every such node shares one (no per-group objects).
+  const metrics =
+    o.metrics === undefined ? NodeMetrics.none : new NodeMetrics(o.metrics, o.groupId, o.clock);
   const meta = new RaftMetaManager(o.metaStorage, node.enterError, metrics);
   const log = new LogManager({
     storage: o.logStorage,
@@ -142,55 +234,16 @@ export function createNodeParts<R>(o: ResolvedOptions<R>, node: NodeHooks<R>): N
     intervalMs: o.snapshotIntervalMs,
     metrics,
   });
-  const ballotBox: BallotBox = new BallotBox({
-    latestConfiguration: () => log.latestConfiguration(),
-    matchIndexOf: (p) => (p === o.peerId ? log.durableIndex : replicators.matchIndex(p)),
-  });
-  const replicators: ReplicatorGroup = new ReplicatorGroup(
-    {
-      options,
-      log,
-      commitIndex: () => ballotBox.commitIndex,
-      onMatch: node.onMatch,
-      onAck: node.onAck,
-      onHigherTerm: node.onHigherTerm,
-      onIdleHeartbeat: node.onIdleHeartbeat,
-      openSnapshot: () => snapshots.openLatest(),
-      metrics,
-    },
-    o.peerId,
-  );
-  const leaderLease = new LeaderLease(options, replicators);
-  // What the leader-side components see of the node: one view, each takes its part.
-  const view = {
-    options,
-    logger: o.logger,
-    replicators,
-    lease: leaderLease,
-    configurations: log.configurations,
-    role: node.role,
-    term: () => meta.term,
-    leaderId: node.leaderId,
-    commitIndex: () => ballotBox.commitIndex,
-    appliedIndex: () => fsm.appliedIndex,
-    lastLogIndex: () => log.lastIndex,
-    latestConfiguration: () => log.latestConfiguration(),
-    leaderStarted: node.leaderStarted,
-    setTransferring: node.setTransferring,
-    onHigherTerm: node.onHigherTerm,
-    appendConfiguration: node.appendConfiguration,
-    syncReplicators: node.syncReplicators,
-    stepDownRemoved: node.stepDownRemoved,
-  };
+  const view = new NodeView<R>(options, o.logger, log, metrics, meta, fsm, snapshots, node);
   return {
     meta,
     log,
     fsm,
     snapshots,
-    ballotBox,
-    replicators,
+    ballotBox: view.ballotBox,
+    replicators: view.replicators,
     followerLease: new FollowerLease(options),
-    leaderLease,
+    leaderLease: view.lease,
     gate: new RequestGate(o.peerId, log.configurations),
     reads: new ReadOnlyService(view),
     transfer: new LeadershipTransfer(view),

@@ -27,13 +27,10 @@ export interface PendingProposal<R> {
  * (braft keeps these closures in the BallotBox's pending queue).
  */
 export class ProposalQueue<R> {
-  private readonly pending = new Map<number, PendingProposal<R>>();
+  /** Created with the first proposal: a follower (most nodes of a multi-raft process) has none. */
+  private pending: Map<number, PendingProposal<R>> | undefined;
 
   private reportScheduled = false;
-  private readonly report = () => {
-    this.reportScheduled = false;
-    this.metrics.pendingProposals(this.pending.size);
-  };
 
   constructor(private readonly metrics = NodeMetrics.none) {}
 
@@ -44,28 +41,32 @@ export class ProposalQueue<R> {
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.pending?.size ?? 0;
   }
 
   add(index: number, proposal: PendingProposal<R>): void {
+    this.pending ??= new Map();
     this.pending.set(index, proposal);
     // The gauge is set once per turn, not once per proposal.
     if (this.metrics.enabled && !this.reportScheduled) {
       this.reportScheduled = true;
-      queueMicrotask(this.report);
+      queueMicrotask(() => {
+        this.reportScheduled = false;
+        this.metrics.pendingProposals(this.size);
+      });
     }
   }
 
   /** Removes and returns the proposal waiting for `index`, if any. */
   take(index: number): PendingProposal<R> | undefined {
-    const p = this.pending.get(index);
-    if (p !== undefined) this.pending.delete(index);
+    const p = this.pending?.get(index);
+    if (p !== undefined) this.pending?.delete(index);
     return p;
   }
 
   /** Forgets the proposal at `index` without settling it (its caller gave up). */
   drop(index: number): void {
-    this.pending.delete(index);
+    this.pending?.delete(index);
   }
 
   /**
@@ -82,7 +83,7 @@ export class ProposalQueue<R> {
         const reason: unknown = signal.reason;
         const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
         this.metrics.proposalsFailed(ErrorCode.ABORTED, 1, timedOut);
-        this.metrics.pendingProposals(this.pending.size);
+        this.metrics.pendingProposals(this.size);
         reject(
           new AbortedError(
             'apply aborted; the entry was already appended and may still be applied',
@@ -109,7 +110,7 @@ export class ProposalQueue<R> {
    * LEADER_STEPPED_DOWN when another leader's entry took the index they were promised.
    */
   settleApplied(entries: readonly LogEntry[], results: readonly R[] | undefined): void {
-    if (this.pending.size === 0) return;
+    if (this.size === 0) return;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as LogEntry;
       const p = this.take(e.index);
@@ -120,14 +121,15 @@ export class ProposalQueue<R> {
         this.metrics.proposalsFailed(ErrorCode.LEADER_STEPPED_DOWN, 1);
       }
     }
-    this.metrics.pendingProposals(this.pending.size);
+    this.metrics.pendingProposals(this.size);
   }
 
   /** Fails every pending proposal with `error` (step-down, shutdown). */
   failAll(error: RaftError): void {
-    if (this.pending.size === 0) return;
-    const all = [...this.pending.values()];
-    this.pending.clear();
+    const pending = this.pending;
+    if (pending === undefined || pending.size === 0) return;
+    const all = [...pending.values()];
+    pending.clear();
     this.metrics.proposalsFailed(error.code, all.length);
     this.metrics.pendingProposals(0);
     for (const p of all) p.reject(error);

@@ -65,7 +65,8 @@ export class ReadOnlyService {
   private awaitingLeaderStart: Array<() => void> = [];
   private appliedWaiters: AppliedWaiter[] = [];
   /** Reads in progress: shutdown ends each (no listener per read on a shared signal). */
-  private readonly active = new Set<() => void>();
+  /** Created with the first call in flight (most nodes of a multi-raft process never make one). */
+  private active: Set<() => void> | undefined;
 
   constructor(private readonly host: ReadOnlyHost) {}
 
@@ -179,7 +180,7 @@ export class ReadOnlyService {
 
   /** Shutdown: every read in progress fails with SHUTDOWN. */
   shutdown(error: ShutdownError): void {
-    for (const end of [...this.active]) end();
+    for (const end of [...(this.active ?? [])]) end();
     this.failLeaderReads(error);
     const waiters = this.appliedWaiters;
     this.appliedWaiters = [];
@@ -215,7 +216,7 @@ export class ReadOnlyService {
         done = true;
         clock.clearTimer(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.active.delete(onShutdown);
+        this.active?.delete(onShutdown);
         call.abort();
       };
       const onAbort = () => {
@@ -228,6 +229,7 @@ export class ReadOnlyService {
         finish();
         reject(new ShutdownError());
       };
+      this.active ??= new Set();
       this.active.add(onShutdown);
       const timer = clock.setTimer(() => {
         if (done) return;

@@ -57,8 +57,11 @@ function peerId(method: RpcMethod, name: string, value: unknown): PeerId {
  * of such a node (see docs/ARCHITECTURE.md, "Threat model").
  */
 export class RequestGate {
-  /** Leaders a known voter named in its vote answer, with the term it named (see vouch). */
-  private readonly vouched = new Map<PeerId, number>();
+  /**
+   * Leaders a known voter named in its vote answer, with the term it named (see vouch).
+   * Created on first use: most nodes never need it, and a multi-raft process has thousands.
+   */
+  private vouched: Map<PeerId, number> | undefined;
 
   constructor(
     private readonly self: PeerId,
@@ -98,7 +101,7 @@ export class RequestGate {
       }
       return;
     }
-    if (confs.isMember(req.from) || this.vouched.get(req.from) === req.term) return;
+    if (confs.isMember(req.from) || this.vouched?.get(req.from) === req.term) return;
     // Not in any configuration known here: a stranger, or a member added while this node was
     // away. Only the transport can tell them apart: with authentication, it vouches.
     if (context?.authenticated === true) return;
@@ -110,25 +113,7 @@ export class RequestGate {
    * run before each, and a refusal reaches the caller as a rejected call.
    */
   guard(ready: () => void, handlers: RpcHandler): RpcHandler {
-    const guarded = <M extends RpcMethod>(method: M) => {
-      const handle = handlers[method] as (req: RpcRequest<M>) => Promise<RpcResponse<M>>;
-      return (req: RpcRequest<M>, context?: RequestContext): Promise<RpcResponse<M>> => {
-        try {
-          ready();
-          this.admit(method, req, context);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return handle(req);
-      };
-    };
-    return {
-      requestVote: guarded('requestVote'),
-      appendEntries: guarded('appendEntries'),
-      installSnapshot: guarded('installSnapshot'),
-      timeoutNow: guarded('timeoutNow'),
-      readIndex: guarded('readIndex'),
-    };
+    return new GuardedHandler(this, ready, handlers);
   }
 
   /**
@@ -137,6 +122,7 @@ export class RequestGate {
    * member's word it takes the leader's requests of that term, and so catches up.
    */
   vouch(leader: PeerId, term: number): void {
+    this.vouched ??= new Map();
     if (this.vouched.get(leader) === term) return;
     // Only the latest word counts; the map stays as small as the number of leaders named.
     if (this.vouched.size > 64) this.vouched.clear();
@@ -218,5 +204,52 @@ export class RequestGate {
     count(m, 'offset', req.offset);
     if (!(req.data instanceof Uint8Array)) fail(m, 'data must be bytes');
     if (typeof req.done !== 'boolean') fail(m, 'done must be a boolean');
+  }
+}
+
+/**
+ * The node's handlers behind its gate, as methods of one object rather than a closure per
+ * RPC: a multi-raft process holds one per group (transports call them as methods).
+ */
+class GuardedHandler implements RpcHandler {
+  constructor(
+    private readonly gate: RequestGate,
+    private readonly ready: () => void,
+    private readonly handlers: RpcHandler,
+  ) {}
+
+  requestVote(req: RpcRequest<'requestVote'>, context?: RequestContext) {
+    return this.run('requestVote', req, context);
+  }
+
+  appendEntries(req: RpcRequest<'appendEntries'>, context?: RequestContext) {
+    return this.run('appendEntries', req, context);
+  }
+
+  installSnapshot(req: RpcRequest<'installSnapshot'>, context?: RequestContext) {
+    return this.run('installSnapshot', req, context);
+  }
+
+  timeoutNow(req: RpcRequest<'timeoutNow'>, context?: RequestContext) {
+    return this.run('timeoutNow', req, context);
+  }
+
+  readIndex(req: RpcRequest<'readIndex'>, context?: RequestContext) {
+    return this.run('readIndex', req, context);
+  }
+
+  private run<M extends RpcMethod>(
+    method: M,
+    req: RpcRequest<M>,
+    context: RequestContext | undefined,
+  ): Promise<RpcResponse<M>> {
+    try {
+      this.ready();
+      this.gate.admit(method, req, context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const handle = this.handlers[method] as (req: RpcRequest<M>) => Promise<RpcResponse<M>>;
+    return handle.call(this.handlers, req);
   }
 }

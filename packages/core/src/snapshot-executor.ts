@@ -73,7 +73,9 @@ export class SnapshotExecutor {
   startTimer(take: () => Promise<unknown>): void {
     this.take = take;
     const ms = this.o.intervalMs;
-    if (ms > 0) this.timer.start(ms / 2 + this.o.random() * ms);
+    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
+    // one per node would give each of a multi-raft process's thousands of nodes its own.
+    if (ms > 0) this.timer.start(Math.ceil(ms / 2 + this.o.random() * ms));
   }
 
   stopTimer(): void {

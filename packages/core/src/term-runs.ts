@@ -1,3 +1,5 @@
+import { appendTight } from './tight.js';
+
 /**
  * The term of every index in the log, stored as runs: (first index of a run, its term).
  * A log has few term changes, so this stays small and makes `term(i)` synchronous for any
@@ -11,8 +13,8 @@ export class TermRuns {
   push(index: number, term: number): void {
     const last = this.terms.length - 1;
     if (last >= 0 && this.terms[last] === term) return;
-    this.starts.push(index);
-    this.terms.push(term);
+    this.starts = appendTight(this.starts, index);
+    this.terms = appendTight(this.terms, term);
   }
 
   /** The term at `index`, given that the caller has checked it is inside the log. */

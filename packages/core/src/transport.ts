@@ -24,9 +24,9 @@ export interface RequestContext {
 }
 
 /**
- * What a node serves: one handler per RPC. A transport calls these for requests to its group;
- * a method the handler lacks (`hostHeartbeat`, which only a RaftHost serves) fails with
- * BAD_REQUEST.
+ * What a node serves: one handler per RPC. A transport calls these, as methods of the handler
+ * (`handler[method](request, context)`), for requests to its group; a method the handler
+ * lacks (`hostHeartbeat`, which only a RaftHost serves) fails with BAD_REQUEST.
  */
 export type RpcHandler = {
   [M in GroupRpcMethod]: (

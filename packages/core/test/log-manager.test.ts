@@ -94,6 +94,30 @@ describe('LogManager', () => {
     expect(lm.bytesBetween(2, 3)).toBe(27);
   });
 
+  it('an idle log that released every entry from memory serves them from storage, and the next append from memory', async () => {
+    const { lm, storage } = manager();
+    await lm.load();
+    lm.appendLocal([entry(1, 1, 'a'), entry(2, 1, 'bb')]);
+    for (let i = 0; i < 10 && lm.durableIndex < 2; i++) {
+      await flush();
+      storage.release();
+      await flush();
+    }
+    expect(lm.durableIndex).toBe(2);
+    lm.releaseMemory(2);
+    expect(lm.memoryBytes).toBe(0);
+    expect(lm.memEntry(2)).toBeUndefined();
+    expect(lm.bytesBetween(1, 2)).toBeUndefined();
+    expect(lm.termAt(2)).toBe(1);
+    lm.appendLocal([entry(3, 2, 'ccc')]);
+    expect(lm.memEntry(3)?.term).toBe(2);
+    expect(lm.bytesBetween(3, 3)).toBe(3);
+    expect(lm.bytesBetween(2, 3)).toBeUndefined();
+    // Storage up to the in-memory tail, then the tail.
+    expect((await lm.getEntries(1, 4)).map((e) => e.index)).toEqual([1, 2]);
+    expect((await lm.getEntries(3, 4)).map((e) => e.index)).toEqual([3]);
+  });
+
   it('bytesBetween counts no released entry once memory is compacted', async () => {
     const { lm, storage } = manager();
     await lm.load();

@@ -25,6 +25,15 @@ describe('TermRuns', () => {
     expect(r.firstIndexOfTerm(2)).toBeUndefined();
   });
 
+  it('keeps a log of many term changes in order (past the short lists copied at their size)', () => {
+    const r = new TermRuns();
+    for (let t = 1; t <= 20; t++) r.push(t * 10, t);
+    expect([10, 19, 80, 95, 200, 1000].map((i) => r.termAt(i))).toEqual([1, 1, 8, 9, 20, 20]);
+    r.truncateSuffix(95);
+    r.push(96, 30);
+    expect([95, 96, 500].map((i) => r.termAt(i))).toEqual([9, 30, 30]);
+  });
+
   it('forgets a truncated suffix and a compacted prefix', () => {
     const r = runs();
     r.truncateSuffix(5);

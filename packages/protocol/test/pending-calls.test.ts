@@ -57,6 +57,83 @@ describe('PendingCalls, the caller side of a connection', () => {
     expect(calls.size).toBe(0);
   });
 
+  it('calls answered long before their deadline are not kept until it, and a late one still times out', async () => {
+    vi.useFakeTimers();
+    const calls = new PendingCalls({ maxPendingCalls: 100, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    // One call left unanswered among 20,000 answered ones, all with a 10 s deadline.
+    const late = calls
+      .start('readIndex', 'b', { timeoutMs: 10_000 }, send)
+      .catch((e: unknown) => e);
+    const answered: Promise<unknown>[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const call = calls.start('timeoutNow', 'b', { timeoutMs: 10_000 }, send);
+      calls.settle(
+        decodeFrame(encodeResponseFrame(i + 2, 'timeoutNow', { term: 1, success: true })),
+      );
+      answered.push(call);
+      expect(calls.tracked).toBeLessThanOrEqual(1025);
+    }
+    await Promise.all(answered);
+    expect(calls.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(RaftError.is(await late, 'TIMEOUT')).toBe(true);
+    expect(calls.size).toBe(0);
+    expect(calls.tracked).toBe(0);
+  });
+
+  it('calls of many different timeouts each time out at their own deadline, in deadline order', async () => {
+    vi.useFakeTimers();
+    const calls = new PendingCalls({ maxPendingCalls: 100, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    const timeouts = [500, 100, 300, 200, 400, 150, 450, 250, 350, 50];
+    const timedOut: number[] = [];
+    const all = timeouts.map((timeoutMs) =>
+      calls.start('readIndex', 'b', { timeoutMs }, send).catch((e: unknown) => {
+        if (RaftError.is(e, 'TIMEOUT')) timedOut.push(timeoutMs);
+      }),
+    );
+    // The call of 250 ms is answered: it never times out.
+    calls.settle(
+      decodeFrame(encodeResponseFrame(8, 'readIndex', { term: 1, success: true, readIndex: 1 })),
+    );
+    for (let t = 50; t <= 500; t += 50) {
+      await vi.advanceTimersByTimeAsync(50);
+      expect(timedOut).toEqual(timeouts.filter((x) => x <= t && x !== 250).sort((a, b) => a - b));
+    }
+    await Promise.all(all);
+    expect(calls.size).toBe(0);
+  });
+
+  it('once no call is pending, answered calls of a thousand different timeouts are all forgotten', async () => {
+    const calls = new PendingCalls({ maxPendingCalls: 10, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    for (let i = 0; i < 1000; i++) {
+      const call = calls.start('timeoutNow', 'b', { timeoutMs: 10_000 + i }, send);
+      expect(calls.tracked).toBe(1);
+      calls.settle(
+        decodeFrame(encodeResponseFrame(i + 1, 'timeoutNow', { term: 1, success: true })),
+      );
+      await call;
+      expect(calls.tracked).toBe(0);
+    }
+  });
+
+  it('calls made one at a time, each answered before the next, arm one timer between them', async () => {
+    vi.useFakeTimers();
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    const calls = new PendingCalls({ maxPendingCalls: 10, defaultTimeoutMs: 1000 });
+    const { send } = sink();
+    for (let i = 1; i <= 100; i++) {
+      const call = calls.start('timeoutNow', 'b', {}, send);
+      calls.settle(decodeFrame(encodeResponseFrame(i, 'timeoutNow', { term: 1, success: true })));
+      await call;
+    }
+    expect(armed).toHaveBeenCalledTimes(1);
+    expect(calls.tracked).toBe(0);
+    armed.mockRestore();
+  });
+
   it('a thousand calls answered in time arm one timer between them, and none times out', async () => {
     vi.useFakeTimers();
     const calls = new PendingCalls({ maxPendingCalls: 2000, defaultTimeoutMs: 1000 });

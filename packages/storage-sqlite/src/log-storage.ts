@@ -42,7 +42,6 @@ export class SqliteLogStorage implements LogStorage {
   constructor(
     private readonly store: StoreContext,
     private readonly group: GroupMirror,
-    private readonly onClose: () => void,
   ) {}
 
   get groupId(): string {
@@ -159,7 +158,8 @@ export class SqliteLogStorage implements LogStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.onClose();
+    // The store hands out a new object for the group from now on.
+    if (this.group.views?.log === this) this.group.views.log = undefined;
   }
 
   /** @internal The store closed. */

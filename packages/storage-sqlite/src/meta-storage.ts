@@ -12,7 +12,6 @@ export class SqliteMetaStorage implements MetaStorage {
   constructor(
     private readonly store: StoreContext,
     private readonly group: GroupMirror,
-    private readonly onClose: () => void,
   ) {}
 
   get groupId(): string {
@@ -52,7 +51,8 @@ export class SqliteMetaStorage implements MetaStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.onClose();
+    // The store hands out a new object for the group from now on.
+    if (this.group.views?.meta === this) this.group.views.meta = undefined;
   }
 
   /** @internal The store closed. */

@@ -18,7 +18,6 @@ export class SqliteSnapshotStorage implements SnapshotStorage {
   constructor(
     private readonly store: StoreContext,
     private readonly group: GroupMirror,
-    private readonly onClose: () => void,
   ) {}
 
   get groupId(): string {
@@ -49,7 +48,8 @@ export class SqliteSnapshotStorage implements SnapshotStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.onClose();
+    // The store hands out a new object for the group from now on.
+    if (this.group.views?.snapshot === this) this.group.views.snapshot = undefined;
   }
 
   /** @internal The store closed. */

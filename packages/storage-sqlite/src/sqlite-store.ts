@@ -17,19 +17,14 @@ import { WorkerLink } from './worker-link.js';
 
 export { DEFAULT_FILE_NAME } from './open-database.js';
 
-interface Views {
-  log?: SqliteLogStorage;
-  meta?: SqliteMetaStorage;
-  snapshot?: SqliteSnapshotStorage;
-}
-
 /**
  * One SQLite database file holding the logs, terms, votes and snapshots of any number of
  * Raft groups. Open it once per process and data directory; hand each node its group's
  * storages; close it after the nodes have shut down.
  *
- * SQLite runs on a worker thread of the store's own by default (`thread: 'worker'`), so
- * commits and their fsyncs never block the event loop. Writes from every group that arrive
+ * SQLite runs on the calling thread by default (`thread: 'main'`); with `thread: 'worker'` it
+ * runs on a worker thread of the store's own, so commits and their fsyncs never block the
+ * event loop. Writes from every group that arrive
  * in the same turn of the event loop share one transaction and so one fsync (group commit),
  * and so do the writes that arrive while the previous transaction is being written. The file
  * is opened with an exclusive lock: a second store (in this process or another) on the same
@@ -44,7 +39,6 @@ export class SqliteStore {
 
   private readonly context: StoreContext;
   private readonly groups = new Map<GroupId, GroupMirror>();
-  private readonly views = new Map<GroupId, Views>();
   private closedFlag = false;
   private closing: Promise<void> | undefined;
 
@@ -87,28 +81,28 @@ export class SqliteStore {
 
   /** The log of `groupId` (one object per group while it is open). */
   logStorage(groupId: GroupId): SqliteLogStorage {
-    const views = this.viewsOf(groupId);
-    views.log ??= new SqliteLogStorage(this.context, this.group(groupId), () => {
-      views.log = undefined;
-    });
+    const group = this.openGroup(groupId);
+    group.views ??= {};
+    const views = group.views;
+    views.log ??= new SqliteLogStorage(this.context, group);
     return views.log;
   }
 
   /** The term and vote of `groupId`. */
   metaStorage(groupId: GroupId): SqliteMetaStorage {
-    const views = this.viewsOf(groupId);
-    views.meta ??= new SqliteMetaStorage(this.context, this.group(groupId), () => {
-      views.meta = undefined;
-    });
+    const group = this.openGroup(groupId);
+    group.views ??= {};
+    const views = group.views;
+    views.meta ??= new SqliteMetaStorage(this.context, group);
     return views.meta;
   }
 
   /** The snapshots of `groupId`. */
   snapshotStorage(groupId: GroupId): SqliteSnapshotStorage {
-    const views = this.viewsOf(groupId);
-    views.snapshot ??= new SqliteSnapshotStorage(this.context, this.group(groupId), () => {
-      views.snapshot = undefined;
-    });
+    const group = this.openGroup(groupId);
+    group.views ??= {};
+    const views = group.views;
+    views.snapshot ??= new SqliteSnapshotStorage(this.context, group);
     return views.snapshot;
   }
 
@@ -140,30 +134,23 @@ export class SqliteStore {
     this.closedFlag = true;
     // Queued writes are sent (a failed final commit rejects them); anything later is refused.
     this.queue.close();
-    for (const v of this.views.values()) {
+    for (const g of this.groups.values()) {
+      const v = g.views;
+      if (v === undefined) continue;
       v.log?.detach();
       v.meta?.detach();
       v.snapshot?.detach();
+      g.views = undefined;
     }
-    this.views.clear();
     await this.link.close();
   }
 
-  private viewsOf(groupId: GroupId): Views {
+  /** The group's mirror, for a storage object of it; its row is created with its first write. */
+  private openGroup(groupId: GroupId): GroupMirror {
     this.context.checkOpen();
     if (typeof groupId !== 'string' || groupId.length === 0) {
       throw new BadRequestError('a group id must be a non-empty string');
     }
-    let v = this.views.get(groupId);
-    if (!v) {
-      v = {};
-      this.views.set(groupId, v);
-    }
-    return v;
-  }
-
-  /** The group's mirror; its row is created in the file with its first write. */
-  private group(groupId: GroupId): GroupMirror {
     let g = this.groups.get(groupId);
     if (g === undefined) {
       g = {

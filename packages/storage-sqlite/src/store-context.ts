@@ -1,6 +1,9 @@
 import { type GroupId, type RaftMeta, ShutdownError } from '@kontiki/core';
+import type { SqliteLogStorage } from './log-storage.js';
+import type { SqliteMetaStorage } from './meta-storage.js';
 import type { OpQueue } from './op-queue.js';
 import type { LogRange, OpValues, WriteOp } from './ops.js';
+import type { SqliteSnapshotStorage } from './snapshot-storage.js';
 
 /**
  * What the facade knows of one group: the engine's committed state as of the last answer.
@@ -13,6 +16,19 @@ export interface GroupMirror {
   meta: RaftMeta;
   /** Writes of this group sent and not yet answered. */
   pendingWrites: number;
+  /**
+   * The group's storage objects handed out and not closed (one of each kind per group). Kept
+   * here rather than in a map of their own, and closed without a callback each: a multi-raft
+   * process has thousands of groups.
+   */
+  views?: GroupViews;
+}
+
+/** The storage objects of one group, as `SqliteStore` hands them out. */
+export interface GroupViews {
+  log?: SqliteLogStorage;
+  meta?: SqliteMetaStorage;
+  snapshot?: SqliteSnapshotStorage;
 }
 
 /** The store's parts that its per-group storages share. */

@@ -24,7 +24,6 @@ interface Pending {
   readonly method: RpcMethod;
   /** When the call times out, on `performance.now()`'s clock. */
   readonly deadline: number;
-  done: boolean;
   resolve(response: RpcResponse<RpcMethod>): void;
   fail(error: RaftError): void;
   expire(): void;
@@ -38,29 +37,27 @@ const unref = (timer: Timer | undefined): void =>
 const ref = (timer: Timer | undefined): void =>
   void (timer as { ref?: () => void } | undefined)?.ref?.();
 
-/** Calls of one timeout, in the order started: their deadlines only grow along the queue. */
-interface DeadlineQueue {
-  items: Pending[];
-  head: number;
-}
-
 /**
  * The caller's side of one connection: gives each call an id, keeps it until its answer,
  * its deadline or its abort, whichever comes first, and bounds how many wait at once.
  * It knows nothing of sockets: the transport passes `send`, which must write synchronously
  * in the order of the calls to `start` (that is what keeps calls in the order issued).
  *
- * Deadlines cost no timer per call: calls of the same timeout queue in the order started
- * (so in deadline order), and ONE timer per connection is armed for the earliest deadline of
- * a call still pending. Answered calls are dropped from the queues when the timer passes
- * them. A Raft leader makes tens of thousands of calls a second, nearly all answered long
- * before their deadline; a timer set and cleared for each was a measurable part of its CPU.
+ * Deadlines cost no timer per call: the calls' deadlines are kept in a min-heap of (deadline,
+ * call id) and ONE timer per connection is armed for the earliest. A Raft leader makes tens of
+ * thousands of calls a second, nearly all answered long before their deadline; a timer set and
+ * cleared for each was a measurable part of its CPU. An answered call stays in the heap as 16
+ * bytes (not its closures) until it reaches the top or the heap is compacted, which happens
+ * once answered calls outnumber pending ones, and the heap is emptied whenever no call is
+ * pending (with heartbeats every 100 ms and AppendEntries deadlines of seconds, a process of
+ * thousands of groups would otherwise keep hundreds of thousands of answered calls).
  */
 export class PendingCalls {
   private readonly calls = new Map<number, Pending>();
   private nextCallId = CONNECTION_CALL_ID + 1;
-  /** One queue per distinct timeout (a connection sees only a few). */
-  private readonly queues = new Map<number, DeadlineQueue>();
+  /** Min-heap on deadline: `heapDeadlines[i]` is the deadline of call `heapIds[i]`. */
+  private heapDeadlines: number[] = [];
+  private heapIds: number[] = [];
   private timer: Timer | undefined;
   /** The deadline the timer is armed for. */
   private armedFor = Number.POSITIVE_INFINITY;
@@ -76,6 +73,11 @@ export class PendingCalls {
 
   get size(): number {
     return this.calls.size;
+  }
+
+  /** @internal Calls the deadline heap holds (answered ones not yet dropped included). */
+  get tracked(): number {
+    return this.heapIds.length;
   }
 
   /**
@@ -101,11 +103,15 @@ export class PendingCalls {
     return new Promise<RpcResponse<M>>((resolve, reject) => {
       const signal = options.signal;
       const finish = () => {
-        call.done = true;
         this.calls.delete(callId);
         if (signal !== undefined) signal.removeEventListener('abort', onAbort);
-        // An idle connection's timer does not hold the process up.
-        if (this.calls.size === 0) unref(this.timer);
+        // Nothing pending: the heap holds only answered calls. The timer stays armed (a
+        // connection that goes idle between calls would otherwise set a timer per call) but
+        // does not hold the process up.
+        if (this.calls.size === 0) {
+          this.forgetDeadlines();
+          unref(this.timer);
+        }
       };
       const onAbort = () => {
         finish();
@@ -115,7 +121,6 @@ export class PendingCalls {
         callId,
         method,
         deadline: performance.now() + timeoutMs,
-        done: false,
         resolve: (response) => {
           finish();
           resolve(response as RpcResponse<M>);
@@ -130,7 +135,7 @@ export class PendingCalls {
         },
       };
       this.calls.set(callId, call);
-      this.track(call, timeoutMs);
+      this.track(call);
       if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
       try {
         send(callId, timeoutMs);
@@ -141,13 +146,12 @@ export class PendingCalls {
     });
   }
 
-  private track(call: Pending, timeoutMs: number): void {
-    let queue = this.queues.get(timeoutMs);
-    if (queue === undefined) {
-      queue = { items: [], head: 0 };
-      this.queues.set(timeoutMs, queue);
-    }
-    queue.items.push(call);
+  private track(call: Pending): void {
+    // Answered calls pile up in the heap until they reach its top: once they outnumber the
+    // pending ones, keep only the pending (amortised O(1) per call).
+    const size = this.heapIds.length;
+    if (size > 1024 && size > 4 * this.calls.size) this.compact();
+    this.push(call.deadline, call.callId);
     if (call.deadline < this.armedFor) this.arm(call.deadline);
     else if (this.calls.size === 1) ref(this.timer);
   }
@@ -155,8 +159,14 @@ export class PendingCalls {
   private arm(deadline: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = setTimeout(() => this.expire(deadline), Math.max(0, deadline - performance.now()));
-    if (this.calls.size === 0) unref(this.timer);
+    // Whole milliseconds (Node keeps a timer list per distinct duration); never early.
+    const ms = Math.max(0, Math.ceil(deadline - performance.now()));
+    this.timer = setTimeout(() => this.expire(deadline), ms);
+  }
+
+  private forgetDeadlines(): void {
+    this.heapDeadlines = [];
+    this.heapIds = [];
   }
 
   /** The timer armed for `due` fired: every pending call due by then times out. */
@@ -166,29 +176,76 @@ export class PendingCalls {
     // The timer's own deadline counts as reached even if the clock read says otherwise (a
     // coarse clock, or timers that are not the real ones).
     const now = Math.max(due, performance.now());
-    let next = Number.POSITIVE_INFINITY;
-    for (const [timeoutMs, queue] of this.queues) {
-      const { items } = queue;
-      let head = queue.head;
-      for (; head < items.length; head++) {
-        const call = items[head] as Pending;
-        if (call.done) continue;
-        if (call.deadline > now) break;
-        call.expire();
-      }
-      if (head >= items.length) {
-        this.queues.delete(timeoutMs);
-        continue;
-      }
-      // Drop what was passed, now and then, so the array does not grow without bound.
-      if (head > 1024 && head * 2 > items.length) {
-        queue.items = items.slice(head);
-        head = 0;
-      }
-      queue.head = head;
-      next = Math.min(next, (queue.items[head] as Pending).deadline);
+    while (this.heapIds.length > 0) {
+      const call = this.calls.get(this.heapIds[0] as number);
+      // Answered (or aborted) calls at the top are dropped whatever their deadline.
+      if (call !== undefined && call.deadline > now) break;
+      this.pop();
+      call?.expire();
     }
-    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    if (this.heapIds.length > 0) this.arm(this.heapDeadlines[0] as number);
+  }
+
+  private push(deadline: number, callId: number): void {
+    const d = this.heapDeadlines;
+    const ids = this.heapIds;
+    let i = d.length;
+    d.push(deadline);
+    ids.push(callId);
+    // Sift up; calls of one timeout come in deadline order, so this mostly stops at once.
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((d[parent] as number) <= deadline) break;
+      d[i] = d[parent] as number;
+      ids[i] = ids[parent] as number;
+      i = parent;
+    }
+    d[i] = deadline;
+    ids[i] = callId;
+  }
+
+  private pop(): void {
+    const d = this.heapDeadlines;
+    const ids = this.heapIds;
+    const lastDeadline = d.pop() as number;
+    const lastId = ids.pop() as number;
+    if (d.length > 0) this.siftDown(0, lastDeadline, lastId);
+  }
+
+  /** Places (deadline, callId) at `start` or below, keeping the heap order. */
+  private siftDown(start: number, deadline: number, callId: number): void {
+    const d = this.heapDeadlines;
+    const ids = this.heapIds;
+    const n = d.length;
+    let i = start;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && (d[child + 1] as number) < (d[child] as number)) child++;
+      if ((d[child] as number) >= deadline) break;
+      d[i] = d[child] as number;
+      ids[i] = ids[child] as number;
+      i = child;
+    }
+    d[i] = deadline;
+    ids[i] = callId;
+  }
+
+  /** Keeps only the calls still pending, and restores the heap order (O(n)). */
+  private compact(): void {
+    const d: number[] = [];
+    const ids: number[] = [];
+    for (let i = 0; i < this.heapIds.length; i++) {
+      if (this.calls.has(this.heapIds[i] as number)) {
+        d.push(this.heapDeadlines[i] as number);
+        ids.push(this.heapIds[i] as number);
+      }
+    }
+    this.heapDeadlines = d;
+    this.heapIds = ids;
+    for (let i = (d.length >> 1) - 1; i >= 0; i--) {
+      this.siftDown(i, d[i] as number, ids[i] as number);
+    }
   }
 
   /**
@@ -216,6 +273,6 @@ export class PendingCalls {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
-    this.queues.clear();
+    this.forgetDeadlines();
   }
 }
