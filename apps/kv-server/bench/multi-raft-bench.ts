@@ -47,6 +47,7 @@ interface Report {
   readonly leading: number;
   readonly knownLeader: number;
   readonly rssMiB: number;
+  readonly heapUsedMiB?: number;
   /** With a host: (group, peer) pairs quiesced, led here and followed here. */
   readonly quiescedLeading?: number;
   readonly quiescedFollowing?: number;
@@ -165,6 +166,7 @@ async function level(groups: number) {
         ((cpuSeconds(m.child.pid ?? 0) - (before[i] as number)) / wall).toFixed(3),
       ),
       rssMiB: m.last?.rssMiB,
+      heapUsedMiB: m.last?.heapUsedMiB,
       leading: m.last?.leading,
       quiescedLeading: m.last?.quiescedLeading,
       quiescedFollowing: m.last?.quiescedFollowing,
