@@ -70,9 +70,11 @@ export class TimerScheduler implements Clock {
   private arm(tick: number): void {
     if (this.armedHandle !== undefined) this.base.clearTimer(this.armedHandle);
     this.armedTick = tick;
+    // At least 1 ms: a clock that drifts (a rate other than 1) may read a hair before the tick
+    // when its timer fires; a re-arm for that hair could repeat without time moving on.
     this.armedHandle = this.base.setTimer(
       () => this.fire(),
-      tick * this.resolutionMs - this.base.now(),
+      Math.max(1, tick * this.resolutionMs - this.base.now()),
     );
   }
 

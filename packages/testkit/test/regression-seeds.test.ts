@@ -22,10 +22,27 @@ const SEEDS: ReadonlyArray<{ seed: number; steps: number; found: string }> = [
   },
 ];
 
+/** Seeds of the quiescence mode (`pnpm sim --seed N --steps S --quiescence --groups 3`). */
+const QUIESCENCE_SEEDS: ReadonlyArray<{ seed: number; steps: number; found: string }> = [
+  {
+    seed: 20_043,
+    steps: 10_000,
+    found:
+      'the shared timer scheduler re-armed itself for a hair of time forever on a drifting clock (virtual time stood still)',
+  },
+];
+
 describe('regression seeds', () => {
   for (const { seed, steps, found } of SEEDS) {
     it(`seed ${seed} (${found})`, async () => {
       const r = await runSimulation({ seed, steps });
+      expect(r.steps).toBeGreaterThanOrEqual(steps);
+      expect(r.acknowledged).toBeGreaterThan(0);
+    });
+  }
+  for (const { seed, steps, found } of QUIESCENCE_SEEDS) {
+    it(`seed ${seed}, quiescence, three groups (${found})`, async () => {
+      const r = await runSimulation({ seed, steps, quiescence: true, groups: ['g0', 'g1', 'g2'] });
       expect(r.steps).toBeGreaterThanOrEqual(steps);
       expect(r.acknowledged).toBeGreaterThan(0);
     });
