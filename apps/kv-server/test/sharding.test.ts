@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
+import { preferredLeaderOf } from '@kontiki/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, GroupsSummaryBody, StatusBody } from '../src/api-types.js';
 import { ConfigError, parseConfig, type ServerConfig } from '../src/config.js';
@@ -124,6 +125,22 @@ describe(`three in-process nodes with ${GROUPS} groups`, () => {
         return all.every((s) => s.groups?.withLeader === GROUPS);
       },
       20_000,
+    );
+    // And settled on their preferred voters (RaftHost balancing): no leadership transfer will
+    // cut into the writes of the tests below.
+    const ids = cluster.servers.map((srv) => srv.config.id);
+    await waitUntil(
+      'every group led by its preferred voter',
+      async () => {
+        for (const e of cluster.endpoints) {
+          for (let i = 0; i < GROUPS; i++) {
+            const s = await statusOf(e, `kv-${i}`);
+            if (s.leaderId !== preferredLeaderOf(`kv-${i}`, ids)) return false;
+          }
+        }
+        return true;
+      },
+      30_000,
     );
   });
   afterAll(async () => {

@@ -1,3 +1,4 @@
+import { EntryType } from '@kontiki/core';
 import { describe, expect, it } from 'vitest';
 import { laneOf } from '../src/index.js';
 
@@ -5,7 +6,7 @@ const env = { groupId: 'g', from: 'a', to: 'b', term: 3 };
 
 describe('laneOf: which connection a call travels on', () => {
   it('entries and snapshot chunks go as data; empty AppendEntries, votes and reads as control; host beats alone', () => {
-    const entry = { index: 1, term: 3, type: 1, data: new Uint8Array(1) };
+    const entry = { index: 1, term: 3, type: EntryType.Data, data: new Uint8Array(1) };
     const append = { ...env, prevLogIndex: 0, prevLogTerm: 0, leaderCommit: 0 };
     expect(laneOf('appendEntries', { ...append, entries: [entry] })).toBe('data');
     expect(laneOf('appendEntries', { ...append, entries: [] })).toBe('control');
