@@ -29,6 +29,7 @@ class RecordingGroup implements HostedGroup {
     this.woken.push(reason);
   }
   peerSilent(): void {}
+  peerBack(): void {}
 }
 
 const hosts: RaftHost[] = [];
