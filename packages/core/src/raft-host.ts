@@ -288,18 +288,18 @@ export class RaftHost {
       throw new BadRequestError(`group ${group.groupId} is already on this host`);
     }
     this.groups.set(group.groupId, group);
-    this.setPeers(group.groupId, [], peers);
+    this.setPeers([], peers);
   }
 
   unregister(groupId: GroupId, peers: Iterable<PeerId>): void {
     if (!this.groups.delete(groupId)) return;
     this.leaderWoke(groupId);
-    this.setPeers(groupId, peers, []);
+    this.setPeers(peers, []);
     for (const link of this.links.values()) link.following.delete(groupId);
   }
 
   /** A group's peers changed (a configuration change). */
-  setPeers(_groupId: GroupId, before: Iterable<PeerId>, after: Iterable<PeerId>): void {
+  setPeers(before: Iterable<PeerId>, after: Iterable<PeerId>): void {
     for (const p of before) {
       const link = this.links.get(p);
       if (link) link.users--;

@@ -1037,7 +1037,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     const after = this.peersOfConfiguration();
     const before = this.hostPeers;
     if (after.length === before.length && after.every((p, i) => p === before[i])) return;
-    host.setPeers(this.options.groupId, before, after);
+    host.setPeers(before, after);
     this.hostPeers = after;
   }
 
