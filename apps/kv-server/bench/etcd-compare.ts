@@ -11,7 +11,8 @@
 // client in its own process (bench/load-client.ts) that sends 100-byte Puts (--value-bytes)
 // to the leader. Per level: acknowledged Puts per second, p50/p99 latency, and the CPU the
 // three server processes used over the measured window (utime + stime from /proc/<pid>/stat)
-// per acknowledged write; then Kontiki/etcd ratios.
+// per acknowledged write, and the CPU of the load client itself (a client near one full core
+// measures itself, not the servers); then Kontiki/etcd ratios.
 //
 // Usage: tsx bench/etcd-compare.ts [--quick] [--groups N] [--value-bytes N] [--levels 1,16,64,256]
 //          [--seconds S] [--systems etcd,kontiki-grpc,kontiki-ws] [--fsync]
@@ -180,6 +181,8 @@ interface LevelResult {
   readonly serverCpuSeconds: number;
   /** Those, in microseconds per acknowledged write. */
   readonly cpuPerWriteUs: number | null;
+  /** CPU the load client itself used over the window, in seconds (1 per second = a full core). */
+  readonly clientCpuSeconds: number;
   /** With --fsync: fsync + fdatasync calls of the servers per acknowledged write. */
   readonly fsyncsPerWrite?: number | null;
 }
@@ -245,6 +248,7 @@ async function runLevel(system: System, concurrency: number): Promise<LevelResul
     ...(result.firstError === undefined ? {} : { firstError: result.firstError }),
     serverCpuSeconds: cpu,
     cpuPerWriteUs: result.acked > 0 ? Math.round((cpu * 1e6) / result.acked) : null,
+    clientCpuSeconds: result.clientCpuSeconds,
     ...(fsyncs === undefined
       ? {}
       : {
@@ -258,7 +262,7 @@ async function runLevel(system: System, concurrency: number): Promise<LevelResul
 function describe(r: LevelResult | Failed): string {
   if ('error' in r) return `error: ${r.error}`;
   const fsync = r.fsyncsPerWrite === undefined ? '' : `, ${r.fsyncsPerWrite} fsyncs/write`;
-  return `${r.perSecond}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.cpuPerWriteUs} µs CPU/write${fsync}${r.errors > 0 ? `, ${r.errors} errors` : ''}`;
+  return `${r.perSecond}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${r.cpuPerWriteUs} µs CPU/write, client ${Math.round((r.clientCpuSeconds / SECONDS) * 100)}% of a core${fsync}${r.errors > 0 ? `, ${r.errors} errors` : ''}`;
 }
 
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>

@@ -33,6 +33,8 @@ export interface LoadResult {
   /** Puts that failed within the window (none, on a healthy cluster). */
   readonly errors: number;
   readonly firstError?: string;
+  /** CPU (user + system) this load client used over the measured window, in seconds. */
+  readonly clientCpuSeconds: number;
 }
 
 const { values } = parseArgs({
@@ -106,10 +108,15 @@ async function main(): Promise<void> {
   let errors = 0;
   let firstError: string | undefined;
   let next = 0;
-  const marker = setTimeout(
-    () => process.stdout.write(`${JSON.stringify({ event: 'measuring' })}\n`),
-    warmupMs,
-  );
+  let cpuAtStart: NodeJS.CpuUsage | undefined;
+  let cpuAtEnd: NodeJS.CpuUsage | undefined;
+  const marker = setTimeout(() => {
+    cpuAtStart = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ event: 'measuring' })}\n`);
+  }, warmupMs);
+  const endMarker = setTimeout(() => {
+    cpuAtEnd = process.cpuUsage(cpuAtStart);
+  }, warmupMs + durationMs);
 
   const loop = async (_: unknown, loopIndex: number): Promise<void> => {
     const client = clients[loopIndex % clients.length] as EtcdClient;
@@ -136,6 +143,8 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
   clearTimeout(marker);
+  clearTimeout(endMarker);
+  cpuAtEnd ??= process.cpuUsage(cpuAtStart);
   const seconds = durationMs / 1000;
   const result: LoadResult = {
     event: 'done',
@@ -149,6 +158,7 @@ async function main(): Promise<void> {
     latencyMs: summarize(latencies),
     errors,
     ...(firstError === undefined ? {} : { firstError }),
+    clientCpuSeconds: Math.round((cpuAtEnd.user + cpuAtEnd.system) / 1000) / 1000,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   for (const c of clients) c.close();

@@ -15,7 +15,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,10 @@ const electionTimeoutMs = Number(arg('election-timeout-ms', '1000'));
 const host = arg('host', 'on') !== 'off';
 // `--balance off`: no preferred leaders and no balancer on the host.
 const balance = arg('balance', 'on') !== 'off';
+// `--node-flags "--a --b"`: extra flags for the node processes (V8 memory experiments).
+const nodeFlags = arg('node-flags', '')
+  .split(' ')
+  .filter((f) => f !== '');
 // With a host: how long to wait after every group is elected before measuring idle, so that
 // the groups have quiesced.
 const settleSeconds = Number(arg('settle-seconds', host ? '10' : '0'));
@@ -48,6 +52,9 @@ interface Report {
   readonly knownLeader: number;
   readonly rssMiB: number;
   readonly heapUsedMiB?: number;
+  readonly heapTotalMiB?: number;
+  readonly externalMiB?: number;
+  readonly transfers?: number;
   /** With a host: (group, peer) pairs quiesced, led here and followed here. */
   readonly quiescedLeading?: number;
   readonly quiescedFollowing?: number;
@@ -94,7 +101,7 @@ async function level(groups: number) {
   const token = randomBytes(16).toString('hex');
   const dirs = ids.map(() => mkdtempSync(join(tmpdir(), 'kontiki-multi-raft-')));
   const spawnMember = (id: string, i: number): Member => {
-    const child = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT], {
+    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', NODE_SCRIPT], {
       env: {
         ...process.env,
         MULTI_RAFT_NODE: JSON.stringify({
@@ -119,8 +126,11 @@ async function level(groups: number) {
       createInterface({ input: child.stdout }).on('line', (line) => {
         try {
           member.last = JSON.parse(line) as Report;
+          if (process.env.MULTI_RAFT_LOG) appendFileSync(process.env.MULTI_RAFT_LOG, `${line}\n`);
         } catch {
-          // Not a report line: ignored.
+          // Not a report line: ignored (kept with MULTI_RAFT_LOG, e.g. V8's --trace-gc).
+          if (process.env.MULTI_RAFT_LOG)
+            appendFileSync(process.env.MULTI_RAFT_LOG, `${id} ${line}\n`);
         }
       });
     }
@@ -167,6 +177,9 @@ async function level(groups: number) {
       ),
       rssMiB: m.last?.rssMiB,
       heapUsedMiB: m.last?.heapUsedMiB,
+      heapTotalMiB: m.last?.heapTotalMiB,
+      externalMiB: m.last?.externalMiB,
+      transfers: m.last?.transfers,
       leading: m.last?.leading,
       quiescedLeading: m.last?.quiescedLeading,
       quiescedFollowing: m.last?.quiescedFollowing,

@@ -3,6 +3,7 @@
 // configuration from the MULTI_RAFT_NODE environment variable (JSON) and prints one JSON line
 // per second on stdout: how many groups this process leads, how many have a known leader, its
 // memory. Runs until killed.
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { RaftHost, RaftNode } from '@kontiki/core';
 import { SqliteStore } from '@kontiki/storage-sqlite';
 import { grpcTransport } from '@kontiki/transport-grpc';
@@ -62,6 +63,18 @@ await Promise.all(nodes.map((n) => n.start()));
 const constructMs = Math.round(startedAt - constructing);
 const startMs = Math.round(performance.now() - startedAt);
 
+// Garbage collections since the last report, by kind (minor = scavenges), to read the idle
+// allocation rate.
+const gcs = { minor: 0, major: 0, other: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs.minor++;
+    else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcs.major++;
+    else gcs.other++;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 function report(): void {
   let leading = 0;
   let known = 0;
@@ -92,8 +105,62 @@ function report(): void {
       rssMiB: Math.round(m.rss / 2 ** 20),
       ...(host ? { quiescedLeading, quiescedFollowing } : {}),
       heapUsedMiB: Math.round(m.heapUsed / 2 ** 20),
+      heapTotalMiB: Math.round(m.heapTotal / 2 ** 20),
+      externalMiB: Math.round(m.external / 2 ** 20),
+      gcs: { ...gcs },
+      // Groups this process led that left quiescence for a leadership transfer (the balancer's).
+      ...(stats ? { transfers: stats.wakes['leader: a leadership transfer'] ?? 0 } : {}),
     })}\n`,
   );
 }
 report();
-setInterval(report, 1000);
+setInterval(() => {
+  report();
+  gcs.minor = 0;
+  gcs.major = 0;
+  gcs.other = 0;
+}, 1000);
+// Diagnosis: MULTI_RAFT_PROFILE_AT_MS=T MULTI_RAFT_PROFILE_DIR=D samples allocations (those
+// collected since included) and CPU for 10 s from T ms after start, and writes
+// D/<id>.heapprofile and D/<id>.cpuprofile (what an idle host allocates, and where).
+if (process.env.MULTI_RAFT_PROFILE_AT_MS && process.env.MULTI_RAFT_PROFILE_DIR) {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const dir = process.env.MULTI_RAFT_PROFILE_DIR;
+  setTimeout(async () => {
+    const session = new Session();
+    session.connect();
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as never);
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    setTimeout(async () => {
+      const heap = await session.post('HeapProfiler.stopSampling');
+      const cpu = await session.post('Profiler.stop');
+      writeFileSync(`${dir}/${config.id}.heapprofile`, JSON.stringify(heap.profile));
+      writeFileSync(`${dir}/${config.id}.cpuprofile`, JSON.stringify(cpu.profile));
+      session.disconnect();
+    }, 10_000);
+  }, Number(process.env.MULTI_RAFT_PROFILE_AT_MS));
+}
+
+// Experiment (docs/benchmarks.md, "RSS at 10,000 groups"): MULTI_RAFT_INSPECTOR_GC_AT_MS=T asks
+// V8, through the inspector, for a full memory-reducing collection at T ms and reports its
+// pause: it gives the heap back, but stops the process for seconds at 10,000 groups.
+if (process.env.MULTI_RAFT_INSPECTOR_GC_AT_MS) {
+  const { Session } = await import('node:inspector/promises');
+  setTimeout(async () => {
+    const session = new Session();
+    session.connect();
+    const t0 = performance.now();
+    await session.post('HeapProfiler.collectGarbage');
+    process.stderr.write(
+      `${config.id} collectGarbage took ${Math.round(performance.now() - t0)} ms\n`,
+    );
+    session.disconnect();
+  }, Number(process.env.MULTI_RAFT_INSPECTOR_GC_AT_MS));
+}

@@ -141,6 +141,7 @@ export class Quiescence implements HostedGroup {
     if (this.leaderState === 'awake') return;
     this.leaderState = 'awake';
     this.host.leaderWoke(this.groupId);
+    this.host.countWake(`leader: ${reasonKey(reason)}`);
     this.node.debug('woken', { reason });
     this.node.resumeLeader();
   }
@@ -165,10 +166,11 @@ export class Quiescence implements HostedGroup {
   }
 
   /** The follower heard from its leader, or its state changed: its timer runs again. */
-  wakeFollower(contactAt: number): void {
+  wakeFollower(contactAt: number, reason = 'its leader sent entries'): void {
     const leader = this.under;
     if (leader === undefined) return;
     this.under = undefined;
+    this.host.countWake(`follower: ${reasonKey(reason)}`);
     this.host.followerWoke(this.groupId, leader);
     this.node.debug('follower woken', { leader });
     this.node.resumeFollower(contactAt);
@@ -197,7 +199,14 @@ export class Quiescence implements HostedGroup {
     if (this.leaderState !== 'awake') this.wakeLeader(reason);
     if (this.under !== undefined) {
       this.node.debug('woken', { reason });
-      this.wakeFollower(contactAt);
+      this.wakeFollower(contactAt, reason);
     }
   }
+}
+
+/** A wake reason without the peer ids in it, for counting. */
+function reasonKey(reason: string): string {
+  return reason
+    .replace(/^\S+ (came back|did not|fell silent)/, 'a peer $1')
+    .replace(/endpoint \S+/, 'endpoint');
 }

@@ -94,8 +94,16 @@ function hashGroup(groupId: GroupId, term: number): number {
  */
 export function preferredLeaderOf(groupId: GroupId, voters: readonly PeerId[]): PeerId | undefined {
   if (voters.length === 0) return undefined;
-  const sorted = [...voters].sort();
-  return sorted[hashGroup(groupId, 0) % sorted.length];
+  // The k-th voter in sorted order, found by rank without copying or sorting: the balancer
+  // asks this of every group it passes, every election timeout.
+  const k = hashGroup(groupId, 0) % voters.length;
+  for (const v of voters) {
+    let rank = 0;
+    for (const w of voters) if (w < v) rank++;
+    if (rank === k) return v;
+  }
+  // Only with duplicate ids (a configuration has none): sort after all.
+  return [...voters].sort()[k];
 }
 
 /** Leadership transfers a host's balancer runs at once. */
@@ -160,6 +168,16 @@ export interface RaftHostStats {
   readonly offersSent: number;
   readonly offersAccepted: number;
   readonly offersRefused: number;
+  /**
+   * Groups the balancer has looked at (one lap passes over every group). An idle, balanced
+   * host adds none: it passes again only once a group quiesced or a peer came back.
+   */
+  readonly balancerVisits: number;
+  /**
+   * Since the host started: groups that left quiescence, leader side and follower side, and
+   * why (the reasons' texts, without peer ids).
+   */
+  readonly wakes: Readonly<Record<string, number>>;
   readonly peers: ReadonlyArray<{
     readonly peerId: PeerId;
     readonly alive: boolean;
@@ -195,6 +213,13 @@ export class RaftHost {
   private readonly logger: Logger;
   private balanceTimer: unknown;
   private transfersInFlight = 0;
+  /**
+   * Whether a group may have become a candidate for a hand-over since the balancer's last
+   * full pass found none: set when a group led here quiesces with a peer (only quiesced groups
+   * hand over) and when a peer is heard after a silence (a preferred leader back). An idle
+   * host then does nothing every election timeout instead of passing over every group.
+   */
+  private balanceDirty = true;
   /** Where the balancer's last pass stopped: each pass goes on from there. */
   private balanceCursor: Iterator<HostedGroup> | undefined;
   private readonly groups = new Map<GroupId, HostedGroup>();
@@ -213,7 +238,9 @@ export class RaftHost {
     offersSent: 0,
     offersAccepted: 0,
     offersRefused: 0,
+    balancerVisits: 0,
   };
+  private readonly wakes = new Map<string, number>();
 
   constructor(options: RaftHostOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -335,6 +362,15 @@ export class RaftHost {
 
   /** Leader side: the group left quiescence (or stopped leading): forget it everywhere. */
   leaderWoke(groupId: GroupId): void {
+    this.forget(groupId);
+  }
+
+  /** Counts a group that left quiescence (either side), by reason. */
+  countWake(reason: string): void {
+    this.wakes.set(reason, (this.wakes.get(reason) ?? 0) + 1);
+  }
+
+  private forget(groupId: GroupId): void {
     const offered = this.leaderPeers.get(groupId);
     if (offered === undefined) return;
     this.leaderPeers.delete(groupId);
@@ -360,6 +396,7 @@ export class RaftHost {
       groups: this.groups.size,
       timers: this.clock.size,
       ...this.counts,
+      wakes: Object.fromEntries(this.wakes),
       peers: [...this.links.values()].map((l) => ({
         peerId: l.id,
         alive: this.isAlive(l.id),
@@ -465,6 +502,7 @@ export class RaftHost {
       const stillOffered = offered?.term === o.term && offered.peers.includes(link.id);
       const ok = accepted.has(o.groupId) && stillOffered && group !== undefined;
       if (ok) link.leading.add(o.groupId, o.term);
+      if (ok) this.balanceDirty = true;
       if (ok) this.counts.offersAccepted++;
       else this.counts.offersRefused++;
       group?.offerAnswered(link.id, ok);
@@ -476,7 +514,9 @@ export class RaftHost {
   }
 
   private heard(link: PeerLink): void {
-    link.lastHeard = this.clock.now();
+    const now = this.clock.now();
+    if (now - link.lastHeard >= this.electionTimeoutMs) this.balanceDirty = true;
+    link.lastHeard = now;
     if (link.alive) return;
     link.alive = true;
     // Back (or heard for the first time): groups that quiesced without it offer it to
@@ -526,9 +566,10 @@ export class RaftHost {
    */
   private rebalance(): void {
     // Not while groups here hold elections (start-up, a failover): a transfer is one more.
-    if (this.closed || electionAdmissionOf(this.transport).active > 0) return;
+    if (this.closed || !this.balanceDirty || electionAdmissionOf(this.transport).active > 0) return;
     // One lap at most, from where the last pass stopped; a transfer that succeeds starts the
-    // next one.
+    // next one. A whole lap that finds nothing to hand over clears `balanceDirty`.
+    let started = false;
     for (let seen = 0; seen < this.groups.size; seen++) {
       if (this.transfersInFlight >= MAX_CONCURRENT_TRANSFERS) return;
       let step = this.balanceCursor?.next();
@@ -538,9 +579,11 @@ export class RaftHost {
         if (step.done) return;
       }
       const group = step.value;
+      this.counts.balancerVisits++;
       const target = group.handOverTo?.();
       if (target === undefined || !this.isAlive(target) || group.transferTo === undefined) continue;
       this.transfersInFlight++;
+      started = true;
       group.transferTo(target).then(
         () => {
           this.transfersInFlight--;
@@ -549,9 +592,11 @@ export class RaftHost {
         () => {
           // A failed transfer waits for the next timed pass (no retry loop on a refusal).
           this.transfersInFlight--;
+          this.balanceDirty = true;
         },
       );
     }
+    if (!started) this.balanceDirty = false;
   }
 
   // ---------------------------------------------------------------- serving beats

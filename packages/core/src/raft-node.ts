@@ -83,6 +83,9 @@ const QUIESCE_AFTER_HEARTBEATS = 2;
  * Everything runs on one event loop: the state changes between two awaits are atomic,
  * and every handler re-checks its term after it waited for storage.
  */
+/** Election timeouts a fresh group's node waits for its preferred voter to stand first. */
+const MAX_DEFERRALS_TO_PREFERRED = 8;
+
 export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   readonly options: ResolvedOptions<unknown>;
   readonly log: LogManager;
@@ -131,6 +134,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private readonly quiescence: Quiescence | undefined;
   /** The peers registered with the host (the latest configuration's, this node excluded). */
   private hostPeers: readonly PeerId[] = [];
+  /** Election timeouts this fresh group's node let pass for its preferred leader (RaftHost). */
+  private deferredToPreferred = 0;
   /** The leader's last index when it was last seen to change, and when: idle since then. */
   private idleIndex = -1;
   private idleSince = 0;
@@ -600,7 +605,33 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     }
     if (this.leaderId !== undefined) this.setLeader(undefined);
     this.electionTimer.arm(now);
+    if (this.deferToPreferred()) return;
     this.preVote();
+  }
+
+  /**
+   * A group that has never held an election (term 0, empty log) on a balancing host leaves
+   * its first elections to its preferred voter while that voter's endpoint beats: when
+   * thousands of groups start together, a node that is not preferred standing for them would
+   * win some, and each such win costs a leadership transfer later. Bounded: after
+   * {@link MAX_DEFERRALS_TO_PREFERRED} timeouts it stands anyway. Timers only: no vote or
+   * message changes.
+   */
+  private deferToPreferred(): boolean {
+    const host = this.options.host;
+    if (
+      !host?.balance ||
+      this.meta.term !== 0 ||
+      this.log.lastIndex !== 0 ||
+      this.deferredToPreferred >= MAX_DEFERRALS_TO_PREFERRED
+    ) {
+      return false;
+    }
+    const preferred = this.preferredLeader();
+    if (preferred === undefined || preferred === this.self || !host.isAlive(preferred))
+      return false;
+    this.deferredToPreferred++;
+    return true;
   }
 
   /** Whether a live leader's lease forbids voting for someone else now. */

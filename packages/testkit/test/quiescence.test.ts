@@ -222,4 +222,73 @@ describe('quiescence: idle groups on a RaftHost stop heartbeating', () => {
     for (const g of groups) expect(c.node(follower, g)?.leader).toBe(c.leader(g)?.id);
     await c.stop();
   });
+  it('fresh groups are first led by their preferred voters: the others let their first elections pass while it beats', async () => {
+    const many = Array.from({ length: 12 }, (_, i) => `f${i}`);
+    const c = new SimCluster({
+      seed: 809,
+      peers: 3,
+      groups: many,
+      electionTimeoutMs: T,
+      host: true,
+    });
+    const preferred = (g: string) => preferredLeaderOf(g, c.peers);
+    // No vote of any kind gets through for the first 3 T: every node's first election
+    // timeouts pass (the others' at T..1.3 T and again) before anyone can win.
+    let votesPass = false;
+    c.network.setFilter((m: NetworkMessage) =>
+      m.kind === 'request' && m.method === 'requestVote' && !votesPass ? 'drop' : 'deliver',
+    );
+    await c.start();
+    await c.runFor(3 * T);
+    votesPass = true;
+    await c.runUntil(
+      () => many.every((g) => c.leader(g) !== undefined),
+      'every group to have a leader',
+      20 * T,
+    );
+    // Each group's first leader is its preferred voter, in the first term: nobody else stood,
+    // so no leadership transfer was needed to balance.
+    expect(many.map((g) => [g, c.leader(g)?.id, c.leader(g)?.term])).toEqual(
+      many.map((g) => [g, preferred(g), 1]),
+    );
+    for (const p of c.peers) {
+      expect(c.host(p)?.stats().wakes['leader: a leadership transfer'] ?? 0).toBe(0);
+    }
+    await c.stop();
+  });
+
+  it('an idle, balanced host does not pass over its groups again until one quiesces or a peer comes back', async () => {
+    const many = Array.from({ length: 12 }, (_, i) => `s${i}`);
+    const c = new SimCluster({
+      seed: 810,
+      peers: 3,
+      groups: many,
+      electionTimeoutMs: T,
+      host: true,
+    });
+    const preferred = (g: string) => preferredLeaderOf(g, c.peers);
+    await c.start();
+    await c.runUntil(
+      () => many.every((g) => c.leader(g)?.id === preferred(g)) && allQuiesced(c, many),
+      'every group led by its preferred voter and quiet',
+      40 * T,
+    );
+    // One more pass may still be due (the last quiescence set it up); then nothing.
+    await c.runFor(3 * T);
+    const visits = () => c.peers.map((p) => c.host(p)?.stats().balancerVisits ?? 0);
+    const before = visits();
+    await c.runFor(30 * T);
+    expect(visits()).toEqual(before);
+    // A proposal wakes a group; once it quiesces again, its leader's balancer looks again.
+    const g = many[0] as string;
+    const leader = c.leader(g)?.id as string;
+    await c.propose('wake', g);
+    await c.runUntil(() => allQuiesced(c, many), 'every group to quiesce again', 20 * T);
+    await c.runFor(2 * T);
+    const after = visits();
+    expect(after[c.peers.indexOf(leader)]).toBeGreaterThan(
+      before[c.peers.indexOf(leader)] as number,
+    );
+    await c.stop();
+  });
 });
