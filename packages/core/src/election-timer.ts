@@ -54,15 +54,6 @@ export class ElectionTimer {
     this.timer.start(Math.max(1, 0.2 * t + o.random() * o.electionJitter * t));
   }
 
-  /**
-   * Fires again after a short random wait instead of standing now: the endpoint runs as many
-   * elections as it may (ElectionAdmission). Random, so that the waiting groups spread out.
-   */
-  retrySoon(): void {
-    const o = this.options;
-    this.timer.start(o.heartbeatIntervalMs + Math.floor(o.random() * o.rpcTimeoutMs));
-  }
-
   stop(): void {
     this.timer.stop();
   }

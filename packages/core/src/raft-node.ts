@@ -136,6 +136,8 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private hostPeers: readonly PeerId[] = [];
   /** Election timeouts this fresh group's node let pass for its preferred leader (RaftHost). */
   private deferredToPreferred = 0;
+  /** Whether this node waits in its endpoint's queue for an election slot. */
+  private waitingForSlot = false;
   /** The leader's last index when it was last seen to change, and when: idle since then. */
   private idleIndex = -1;
   private idleSince = 0;
@@ -659,8 +661,16 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     // The round before this one is over: its slot is free for this one.
     this.round?.stop();
     if (!this.admission.tryEnter()) {
-      // As many elections run on this endpoint as it can carry: try again shortly.
-      this.electionTimer.retrySoon();
+      // As many elections run on this endpoint as it can carry: wait for a slot (in line with
+      // the endpoint's other groups), then time out again. No timer meanwhile: the slot comes.
+      this.electionTimer.stop();
+      if (!this.waitingForSlot) {
+        this.waitingForSlot = true;
+        this.admission.wait(() => {
+          this.waitingForSlot = false;
+          this.handleElectionTimeout();
+        });
+      }
       return;
     }
     if (!isVoter(conf, this.self)) {
