@@ -14,7 +14,7 @@ import { wsTransport } from '@kontiki/transport-ws';
 import type { KvResult } from './commands.js';
 import { ConfigError, type PeerAddress, parsePeersLine, type ServerConfig } from './config.js';
 import { EtcdApi } from './etcd/etcd-api.js';
-import { createGroupNode, type GroupStorage, KvGroups } from './groups.js';
+import { createGroupNode, type GroupStorage, GroupsSummaryCache, KvGroups } from './groups.js';
 import { KvHttpApi } from './http-api.js';
 import { createHttpServer, HttpGuard, isLoopbackAddress } from './http-guard.js';
 import type { KvStateMachine } from './kv-state-machine.js';
@@ -228,6 +228,9 @@ export class KvServer {
       const transport = await openTransport(config, (id) => addressOf(stateMachine, peers, id));
       cleanups.push(() => transport.close());
 
+      // The server, once built: the RaftHost's counts are read from it when scraped.
+      let built: KvServer | undefined;
+      const summary = new GroupsSummaryCache(groups);
       const metrics = new ServerMetrics({
         id: config.id,
         status: () => groups.primary.node?.status(),
@@ -236,6 +239,9 @@ export class KvServer {
           for (const g of groups.all) keys += g.stateMachine.size;
           return keys;
         },
+        ...(groups.count > 1
+          ? { groups: () => summary.get(), host: () => built?.raftHost?.stats() }
+          : {}),
       });
       const guard = new HttpGuard({
         token: config.token,
@@ -285,6 +291,7 @@ export class KvServer {
         groups,
         announce,
       );
+      built = server;
       announce({
         event: 'listening',
         id: config.id,

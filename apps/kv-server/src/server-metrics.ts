@@ -1,6 +1,7 @@
-import type { NodeStatus, Role } from '@kontiki/core';
+import type { NodeStatus, RaftHostStats, Role } from '@kontiki/core';
 import { PrometheusMetrics } from '@kontiki/metrics-prometheus';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { GroupsSummaryBody } from './api-types.js';
 
 const ROLES: readonly Role[] = [
   'follower',
@@ -42,6 +43,10 @@ export interface MetricsSource {
   readonly id: string;
   status(): NodeStatus | undefined;
   keys(): number;
+  /** With many groups: their summary (counts, not a series per group). */
+  groups?(): GroupsSummaryBody;
+  /** With many groups: the endpoint's RaftHost. */
+  host?(): RaftHostStats | undefined;
 }
 
 /** prom-client children of one metric, made once per label value and kept (nested by label). */
@@ -201,6 +206,8 @@ export class ServerMetrics {
       },
     });
 
+    if (source.groups) this.groupMetrics(source.groups, source.host);
+
     const proposals = new Counter({
       name: 'kontiki_kv_proposals_total',
       help: 'Writes proposed on this node, by outcome code.',
@@ -289,5 +296,113 @@ export class ServerMetrics {
   /** The exposition text, and its content type. */
   async render(): Promise<{ text: string; contentType: string }> {
     return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+
+  /**
+   * Many groups on one endpoint: a few series that summarise them (the per-group state above
+   * is the primary group's), read when scraped from the summary the status API also serves
+   * and from the RaftHost's counts.
+   */
+  private groupMetrics(
+    groups: () => GroupsSummaryBody,
+    host: (() => RaftHostStats | undefined) | undefined,
+  ): void {
+    const registers = [this.registry];
+    const fromSummary = (name: string, help: string, pick: (s: GroupsSummaryBody) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect(this: Gauge) {
+          this.set(pick(groups()));
+        },
+      });
+    fromSummary('kontiki_groups', 'Raft groups this node runs.', (s) => s.count);
+    fromSummary('kontiki_groups_led', 'Groups this node leads.', (s) => s.ledHere);
+    fromSummary(
+      'kontiki_groups_with_leader',
+      'Groups whose leader this node knows.',
+      (s) => s.withLeader,
+    );
+    fromSummary(
+      'kontiki_groups_lagging',
+      'Groups whose applied index is far behind their commit index.',
+      (s) => s.laggards.count,
+    );
+    new Gauge({
+      name: 'kontiki_groups_led_by',
+      help: 'Groups by the node this one believes leads them.',
+      labelNames: ['leader'],
+      registers,
+      collect(this: Gauge<'leader'>) {
+        this.reset();
+        for (const [leader, n] of Object.entries(groups().leadersPerNode)) this.set({ leader }, n);
+      },
+    });
+    if (host === undefined) return;
+    new Gauge({
+      name: 'kontiki_host_groups_quiesced',
+      help: 'Groups quiesced with each peer endpoint: led here (side="leader") or there.',
+      labelNames: ['peer', 'side'],
+      registers,
+      collect(this: Gauge<'peer' | 'side'>) {
+        this.reset();
+        for (const p of host()?.peers ?? []) {
+          this.set({ peer: p.peerId, side: 'leader' }, p.quiescedLeading);
+          this.set({ peer: p.peerId, side: 'follower' }, p.quiescedFollowing);
+        }
+      },
+    });
+    new Gauge({
+      name: 'kontiki_host_peer_alive',
+      help: '1 if the peer endpoint was heard from within an election timeout.',
+      labelNames: ['peer'],
+      registers,
+      collect(this: Gauge<'peer'>) {
+        this.reset();
+        for (const p of host()?.peers ?? []) this.set({ peer: p.peerId }, p.alive ? 1 : 0);
+      },
+    });
+    // Totals kept by the host, exported as counters (set to the host's count when scraped).
+    const total = (name: string, help: string, pick: (s: RaftHostStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect(this: Counter) {
+          const stats = host();
+          if (stats === undefined) return;
+          this.reset();
+          this.inc(pick(stats));
+        },
+      });
+    total('kontiki_host_beats_sent_total', 'Node-level heartbeats sent.', (s) => s.beatsSent);
+    total(
+      'kontiki_host_beats_failed_total',
+      'Node-level heartbeats that failed.',
+      (s) => s.beatsFailed,
+    );
+    total(
+      'kontiki_host_offers_accepted_total',
+      'Quiescence offers accepted.',
+      (s) => s.offersAccepted,
+    );
+    total(
+      'kontiki_host_offers_refused_total',
+      'Quiescence offers refused or lost.',
+      (s) => s.offersRefused,
+    );
+    new Counter({
+      name: 'kontiki_host_wakes_total',
+      help: 'Groups that left quiescence, by side and reason.',
+      labelNames: ['reason'],
+      registers,
+      collect(this: Counter<'reason'>) {
+        const stats = host();
+        if (stats === undefined) return;
+        this.reset();
+        for (const [reason, n] of Object.entries(stats.wakes)) this.inc({ reason }, n);
+      },
+    });
   }
 }

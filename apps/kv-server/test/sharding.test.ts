@@ -178,6 +178,42 @@ describe(`three in-process nodes with ${GROUPS} groups`, () => {
     expect(ledTotal).toBe(GROUPS);
   });
 
+  it('/metrics summarises the groups and the RaftHost in a few series, not one per group', async () => {
+    const scrape = async (http: string) =>
+      (await requestJson('GET', `http://${http}/metrics`)).text;
+    const value = (text: string, series: string): number | undefined => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    const ids = cluster.servers.map((srv) => srv.config.id);
+    // The groups led here, summed over the nodes, are all of them (polled: summaries age).
+    let texts: string[] = [];
+    await waitUntil(
+      'the groups led by each node add up to the group count in /metrics',
+      async () => {
+        texts = await Promise.all(cluster.endpoints.map(scrape));
+        const led = texts.map((t, i) => value(t, `kontiki_groups_led{node="${ids[i]}"}`) ?? 0);
+        return led.reduce((a, b) => a + b, 0) === GROUPS;
+      },
+      10_000,
+    );
+    for (const [i, text] of texts.entries()) {
+      const id = ids[i] as string;
+      expect(value(text, `kontiki_groups{node="${id}"}`)).toBe(GROUPS);
+      expect(value(text, `kontiki_groups_with_leader{node="${id}"}`)).toBe(GROUPS);
+      expect(value(text, `kontiki_host_beats_sent_total{node="${id}"}`)).toBeGreaterThan(0);
+      for (const peer of ids.filter((p) => p !== id)) {
+        expect(value(text, `kontiki_host_peer_alive{peer="${peer}",node="${id}"}`)).toBe(1);
+        expect(
+          value(text, `kontiki_host_groups_quiesced{peer="${peer}",side="leader",node="${id}"}`),
+        ).toBeGreaterThanOrEqual(0);
+      }
+      // Only the primary group has series of its own (core's per-node metrics); no other does.
+      expect(text).toMatch(/group="kv-0"/);
+      expect(text).not.toMatch(/group="kv-[1-9]/);
+    }
+  });
+
   it('?group=ID answers one group in full; an unknown group is 404', async () => {
     const e = cluster.endpoints[0] as string;
     const s = await statusOf(e, 'kv-5');

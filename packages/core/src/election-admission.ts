@@ -21,7 +21,18 @@ export class ElectionAdmission {
   private head = 0;
   private drainScheduled = false;
 
-  constructor(readonly limit: number) {}
+  constructor(private slots: number) {}
+
+  /** Rounds that may run at once. */
+  get limit(): number {
+    return this.slots;
+  }
+
+  /** Changes the number of slots (a RaftHost's `maxConcurrentElections`); waiters get new ones. */
+  setLimit(limit: number): void {
+    this.slots = limit;
+    this.schedule();
+  }
 
   /**
    * Runs `retry` once a slot is free, in the order of asking (it should try to enter again).

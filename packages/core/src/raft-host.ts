@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from './clock.js';
-import { electionAdmissionOf } from './election-admission.js';
+import { electionAdmissionOf, MAX_CONCURRENT_ELECTIONS } from './election-admission.js';
 import { BadRequestError, InvalidOptionError, NotMemberError } from './errors.js';
 import { defaultLogger, type Logger } from './logger.js';
 import {
@@ -62,6 +62,13 @@ export interface RaftHostOptions {
    * @defaultValue `true`
    */
   readonly quiesce?: boolean;
+  /**
+   * Election rounds (pre-vote or vote) the groups of this endpoint may run at once; the others
+   * wait in line for a slot. Too many at once and the answers come too late to count (10,000
+   * groups with no cap elected nobody); too few and start-up takes longer.
+   * @defaultValue `128`
+   */
+  readonly maxConcurrentElections?: number;
   /** Timer resolution of the shared scheduler, in ms. @defaultValue `5` */
   readonly timerResolutionMs?: number;
   /**
@@ -284,6 +291,11 @@ export class RaftHost {
     if (options.balance !== undefined && typeof options.balance !== 'boolean') {
       throw new InvalidOptionError('balance', 'must be true or false');
     }
+    const maxElections = options.maxConcurrentElections ?? MAX_CONCURRENT_ELECTIONS;
+    if (!Number.isSafeInteger(maxElections) || maxElections < 1) {
+      throw new InvalidOptionError('maxConcurrentElections', 'must be a positive integer');
+    }
+    electionAdmissionOf(options.transport, maxElections).setLimit(maxElections);
     this.balance = options.balance ?? true;
     this.electionTimeoutMs = electionTimeoutMs;
     this.heartbeatIntervalMs = heartbeatIntervalMs;

@@ -8,6 +8,7 @@ import {
   RaftHost,
   RaftNode,
 } from '@kontiki/core';
+import { electionAdmissionOf } from '@kontiki/core/internal';
 import { MemoryLogStorage, MemoryMetaStorage } from '@kontiki/storage-memory';
 import { MemoryNetwork } from '@kontiki/transport-memory';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -136,7 +137,15 @@ describe('RaftHost: the node-level heartbeat', () => {
         new RaftHost({ transport, peerId: 'n1', electionTimeoutMs: 100, heartbeatIntervalMs: 80 }),
     ).toThrow(InvalidOptionError);
     expect(() => new RaftHost({ transport, peerId: '' })).toThrow(InvalidOptionError);
-    const host = new RaftHost({ transport, peerId: 'n1' });
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new RaftHost({ transport, peerId: 'n1', maxConcurrentElections: bad })).toThrow(
+        InvalidOptionError,
+      );
+    }
+    // A refused host changed nothing of the endpoint's election slots.
+    expect(electionAdmissionOf(transport).limit).toBe(128);
+    const host = new RaftHost({ transport, peerId: 'n1', maxConcurrentElections: 16 });
+    expect(electionAdmissionOf(transport).limit).toBe(16);
     hosts.push(host);
     const node = (peerId: string, t = transport) =>
       new RaftNode({
