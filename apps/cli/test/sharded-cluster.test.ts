@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { preferredLeaderOf } from '@kontiki/core';
+import { waitForBalance } from '@kontiki/kv-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess, isAlive, runCli } from './support/cli.js';
 import { tempDir } from './support/temp-dir.js';
@@ -55,24 +55,13 @@ describe(`kontiki cluster start --groups ${GROUPS}`, () => {
     // The leaders settle on their preferred voters (RaftHost balancing) before the tests
     // write: no leadership transfer cuts into them.
     const nodes = readFile().nodes;
-    const ids = nodes.map((n) => n.id);
-    await waitUntil(
-      'every group led by its preferred voter',
-      async () => {
-        for (const n of nodes) {
-          for (let i = 0; i < GROUPS; i++) {
-            try {
-              const r = await fetch(`http://${n.http}/status?group=kv-${i}`);
-              const body = (await r.json()) as { leaderId?: string | null };
-              if (body.leaderId !== preferredLeaderOf(`kv-${i}`, ids)) return false;
-            } catch {
-              return false;
-            }
-          }
-        }
-        return true;
+    await waitForBalance(
+      nodes.map((n) => n.http),
+      {
+        ids: nodes.map((n) => n.id),
+        groups: Array.from({ length: GROUPS }, (_, i) => `kv-${i}`),
+        timeoutMs: 30_000,
       },
-      30_000,
     );
   });
   afterAll(async () => {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { preferredLeaderOf } from '@kontiki/core';
 import type { DigestBody, StatusBody } from './api-types.js';
 import { requestJson } from './http-json.js';
 
@@ -58,6 +59,54 @@ export async function waitForLeader(
     await sleep(POLL_MS);
   }
   throw new Error(`no leader agreed on by a majority within ${options.timeoutMs} ms (${seen})`);
+}
+
+export interface WaitForBalanceOptions {
+  /** The ids of the voters (every group has them all), as the nodes were started with. */
+  readonly ids: readonly string[];
+  /** The group ids (`groupIds(base, count)`). */
+  readonly groups: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/**
+ * Polls every node's `/status?group=` until each of them sees every group led by its
+ * preferred voter (`preferredLeaderOf`): a sharded cluster whose RaftHost balancers have
+ * nothing left to hand over, so no leadership transfer will cut into writes that follow.
+ * Rejects after `timeoutMs`, naming a group that was not yet there.
+ */
+export async function waitForBalance(
+  endpoints: readonly string[],
+  options: WaitForBalanceOptions,
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let seen = 'nothing asked yet';
+  while (Date.now() < deadline) {
+    seen = '';
+    check: for (const e of endpoints) {
+      for (const group of options.groups) {
+        const want = preferredLeaderOf(group, options.ids);
+        let leader: string | null | undefined;
+        try {
+          const res = await requestJson('GET', `http://${e}/status?group=${group}`, {
+            timeoutMs: 1000,
+          });
+          leader = res.status === 200 ? (res.body as StatusBody).leaderId : undefined;
+        } catch {
+          leader = undefined;
+        }
+        if (leader !== want) {
+          seen = `${e} sees ${group} led by ${leader ?? 'nobody'}, preferred ${want}`;
+          break check;
+        }
+      }
+    }
+    if (seen === '') return;
+    await sleep(POLL_MS);
+  }
+  throw new Error(
+    `the groups did not settle on their preferred leaders within ${options.timeoutMs} ms (${seen})`,
+  );
 }
 
 /**

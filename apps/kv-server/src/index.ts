@@ -22,6 +22,8 @@ export { type ApplyLoopOptions, type ApplyLoopResult, runApplyLoops } from './ap
 export {
   fetchStatus,
   type LeaderInfo,
+  type WaitForBalanceOptions,
+  waitForBalance,
   waitForConvergence,
   waitForLeader,
 } from './cluster-observer.js';

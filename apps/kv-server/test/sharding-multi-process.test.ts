@@ -1,9 +1,8 @@
-import { preferredLeaderOf } from '@kontiki/core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { StatusBody } from '../src/api-types.js';
-import { fetchStatus, waitForConvergence } from '../src/cluster-observer.js';
+import { fetchStatus, waitForBalance, waitForConvergence } from '../src/cluster-observer.js';
 import { EtcdClient, text } from '../src/etcd/etcd-client.js';
-import { groupIndexOf } from '../src/groups.js';
+import { groupIds, groupIndexOf } from '../src/groups.js';
 import { KvClient } from '../src/kv-client.js';
 import { LocalCluster } from '../src/local-cluster.js';
 import { tempDir } from './support/temp-dir.js';
@@ -29,29 +28,6 @@ async function allLed(endpoints: readonly string[], excluded?: string): Promise<
         (excluded === undefined || s.groups.leadersPerNode[excluded] === undefined),
     )
   );
-}
-
-/**
- * Every node sees every group led by its preferred voter: the host's balancer has nothing
- * left to hand over, so no leadership transfer will cut into the writes that follow.
- */
-async function atPreference(
-  endpoints: readonly string[],
-  ids: readonly string[],
-): Promise<boolean> {
-  for (const e of endpoints) {
-    for (let i = 0; i < GROUPS; i++) {
-      const group = `kv-${i}`;
-      try {
-        const r = await fetch(`http://${e}/status?group=${group}`);
-        const body = (await r.json()) as { leaderId?: string | null };
-        if (body.leaderId !== preferredLeaderOf(group, ids)) return false;
-      } catch {
-        return false;
-      }
-    }
-  }
-  return true;
 }
 
 describe(`three kv-server processes with --groups ${GROUPS} on SQLite`, () => {
@@ -89,11 +65,11 @@ describe(`three kv-server processes with --groups ${GROUPS} on SQLite`, () => {
     );
     // The leaders settle on their preferred voters (RaftHost balancing), spread over the nodes.
     const ids = c.members().map((m) => m.id);
-    await waitUntil(
-      'every group led by its preferred voter',
-      () => atPreference(c.httpEndpoints(), ids),
-      30_000,
-    );
+    await waitForBalance(c.httpEndpoints(), {
+      ids,
+      groups: groupIds('kv', GROUPS),
+      timeoutMs: 30_000,
+    });
   });
 
   it('writes keys of every group through any node; every node reads them (HTTP and etcd)', async () => {

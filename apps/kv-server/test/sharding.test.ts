@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
-import { preferredLeaderOf } from '@kontiki/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, GroupsSummaryBody, StatusBody } from '../src/api-types.js';
+import { waitForBalance } from '../src/cluster-observer.js';
 import { ConfigError, parseConfig, type ServerConfig } from '../src/config.js';
 import { bytes, EtcdCallError, EtcdClient, prefixEnd, text } from '../src/etcd/etcd-client.js';
 import { memberId } from '../src/etcd/ids.js';
@@ -128,20 +128,11 @@ describe(`three in-process nodes with ${GROUPS} groups`, () => {
     );
     // And settled on their preferred voters (RaftHost balancing): no leadership transfer will
     // cut into the writes of the tests below.
-    const ids = cluster.servers.map((srv) => srv.config.id);
-    await waitUntil(
-      'every group led by its preferred voter',
-      async () => {
-        for (const e of cluster.endpoints) {
-          for (let i = 0; i < GROUPS; i++) {
-            const s = await statusOf(e, `kv-${i}`);
-            if (s.leaderId !== preferredLeaderOf(`kv-${i}`, ids)) return false;
-          }
-        }
-        return true;
-      },
-      30_000,
-    );
+    await waitForBalance(cluster.endpoints, {
+      ids: cluster.servers.map((srv) => srv.config.id),
+      groups: groupIds('kv', GROUPS),
+      timeoutMs: 30_000,
+    });
   });
   afterAll(async () => {
     client?.close();
