@@ -37,6 +37,8 @@ const electionTimeoutMs = Number(arg('election-timeout-ms', '1000'));
 const host = arg('host', 'on') !== 'off';
 // `--balance off`: no preferred leaders and no balancer on the host.
 const balance = arg('balance', 'on') !== 'off';
+// `--max-elections N`: the hosts' election cap (RaftHost maxConcurrentElections).
+const maxElections = Number(arg('max-elections', '0'));
 // `--node-flags "--a --b"`: extra flags for the node processes (V8 memory experiments).
 const nodeFlags = arg('node-flags', '')
   .split(' ')
@@ -114,6 +116,7 @@ async function level(groups: number) {
           electionTimeoutMs,
           host,
           balance,
+          ...(maxElections > 0 ? { maxConcurrentElections: maxElections } : {}),
         }),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -263,6 +266,7 @@ console.log(
       electionTimeoutMs,
       host,
       balance,
+      ...(maxElections > 0 ? { maxConcurrentElections: maxElections } : {}),
       settleSeconds,
       idleSeconds,
       machine: {

@@ -19,6 +19,8 @@ interface Config {
   /** Whether the groups share one RaftHost (scheduler, node-level heartbeats, quiescence). */
   readonly host?: boolean;
   readonly balance?: boolean;
+  /** The host's election cap (default: core's, 128). */
+  readonly maxConcurrentElections?: number;
 }
 
 const config = JSON.parse(process.env.MULTI_RAFT_NODE ?? '') as Config;
@@ -36,6 +38,9 @@ const host = config.host
       peerId: config.id,
       electionTimeoutMs: config.electionTimeoutMs,
       balance: config.balance !== false,
+      ...(config.maxConcurrentElections
+        ? { maxConcurrentElections: config.maxConcurrentElections }
+        : {}),
     })
   : undefined;
 const constructing = performance.now();
