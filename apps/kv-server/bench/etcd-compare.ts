@@ -15,7 +15,7 @@
 // measures itself, not the servers); then Kontiki/etcd ratios.
 //
 // Usage: tsx bench/etcd-compare.ts [--quick] [--groups N] [--value-bytes N] [--levels 1,16,64,256]
-//          [--seconds S] [--systems etcd,kontiki-grpc,kontiki-ws] [--fsync]
+//          [--seconds S] [--systems etcd,kontiki-grpc,kontiki-ws] [--fsync] [--client grpc-js|raw]
 // --fsync: a separate, opt-in mode that counts fsync/fdatasync calls per acknowledged write
 // with strace (which slows the servers down: its throughput figures are not comparable).
 // --cpu-prof DIR: the kv-server processes run with `node --cpu-prof` and write their profiles
@@ -50,6 +50,8 @@ const { values } = parseArgs({
     fsync: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     groups: { type: 'string', default: '1' },
+    // The load client's gRPC stack: grpc-js (default) or raw (Node's http2, bench/raw-grpc.ts).
+    client: { type: 'string', default: 'grpc-js' },
   },
 });
 // --groups N: the kv-server shards keys over N Raft groups on one RaftHost per process; the
@@ -213,6 +215,8 @@ async function runLevel(system: System, concurrency: number): Promise<LevelResul
       '--value-bytes',
       String(VALUE_BYTES),
       ...(routes === undefined ? [] : ['--routes', JSON.stringify(routes)]),
+      '--client',
+      String(values.client),
     ],
     { cwd: PACKAGE_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -333,6 +337,7 @@ async function main(): Promise<void> {
       quick,
       fsyncMode,
       valueBytes: VALUE_BYTES,
+      client: values.client,
       warmupMs: WARMUP_MS,
       durationMs: DURATION_MS,
       levels: LEVELS,
