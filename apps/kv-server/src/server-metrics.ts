@@ -49,6 +49,24 @@ export interface MetricsSource {
   host?(): RaftHostStats | undefined;
 }
 
+/** A gauge set when scraped to what `read` returns (left alone when it returns undefined). */
+function readGauge(
+  registers: Registry[],
+  name: string,
+  help: string,
+  read: () => number | undefined,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers,
+    collect(this: Gauge) {
+      const v = read();
+      if (v !== undefined) this.set(v);
+    },
+  });
+}
+
 /** prom-client children of one metric, made once per label value and kept (nested by label). */
 class Children<C> {
   private readonly made = new Map<string | number, C>();
@@ -138,14 +156,9 @@ export class ServerMetrics {
 
     // The node's state, read when scraped (what core's hook does not report).
     const fromStatus = (name: string, help: string, pick: (s: NodeStatus) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect(this: Gauge) {
-          const s = source.status();
-          if (s !== undefined) this.set(pick(s));
-        },
+      readGauge(registers, name, help, () => {
+        const s = source.status();
+        return s === undefined ? undefined : pick(s);
       });
     };
     fromStatus(
@@ -309,14 +322,7 @@ export class ServerMetrics {
   ): void {
     const registers = [this.registry];
     const fromSummary = (name: string, help: string, pick: (s: GroupsSummaryBody) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect(this: Gauge) {
-          this.set(pick(groups()));
-        },
-      });
+      readGauge(registers, name, help, () => pick(groups()));
     fromSummary('kontiki_groups', 'Raft groups this node runs.', (s) => s.count);
     fromSummary('kontiki_groups_led', 'Groups this node leads.', (s) => s.ledHere);
     fromSummary(

@@ -374,15 +374,6 @@ export class RaftHost {
 
   /** Leader side: the group left quiescence (or stopped leading): forget it everywhere. */
   leaderWoke(groupId: GroupId): void {
-    this.forget(groupId);
-  }
-
-  /** Counts a group that left quiescence (either side), by reason. */
-  countWake(reason: string): void {
-    this.wakes.set(reason, (this.wakes.get(reason) ?? 0) + 1);
-  }
-
-  private forget(groupId: GroupId): void {
     const offered = this.leaderPeers.get(groupId);
     if (offered === undefined) return;
     this.leaderPeers.delete(groupId);
@@ -395,6 +386,11 @@ export class RaftHost {
       if (!unsent) link.woken.push({ groupId, term: offered.term });
     }
     for (const link of this.links.values()) link.missing.delete(groupId);
+  }
+
+  /** Counts a group that left quiescence (either side), by reason. */
+  countWake(reason: string): void {
+    this.wakes.set(reason, (this.wakes.get(reason) ?? 0) + 1);
   }
 
   /** Follower side: the group left quiescence under `leader`. */
