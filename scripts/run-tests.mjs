@@ -33,6 +33,8 @@ const turbo = spawnSync(
 
 let passed = 0;
 let failed = Number.parseInt(process.env.KONTIKI_PRECHECK_FAILURES ?? '0', 10) || 0;
+// Each failure by name, repeated here at the end: CI keeps only the tail of a long log.
+const failures = [];
 for (const p of tested) {
   const file = join(p, '.vitest-report.json');
   if (!existsSync(file)) {
@@ -48,7 +50,29 @@ for (const p of tested) {
     (r) => r.status === 'failed' && (r.assertionResults ?? []).length === 0,
   ).length;
   failed += brokenFiles;
+  for (const result of report.testResults ?? []) {
+    const where = result.name.startsWith(root) ? result.name.slice(root.length) : result.name;
+    if (result.status === 'failed' && (result.assertionResults ?? []).length === 0) {
+      failures.push(`${where}: ${firstLine(result.message)}`);
+    }
+    for (const t of result.assertionResults ?? []) {
+      if (t.status !== 'failed') continue;
+      failures.push(`${where} > ${t.fullName}: ${firstLine(t.failureMessages?.[0])}`);
+    }
+  }
 }
+if (failures.length > 0) {
+  console.log(`failed tests (${failures.length}):`);
+  for (const f of failures) console.log(`  ${f}`);
+}
+function firstLine(text) {
+  const line =
+    String(text ?? 'no message')
+      .split('\n')
+      .find((l) => l.trim() !== '') ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+}
+
 const ok = turbo.status === 0 && failed === 0;
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exit(ok ? 0 : 1);
