@@ -7,6 +7,7 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { RaftHost, RaftNode } from '@kontiki/core';
 import { SqliteStore } from '@kontiki/storage-sqlite';
 import { grpcTransport } from '@kontiki/transport-grpc';
+import { setHeapGrowingPercent } from '../src/heap-pacing.js';
 
 interface Config {
   readonly id: string;
@@ -21,10 +22,13 @@ interface Config {
   readonly balance?: boolean;
   /** The host's election cap (default: core's, 128). */
   readonly maxConcurrentElections?: number;
+  /** V8's heap growing percent, set as the kv-server executable sets it (0: V8's own). */
+  readonly heapGrowingPercent?: number;
 }
 
 const config = JSON.parse(process.env.MULTI_RAFT_NODE ?? '') as Config;
 const ids = Object.keys(config.peers);
+if (config.heapGrowingPercent !== undefined) setHeapGrowingPercent(config.heapGrowingPercent);
 const store = await SqliteStore.open(config.dir, { synchronous: 'full' });
 const transport = await grpcTransport({
   listen: config.listen,
@@ -127,19 +131,22 @@ setInterval(() => {
 }, 1000);
 // Diagnosis: MULTI_RAFT_PROFILE_AT_MS=T MULTI_RAFT_PROFILE_DIR=D samples allocations (those
 // collected since included) and CPU for 10 s from T ms after start, and writes
-// D/<id>.heapprofile and D/<id>.cpuprofile (what an idle host allocates, and where).
+// D/<id>.heapprofile and D/<id>.cpuprofile (what an idle host allocates, and where). With
+// MULTI_RAFT_PROFILE_SURVIVORS=1 the heap profile keeps only what no collection has freed by
+// its end: what was promoted to the old generation (live or not yet collected), by site.
 if (process.env.MULTI_RAFT_PROFILE_AT_MS && process.env.MULTI_RAFT_PROFILE_DIR) {
   const { Session } = await import('node:inspector/promises');
   const { writeFileSync } = await import('node:fs');
   const dir = process.env.MULTI_RAFT_PROFILE_DIR;
+  const survivorsOnly = process.env.MULTI_RAFT_PROFILE_SURVIVORS === '1';
   setTimeout(async () => {
     const session = new Session();
     session.connect();
     await session.post('HeapProfiler.enable');
     await session.post('HeapProfiler.startSampling', {
       samplingInterval: 1024,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMajorGC: !survivorsOnly,
+      includeObjectsCollectedByMinorGC: !survivorsOnly,
     } as never);
     await session.post('Profiler.enable');
     await session.post('Profiler.start');

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { readSecretFile, SecretFileError } from './cluster-secret.js';
 import { MAX_GROUPS } from './groups.js';
+import { MANY_GROUPS_HEAP_GROWING_PERCENT, MAX_HEAP_GROWING_PERCENT } from './heap-pacing.js';
 import type { HttpTimeouts } from './http-guard.js';
 
 export type TransportKind = 'grpc' | 'ws';
@@ -68,6 +69,11 @@ export interface ServerConfig {
    * hash (groups.ts); every node of the cluster must be given the same number.
    */
   readonly groups?: number;
+  /**
+   * V8's heap growing percent for the executable's process (heap-pacing.ts): 35 by default
+   * with `groups` > 1, 0 (V8's own pacing) otherwise. Only the executable applies it.
+   */
+  readonly heapGrowingPercent?: number;
   /** Largest value accepted, in bytes of UTF-8. */
   readonly maxValueBytes: number;
   /** Largest key accepted, in bytes of UTF-8. */
@@ -121,6 +127,9 @@ Flags (environment variable in brackets):
   --groups N                  shard keys over N Raft groups           [KONTIKI_GROUPS]
                               (<group>-0 ...), default 1; the same N
                               on every node and on every restart
+  --heap-growing-percent N    V8 collects fully once the heap grew N% [KONTIKI_HEAP_GROWING_PERCENT]
+                              past its live size; default 35 with
+                              --groups above 1, else 0 (V8 decides)
   --max-value-bytes N         default 65536                           [KONTIKI_MAX_VALUE_BYTES]
   --write-timeout-ms N        default 5000                            [KONTIKI_WRITE_TIMEOUT_MS]
   --enable-bench              serve POST /admin/bench                 [KONTIKI_ENABLE_BENCH=1]
@@ -305,6 +314,7 @@ export function parseConfig(
         'http-idle-timeout-ms': { type: 'string' },
         group: { type: 'string' },
         groups: { type: 'string' },
+        'heap-growing-percent': { type: 'string' },
         'max-value-bytes': { type: 'string' },
         'write-timeout-ms': { type: 'string' },
         'enable-bench': { type: 'boolean' },
@@ -376,6 +386,7 @@ export function parseConfig(
     peers = checkPeers(id, merged);
   }
 
+  const groups = integer('--groups', str('groups', 'KONTIKI_GROUPS') ?? '1', 1, MAX_GROUPS);
   return {
     id,
     raftListen,
@@ -433,7 +444,14 @@ export function parseConfig(
       ),
     },
     groupId: str('group', 'KONTIKI_GROUP') ?? 'kv',
-    groups: integer('--groups', str('groups', 'KONTIKI_GROUPS') ?? '1', 1, MAX_GROUPS),
+    groups,
+    heapGrowingPercent: integer(
+      '--heap-growing-percent',
+      str('heap-growing-percent', 'KONTIKI_HEAP_GROWING_PERCENT') ??
+        String(groups > 1 ? MANY_GROUPS_HEAP_GROWING_PERCENT : 0),
+      0,
+      MAX_HEAP_GROWING_PERCENT,
+    ),
     maxValueBytes: integer(
       '--max-value-bytes',
       str('max-value-bytes', 'KONTIKI_MAX_VALUE_BYTES') ?? '65536',

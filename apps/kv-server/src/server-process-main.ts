@@ -5,6 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import { ConfigError, parseConfig, USAGE } from './config.js';
+import { setHeapGrowingPercent } from './heap-pacing.js';
 import { KvServer, type ServerEvent } from './kv-server.js';
 
 function print(event: ServerEvent): void {
@@ -37,6 +38,8 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // A process-wide V8 setting: the executable's to make, not KvServer's (a library class).
+  if (config.heapGrowingPercent) setHeapGrowingPercent(config.heapGrowingPercent);
 
   let server: KvServer | undefined;
   let exiting = false;

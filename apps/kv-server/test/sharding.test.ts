@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
@@ -16,6 +17,7 @@ import {
   type WatchResponse,
 } from '../src/gen/etcdserverpb/rpc.js';
 import { groupIds, groupIndexOf } from '../src/groups.js';
+import { MANY_GROUPS_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../src/heap-pacing.js';
 import { requestJson } from '../src/http-json.js';
 import { KvClient } from '../src/kv-client.js';
 import { GROUPS_FILE, KvServer } from '../src/kv-server.js';
@@ -53,6 +55,31 @@ describe('the key to group mapping', () => {
     expect(parseConfig(base, { KONTIKI_GROUPS: '4' })).toMatchObject({ groups: 4 });
     expect(() => parseConfig([...base, '--groups', '0'], {})).toThrow(ConfigError);
     expect(() => parseConfig([...base, '--groups', 'many'], {})).toThrow(/--groups/);
+  });
+
+  it('--heap-growing-percent: 35 with more than one group, V8 decides with one; bounded', () => {
+    const base = ['--id', 'n1', '--peers', 'n1=127.0.0.1:7001', '--storage', 'memory'];
+    expect(parseConfig(base, {})).toMatchObject({ heapGrowingPercent: 0 });
+    expect(parseConfig([...base, '--groups', '2'], {})).toMatchObject({
+      heapGrowingPercent: MANY_GROUPS_HEAP_GROWING_PERCENT,
+    });
+    expect(MANY_GROUPS_HEAP_GROWING_PERCENT).toBe(35);
+    expect(
+      parseConfig([...base, '--groups', '2', '--heap-growing-percent', '0'], {}),
+    ).toMatchObject({ heapGrowingPercent: 0 });
+    expect(parseConfig(base, { KONTIKI_HEAP_GROWING_PERCENT: '50' })).toMatchObject({
+      heapGrowingPercent: 50,
+    });
+    expect(() => parseConfig([...base, '--heap-growing-percent', '-1'], {})).toThrow(
+      /--heap-growing-percent/,
+    );
+    expect(() => parseConfig([...base, '--heap-growing-percent', '1001'], {})).toThrow(ConfigError);
+    expect(() => setHeapGrowingPercent(2.5)).toThrow(RangeError);
+  });
+
+  it("this Node's V8 knows the flag heap-pacing.ts sets (V8 ignores a flag it does not know)", () => {
+    const options = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
+    expect(options).toContain('--heap-growing-percent');
   });
 });
 
