@@ -134,7 +134,21 @@ describe(`kontiki cluster start --groups ${GROUPS}`, () => {
     const again = await start();
     expect(again.stdout).toContain(`keys sharded over ${GROUPS} Raft groups`);
     expect((await runCli(['get', 'k5', ...at])).stdout).toBe('v5\n');
-    again.signal('SIGINT');
-    expect(await again.exited).toBe(0);
+  });
+
+  it('refuses add-node and remove-node, and `kontiki cluster stop` stops it', async () => {
+    const running = clusters.at(-1) as CliProcess;
+    for (const sub of [['add-node'], ['remove-node', 'n3']]) {
+      const refused = await runCli(['cluster', ...sub, ...at]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        `shards keys over ${GROUPS} Raft groups: adding and removing nodes is not supported`,
+      );
+    }
+    const stop = await runCli(['cluster', 'stop', ...at]);
+    expect(stop.stderr).toBe('');
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toMatch(/^stopped the cluster in .* \(kontiki pid \d+\): n1, n2, n3$/m);
+    expect(await running.exited).toBe(0);
   });
 });

@@ -6,12 +6,17 @@ import type { AddNodeResult, RemoveNodeResult } from '../cluster-control.js';
 import { clusterFilePath, DEFAULT_DATA_DIR, isAlive, readClusterFile } from '../cluster-file.js';
 import type { Output } from '../output.js';
 
-/** Sends a request to the control endpoint of the `kontiki cluster start` running in DIR. */
+/**
+ * Sends a request to the control endpoint of the `kontiki cluster start` running in DIR.
+ * `membership`: the request adds or removes a node, which a sharded cluster refuses (stopping
+ * it is fine).
+ */
 async function control(
   dataDir: string,
   path: string,
   body: unknown,
   timeoutMs: number,
+  membership: boolean,
 ): Promise<unknown> {
   const file = readClusterFile(dataDir);
   if (file === undefined || !isAlive(file.pid)) {
@@ -19,7 +24,7 @@ async function control(
       `no running \`kontiki cluster start\` in ${dataDir} (no live ${clusterFilePath(dataDir)}); start one, or pass --data-dir`,
     );
   }
-  if ((file.groups ?? 1) > 1) {
+  if (membership && (file.groups ?? 1) > 1) {
     throw new CommandError(
       `the cluster in ${dataDir} shards keys over ${file.groups} Raft groups: adding and removing nodes is not supported with --groups > 1`,
     );
@@ -64,6 +69,7 @@ export async function clusterAddNodeCommand(args: Parsed, io: Output): Promise<n
     '/add-node',
     { ...(id === undefined ? {} : { id }), learner: args.flag('learner') },
     timeoutMs,
+    true,
   )) as AddNodeResult;
   if (args.flag('json')) io.out(JSON.stringify(r));
   else {
@@ -83,7 +89,7 @@ export async function clusterRemoveNodeCommand(args: Parsed, io: Output): Promis
   const [id] = args.positionals as [string];
   const dataDir = resolve(args.string('data-dir') ?? DEFAULT_DATA_DIR);
   const timeoutMs = args.integer('timeout-ms', 60_000, 1, 600_000);
-  const r = (await control(dataDir, '/remove-node', { id }, timeoutMs)) as RemoveNodeResult;
+  const r = (await control(dataDir, '/remove-node', { id }, timeoutMs, true)) as RemoveNodeResult;
   if (args.flag('json')) io.out(JSON.stringify(r));
   else {
     io.out(
@@ -101,7 +107,7 @@ export async function clusterStopCommand(args: Parsed, io: Output): Promise<numb
   const dataDir = resolve(args.string('data-dir') ?? DEFAULT_DATA_DIR);
   const timeoutMs = args.integer('timeout-ms', 60_000, 1, 600_000);
   const file = readClusterFile(dataDir);
-  const { pid } = (await control(dataDir, '/stop', {}, timeoutMs)) as { pid: number };
+  const { pid } = (await control(dataDir, '/stop', {}, timeoutMs, false)) as { pid: number };
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid)) {
     if (Date.now() > deadline) {
