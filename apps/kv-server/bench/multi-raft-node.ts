@@ -160,6 +160,17 @@ if (process.env.MULTI_RAFT_PROFILE_AT_MS && process.env.MULTI_RAFT_PROFILE_DIR) 
   }, Number(process.env.MULTI_RAFT_PROFILE_AT_MS));
 }
 
+// Diagnosis: MULTI_RAFT_HEAP_SNAPSHOT_AT_MS=T MULTI_RAFT_PROFILE_DIR=D writes D/<id>.heapsnapshot
+// at T ms (what is live then; rank it with `bench:heap-retainers`). It pauses the process.
+if (process.env.MULTI_RAFT_HEAP_SNAPSHOT_AT_MS && process.env.MULTI_RAFT_PROFILE_DIR) {
+  const { writeHeapSnapshot } = await import('node:v8');
+  const dir = process.env.MULTI_RAFT_PROFILE_DIR;
+  setTimeout(
+    () => writeHeapSnapshot(`${dir}/${config.id}.heapsnapshot`),
+    Number(process.env.MULTI_RAFT_HEAP_SNAPSHOT_AT_MS),
+  );
+}
+
 // Experiment (docs/benchmarks.md, "RSS at 10,000 groups"): MULTI_RAFT_INSPECTOR_GC_AT_MS=T asks
 // V8, through the inspector, for a full memory-reducing collection at T ms and reports its
 // pause: it gives the heap back, but stops the process for seconds at 10,000 groups.

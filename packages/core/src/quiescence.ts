@@ -32,6 +32,16 @@ export interface QuiescenceNode {
   transferTo(peer: PeerId): Promise<void>;
 }
 
+/** The empty set every Quiescence starts with: never added to (see {@link adding}). */
+const NO_PEERS: Set<PeerId> = new Set();
+
+/** `set` with `peer` added: a set of its own if `set` is the shared empty one. */
+function adding(set: Set<PeerId>, peer: PeerId): Set<PeerId> {
+  if (set === NO_PEERS) return new Set([peer]);
+  set.add(peer);
+  return set;
+}
+
 /**
  * One group's quiescence (docs/ARCHITECTURE.md, "RaftHost"): on the leader, `awake`, then
  * `offered` (the host's next beat asks the followers; each one's heartbeats stop when it
@@ -41,10 +51,12 @@ export interface QuiescenceNode {
  */
 export class Quiescence implements HostedGroup {
   private leaderState: 'awake' | 'offered' | 'quiesced' = 'awake';
-  private waiting = new Set<PeerId>();
-  private accepted = new Set<PeerId>();
+  // The three sets start as the shared empty one (most nodes of a multi-raft process are
+  // followers, which never fill them) and get their own on the first add: see `adding`.
+  private waiting: Set<PeerId> = NO_PEERS;
+  private accepted: Set<PeerId> = NO_PEERS;
   /** Followers offered again after they came back, awaiting their answer. */
-  private rejoining = new Set<PeerId>();
+  private rejoining: Set<PeerId> = NO_PEERS;
   /** The offer this leader made, for followers that come back. */
   private lastOffer: QuiesceOffer | undefined;
   /** The follower side: the leader endpoint this group is quiesced under. */
@@ -87,9 +99,9 @@ export class Quiescence implements HostedGroup {
     // Without its silent peers the group must still have a quorum, or check-quorum must run.
     if (!this.node.quorum(new Set(live))) return;
     this.leaderState = 'offered';
-    this.waiting = new Set(live);
-    this.accepted = new Set();
-    this.rejoining = new Set();
+    this.waiting = live.length === 0 ? NO_PEERS : new Set(live);
+    this.accepted = NO_PEERS;
+    this.rejoining = NO_PEERS;
     this.lastOffer = offer;
     // Nothing is sent to a silent follower until it is heard again.
     for (const p of missing) this.node.pausePeer(p);
@@ -101,7 +113,7 @@ export class Quiescence implements HostedGroup {
   offerAnswered(peer: PeerId, accepted: boolean): void {
     if (this.leaderState !== 'awake' && this.rejoining.delete(peer)) {
       if (!accepted) this.wakeLeader(`${peer} came back without the whole log`);
-      else this.accepted.add(peer);
+      else this.accepted = adding(this.accepted, peer);
       return;
     }
     if (this.leaderState !== 'offered' || !this.waiting.delete(peer)) return;
@@ -109,7 +121,7 @@ export class Quiescence implements HostedGroup {
       this.wakeLeader(`${peer} did not quiesce`);
       return;
     }
-    this.accepted.add(peer);
+    this.accepted = adding(this.accepted, peer);
     this.node.pausePeer(peer);
     if (this.waiting.size === 0) this.quiesced();
   }
@@ -132,7 +144,7 @@ export class Quiescence implements HostedGroup {
 
   peerBack(peer: PeerId): void {
     if (this.leaderState === 'awake' || this.lastOffer === undefined) return;
-    this.rejoining.add(peer);
+    this.rejoining = adding(this.rejoining, peer);
     this.host.offer(this.lastOffer, [peer], []);
   }
 

@@ -37,10 +37,10 @@ import type {
   TimeoutNowRequest,
   TimeoutNowResponse,
 } from './messages.js';
-import { createNodeParts, type NodeParts, statusOf } from './node-parts.js';
+import { createNodeParts, type NodeHooks, type NodeParts, statusOf } from './node-parts.js';
 import { type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { type ApplyOptions, type ApplyResult, ProposalQueue } from './proposals.js';
-import { Quiescence } from './quiescence.js';
+import { Quiescence, type QuiescenceNode } from './quiescence.js';
 import { preferredLeaderOf } from './raft-host.js';
 import type { RaftMetaManager } from './raft-meta.js';
 import type { ReadOnlyService, ReadOptions } from './read-only-service.js';
@@ -129,7 +129,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   private readonly voteTimer: RaftTimer;
   private readonly stepdownTimer: RaftTimer;
   private unserve: (() => void) | undefined;
-  private readonly parts: () => NodeParts<R>;
+  private readonly parts: NodeParts<R>;
   /** Quiescence of this group, when it runs on a RaftHost. */
   private readonly quiescence: Quiescence | undefined;
   /** The peers registered with the host (the latest configuration's, this node excluded). */
@@ -149,31 +149,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.sm = resolved.stateMachine;
     this.self = resolved.peerId;
     this.logger = resolved.logger;
-    const parts = createNodeParts<R>(resolved, {
-      role: () => this.roleValue,
-      leaderId: () => this.leaderId,
-      leaderStarted: () => this.leaderStarted,
-      readyLeader: () => this.readyLeader(),
-      enterError: (error) => this.enterError(error),
-      onDurable: () => {
-        if (this.isLeaderRole()) this.updateCommit();
-      },
-      onApplied: (data, results, last) => this.onApplied(data, results, last),
-      onConfigurationApplied: (entry) => this.onConfigurationApplied(entry),
-      onMatch: (peer) => this.onMatch(peer),
-      onAck: () => this.onAck(),
-      onIdleHeartbeat: () => this.checkQuiesce(),
-      onHigherTerm: (term, from) => this.onHigherTerm(term, from),
-      setTransferring: (on) =>
-        this.transitions.run(() => {
-          if (on) this.setRole('transferring');
-          else if (this.roleValue === 'transferring') this.setRole('leader');
-        }),
-      appendConfiguration: (conf) => this.appendConfiguration(conf),
-      syncReplicators: () => this.syncReplicators(),
-      stepDownRemoved: () =>
-        this.stepDown(this.meta.term, 'removed from the configuration', undefined),
-    });
+    const parts = createNodeParts<R>(resolved, new NodeImpl.Hooks<R>(this));
     this.meta = parts.meta;
     this.log = parts.log;
     this.fsm = parts.fsm;
@@ -188,7 +164,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.confChange = parts.confChange;
     this.leaderWaiters = parts.leaderWaiters;
     this.proposals = new ProposalQueue<R>(parts.metrics);
-    this.parts = () => parts;
+    this.parts = parts;
     const clock = resolved.clock;
     this.electionTimer = new ElectionTimer(this.options, () => this.handleElectionTimeout());
     this.admission = electionAdmissionOf(resolved.transport);
@@ -198,7 +174,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.quiescence =
       host === undefined
         ? undefined
-        : new Quiescence(resolved.groupId, host, this.quiescenceHooks());
+        : new Quiescence(resolved.groupId, host, new NodeImpl.QuiescenceHooks<R>(this));
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -289,7 +265,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   }
 
   status(): NodeStatus {
-    return statusOf(this.parts(), {
+    return statusOf(this.parts, {
       groupId: this.options.groupId,
       peerId: this.self,
       role: this.roleValue,
@@ -402,13 +378,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
   /** What the transport calls for requests to this group. */
   rpcHandler(): RpcHandler {
     // Every request passes the gate first: malformed or from a stranger, it touches nothing.
-    return this.gate.guard(() => this.checkRunning(), {
-      requestVote: (req) => this.handleRequestVote(req),
-      appendEntries: (req) => this.handleAppendEntries(req),
-      installSnapshot: (req) => this.handleInstallSnapshot(req),
-      timeoutNow: (req) => this.handleTimeoutNow(req),
-      readIndex: (req) => this.handleReadIndex(req),
-    });
+    return this.gate.guard(() => this.checkRunning(), new NodeImpl.Handlers(this));
   }
 
   async handleRequestVote(req: RequestVoteRequest): Promise<RequestVoteResponse> {
@@ -853,7 +823,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       }
       if (this.roleValue !== 'follower') this.setRole('follower');
       if (leader !== this.leaderId) this.setLeader(leader);
-      this.parts().metrics.leader(this.leaderId, this.meta.term); // same leader, later term
+      this.parts.metrics.leader(this.leaderId, this.meta.term); // same leader, later term
       if (!this.electionTimer.armed) this.electionTimer.arm();
     });
   }
@@ -958,105 +928,93 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
 
   // ---------------------------------------------------------------- quiescence (RaftHost)
 
-  private quiescenceHooks() {
+  /** The quiescence offer this leader would make now, if it may quiesce. */
+  private quiesceOffer(): QuiesceOffer | undefined {
+    const log = this.log;
+    const last = log.lastIndex;
+    const conf = log.latestConfiguration();
+    if (
+      this.roleValue !== 'leader' ||
+      !this.leaderStarted ||
+      this.proposals.size > 0 ||
+      this.reads.busy ||
+      this.confChange.busy ||
+      this.transfer.inProgress ||
+      (conf.oldVoters?.length ?? 0) > 0 ||
+      this.ballotBox.commitIndex !== last ||
+      log.durableIndex !== last ||
+      this.fsm.appliedIndex !== last
+    ) {
+      return undefined;
+    }
     return {
-      quiesceOffer: (): QuiesceOffer | undefined => {
-        const log = this.log;
-        const last = log.lastIndex;
-        const conf = log.latestConfiguration();
-        if (
-          this.roleValue !== 'leader' ||
-          !this.leaderStarted ||
-          this.proposals.size > 0 ||
-          this.reads.busy ||
-          this.confChange.busy ||
-          this.transfer.inProgress ||
-          (conf.oldVoters?.length ?? 0) > 0 ||
-          this.ballotBox.commitIndex !== last ||
-          log.durableIndex !== last ||
-          this.fsm.appliedIndex !== last
-        ) {
-          return undefined;
-        }
-        return {
-          groupId: this.options.groupId,
-          term: this.meta.term,
-          lastIndex: last,
-          lastTerm: log.lastLogTerm,
-          commitIndex: last,
-        };
-      },
-      followers: () => this.replicators.peers(),
-      caughtUp: (peer: PeerId) => this.replicators.caughtUp(peer),
-      quorum: (peers: ReadonlySet<PeerId>) =>
-        hasQuorum(this.log.latestConfiguration(), (p) => p === this.self || peers.has(p)),
-      pausePeer: (peer: PeerId) => this.replicators.get(peer)?.pause(),
-      pauseLeader: () => this.stepdownTimer.stop(),
-      resumeLeader: () => {
-        if (!this.isLeaderRole() || !this.isRunning()) return;
-        this.replicators.resumeHeartbeats();
-        // Check-quorum looks back a whole window from now: the followers answer the
-        // heartbeats just sent.
-        this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
-        this.idleIndex = -1;
-      },
-      followerAccepts: (offer: QuiesceOffer, from: PeerId): boolean => {
-        const log = this.log;
-        if (
-          !this.isRunning() ||
-          this.isLeaderRole() ||
-          offer.term < this.meta.term ||
-          log.lastIndex !== offer.lastIndex ||
-          log.lastLogTerm !== offer.lastTerm ||
-          log.durableIndex !== offer.lastIndex ||
-          !allPeers(log.latestConfiguration()).includes(from)
-        ) {
-          return false;
-        }
-        // The offer speaks for the leader of offer.term, as its empty AppendEntries would (its
-        // endpoint sends it): a follower that does not know that leader yet (it restarted)
-        // follows it, as on a heartbeat.
-        if (
-          offer.term > this.meta.term ||
-          this.roleValue !== 'follower' ||
-          this.leaderId !== from
-        ) {
-          this.stepDown(offer.term, 'quiesce offer from the leader', from);
-        }
-        if (this.meta.pending !== undefined || this.meta.term !== offer.term) return false;
-        // The logs match at the leader's last index (same index and term), so this log is
-        // the leader's, and the leader says all of it is committed.
-        if (this.ballotBox.advanceTo(offer.commitIndex)) {
-          this.fsm.setCommitted(offer.commitIndex);
-        }
-        this.followerLease.renew();
-        return true;
-      },
-      pauseFollower: () => this.electionTimer.stop(),
-      resumeFollower: (contactAt: number) => {
-        this.followerLease.renewAt(contactAt);
-        if (this.isRunning() && this.roleValue === 'follower') this.electionTimer.arm(contactAt);
-      },
-      debug: (message: string, fields?: Record<string, unknown>) =>
-        this.logger.debug(message, fields),
-      handOverTo: (): PeerId | undefined => {
-        if (
-          !this.options.host?.balance ||
-          this.quiescence?.leaderQuiesced !== true ||
-          this.roleValue !== 'leader' ||
-          !this.leaderStarted ||
-          this.transfer.inProgress ||
-          this.confChange.busy ||
-          this.proposals.size > 0
-        ) {
-          return undefined;
-        }
-        const preferred = this.preferredLeader();
-        if (preferred === undefined || preferred === this.self) return undefined;
-        return this.replicators.caughtUp(preferred) ? preferred : undefined;
-      },
-      transferTo: (peer: PeerId) => this.transferLeadership(peer),
+      groupId: this.options.groupId,
+      term: this.meta.term,
+      lastIndex: last,
+      lastTerm: log.lastLogTerm,
+      commitIndex: last,
     };
+  }
+
+  private resumeLeader(): void {
+    if (!this.isLeaderRole() || !this.isRunning()) return;
+    this.replicators.resumeHeartbeats();
+    // Check-quorum looks back a whole window from now: the followers answer the
+    // heartbeats just sent.
+    this.stepdownTimer.start(CHECK_QUORUM_WINDOW_TIMEOUTS * this.options.electionTimeoutMs);
+    this.idleIndex = -1;
+  }
+
+  private followerAccepts(offer: QuiesceOffer, from: PeerId): boolean {
+    const log = this.log;
+    if (
+      !this.isRunning() ||
+      this.isLeaderRole() ||
+      offer.term < this.meta.term ||
+      log.lastIndex !== offer.lastIndex ||
+      log.lastLogTerm !== offer.lastTerm ||
+      log.durableIndex !== offer.lastIndex ||
+      !allPeers(log.latestConfiguration()).includes(from)
+    ) {
+      return false;
+    }
+    // The offer speaks for the leader of offer.term, as its empty AppendEntries would (its
+    // endpoint sends it): a follower that does not know that leader yet (it restarted)
+    // follows it, as on a heartbeat.
+    if (offer.term > this.meta.term || this.roleValue !== 'follower' || this.leaderId !== from) {
+      this.stepDown(offer.term, 'quiesce offer from the leader', from);
+    }
+    if (this.meta.pending !== undefined || this.meta.term !== offer.term) return false;
+    // The logs match at the leader's last index (same index and term), so this log is
+    // the leader's, and the leader says all of it is committed.
+    if (this.ballotBox.advanceTo(offer.commitIndex)) {
+      this.fsm.setCommitted(offer.commitIndex);
+    }
+    this.followerLease.renew();
+    return true;
+  }
+
+  private resumeFollower(contactAt: number): void {
+    this.followerLease.renewAt(contactAt);
+    if (this.isRunning() && this.roleValue === 'follower') this.electionTimer.arm(contactAt);
+  }
+
+  /** The peer to hand this quiesced group's leadership to (RaftHost balancing), if any. */
+  private handOverTo(): PeerId | undefined {
+    if (
+      !this.options.host?.balance ||
+      this.quiescence?.leaderQuiesced !== true ||
+      this.roleValue !== 'leader' ||
+      !this.leaderStarted ||
+      this.transfer.inProgress ||
+      this.confChange.busy ||
+      this.proposals.size > 0
+    ) {
+      return undefined;
+    }
+    const preferred = this.preferredLeader();
+    if (preferred === undefined || preferred === this.self) return undefined;
+    return this.replicators.caughtUp(preferred) ? preferred : undefined;
   }
 
   /** The voter that should lead this group when it can (RaftHost balancing). */
@@ -1099,7 +1057,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     // Nothing leaves `shutdown`, and `error` leads only to `shutdown`.
     if (previous === 'shutdown' || (previous === 'error' && role !== 'shutdown')) return;
     this.roleValue = role;
-    this.parts().metrics.role(role);
+    this.parts.metrics.role(role);
     this.notify('roleChange', { role, previous, term: this.meta.term });
   }
 
@@ -1111,7 +1069,7 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
       this.transitions.defer(() => this.sm.onStopFollowing?.({ leaderId: previous, term }));
     }
     this.leaderId = leader;
-    this.parts().metrics.leader(leader, term);
+    this.parts.metrics.leader(leader, term);
     if (leader !== undefined && leader !== this.self) {
       this.transitions.defer(() => this.sm.onStartFollowing?.({ leaderId: leader, term }));
       // A transfer is done once somebody else leads, not merely when this node stepped down.
@@ -1177,4 +1135,132 @@ export class NodeImpl<R = unknown> extends TypedEmitter<NodeEvents> {
     this.transitions.defer(() => this.sm.onError?.(error));
     this.notify('error', { error });
   }
+
+  // ---------------------------------------------------------------- the node's faces
+
+  // What the components, the RaftHost and the transport ask of a node: an object each whose
+  // methods forward to it, rather than a closure per question (~2 KiB per node, and a
+  // multi-raft process holds thousands). Declared in the class so they may call its private
+  // methods.
+
+  /** What the components ask of the node (node-parts.ts). */
+  private static readonly Hooks = class Hooks<R> implements NodeHooks<R> {
+    constructor(private readonly n: NodeImpl<R>) {}
+    role(): Role {
+      return this.n.roleValue;
+    }
+    leaderId(): PeerId | undefined {
+      return this.n.leaderId;
+    }
+    leaderStarted(): boolean {
+      return this.n.leaderStarted;
+    }
+    // The components keep these five as callbacks of their own (not called on this object),
+    // so they are bound functions.
+    readonly readyLeader = (): PeerId | undefined => this.n.readyLeader();
+    readonly enterError = (error: RaftError): void => this.n.enterError(error);
+    readonly onDurable = (): void => {
+      if (this.n.isLeaderRole()) this.n.updateCommit();
+    };
+    readonly onApplied = (
+      data: readonly LogEntry[],
+      results: readonly R[] | undefined,
+      last: number,
+    ): void => this.n.onApplied(data, results, last);
+    readonly onConfigurationApplied = (entry: LogEntry): void =>
+      this.n.onConfigurationApplied(entry);
+    onMatch(peer: PeerId): void {
+      this.n.onMatch(peer);
+    }
+    onAck(): void {
+      this.n.onAck();
+    }
+    onIdleHeartbeat(): void {
+      this.n.checkQuiesce();
+    }
+    onHigherTerm(term: number, from: PeerId): void {
+      this.n.onHigherTerm(term, from);
+    }
+    setTransferring(on: boolean): void {
+      const n = this.n;
+      n.transitions.run(() => {
+        if (on) n.setRole('transferring');
+        else if (n.roleValue === 'transferring') n.setRole('leader');
+      });
+    }
+    appendConfiguration(conf: Configuration): number {
+      return this.n.appendConfiguration(conf);
+    }
+    syncReplicators(): void {
+      this.n.syncReplicators();
+    }
+    stepDownRemoved(): void {
+      this.n.stepDown(this.n.meta.term, 'removed from the configuration', undefined);
+    }
+  };
+
+  /** What the RaftHost's quiescence asks of the node (quiescence.ts). */
+  private static readonly QuiescenceHooks = class QuiescenceHooks<R> implements QuiescenceNode {
+    constructor(private readonly n: NodeImpl<R>) {}
+    quiesceOffer(): QuiesceOffer | undefined {
+      return this.n.quiesceOffer();
+    }
+    followers(): readonly PeerId[] {
+      return this.n.replicators.peers();
+    }
+    caughtUp(peer: PeerId): boolean {
+      return this.n.replicators.caughtUp(peer);
+    }
+    quorum(peers: ReadonlySet<PeerId>): boolean {
+      const self = this.n.self;
+      return hasQuorum(this.n.log.latestConfiguration(), (p) => p === self || peers.has(p));
+    }
+    pausePeer(peer: PeerId): void {
+      this.n.replicators.get(peer)?.pause();
+    }
+    pauseLeader(): void {
+      this.n.stepdownTimer.stop();
+    }
+    resumeLeader(): void {
+      this.n.resumeLeader();
+    }
+    followerAccepts(offer: QuiesceOffer, from: PeerId): boolean {
+      return this.n.followerAccepts(offer, from);
+    }
+    pauseFollower(): void {
+      this.n.electionTimer.stop();
+    }
+    resumeFollower(contactAt: number): void {
+      this.n.resumeFollower(contactAt);
+    }
+    debug(message: string, fields?: Record<string, unknown>): void {
+      this.n.logger.debug(message, fields);
+    }
+    handOverTo(): PeerId | undefined {
+      return this.n.handOverTo();
+    }
+    transferTo(peer: PeerId): Promise<void> {
+      return this.n.transferLeadership(peer);
+    }
+  };
+
+  /** The five RPCs of a group, for the transport (behind the request gate). */
+  private static readonly Handlers = class Handlers<R> {
+    constructor(private readonly n: NodeImpl<R>) {}
+    requestVote(req: RequestVoteRequest): Promise<RequestVoteResponse> {
+      return this.n.handleRequestVote(req);
+    }
+    appendEntries(req: AppendEntriesRequest): Promise<AppendEntriesResponse> {
+      return this.n.handleAppendEntries(req);
+    }
+    installSnapshot(req: InstallSnapshotRequest): Promise<InstallSnapshotResponse> {
+      return this.n.handleInstallSnapshot(req);
+    }
+    timeoutNow(req: TimeoutNowRequest): Promise<TimeoutNowResponse> {
+      return this.n.handleTimeoutNow(req);
+    }
+    readIndex(req: ReadIndexRequest): Promise<ReadIndexResponse> {
+      return this.n.handleReadIndex(req);
+    }
+  };
 }
