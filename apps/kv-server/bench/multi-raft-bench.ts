@@ -209,7 +209,7 @@ async function level(groups: number) {
       const led = victim.last?.leading ?? 0;
       victim.child.kill('SIGKILL');
       const survivors = members.filter((m) => m !== victim);
-      // Reports arrive once a second: the figure is rounded up to that.
+      // Reports arrive four times a second: the figure is rounded up to that.
       const reelectedMs = await until(
         () =>
           survivors.reduce((sum, m) => sum + (m.last?.leading ?? 0), 0) === groups &&
