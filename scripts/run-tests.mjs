@@ -45,19 +45,20 @@ for (const p of tested) {
   const report = JSON.parse(readFileSync(file, 'utf8'));
   passed += report.numPassedTests ?? 0;
   failed += report.numFailedTests ?? 0;
-  // A test file that fails to load has no tests; count it as a failure.
-  const brokenFiles = (report.testResults ?? []).filter(
-    (r) => r.status === 'failed' && (r.assertionResults ?? []).length === 0,
-  ).length;
-  failed += brokenFiles;
   for (const result of report.testResults ?? []) {
-    const where = result.name.startsWith(root) ? result.name.slice(root.length) : result.name;
-    if (result.status === 'failed' && (result.assertionResults ?? []).length === 0) {
+    const name = String(result.name ?? '(unnamed file)');
+    const where = name.startsWith(root) ? name.slice(root.length) : name;
+    const failedTests = (result.assertionResults ?? []).filter((t) => t.status === 'failed');
+    // A file that failed with no failed test (it did not load, or a hook such as afterAll
+    // threw) counts as one failure.
+    if (result.status === 'failed' && failedTests.length === 0) {
+      failed++;
       failures.push(`${where}: ${firstLine(result.message)}`);
     }
-    for (const t of result.assertionResults ?? []) {
-      if (t.status !== 'failed') continue;
-      failures.push(`${where} > ${t.fullName}: ${firstLine(t.failureMessages?.[0])}`);
+    for (const t of failedTests) {
+      failures.push(
+        `${where} > ${t.fullName ?? t.title ?? '?'}: ${firstLine(t.failureMessages?.[0])}`,
+      );
     }
   }
 }
@@ -67,9 +68,9 @@ if (failures.length > 0) {
 }
 function firstLine(text) {
   const line =
-    String(text ?? 'no message')
+    String(text ?? '')
       .split('\n')
-      .find((l) => l.trim() !== '') ?? '';
+      .find((l) => l.trim() !== '') ?? 'no message';
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
 

@@ -166,7 +166,8 @@ function optionalAddress(name: string, value: string | undefined): string | unde
 }
 
 function integer(name: string, value: string, min: number, max: number): number {
-  const n = Number(value);
+  // Number('') is 0: an empty flag or variable would pass as 0 where 0 is allowed.
+  const n = value.trim() === '' ? Number.NaN : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new ConfigError(`${name}: expected an integer from ${min} to ${max}, got "${value}"`);
   }

@@ -74,6 +74,10 @@ describe('the key to group mapping', () => {
       /--heap-growing-percent/,
     );
     expect(() => parseConfig([...base, '--heap-growing-percent', '1001'], {})).toThrow(ConfigError);
+    // An empty value is not 0 (which would turn the pacing off without a word).
+    expect(() =>
+      parseConfig([...base, '--groups', '2'], { KONTIKI_HEAP_GROWING_PERCENT: '' }),
+    ).toThrow(/--heap-growing-percent/);
     expect(() => setHeapGrowingPercent(2.5)).toThrow(RangeError);
   });
 
