@@ -9,7 +9,7 @@
  *   lead every group between them.
  *
  * `pnpm run bench:multi-raft [--groups 100,1000] [--idle-seconds 10] [--timeout-seconds 90]
- * [--election-timeout-ms 1000] [--host on|off] [--settle-seconds 10] [--heap-growing-percent 35]`: with `--host on` (the default)
+ * [--election-timeout-ms 1000] [--host on|off] [--settle-seconds 10] [--heap-growing-percent N]`: with `--host on` (the default)
  * each process runs its groups on one RaftHost (shared scheduler, node-level heartbeats,
  * quiescence), and the idle window starts `--settle-seconds` after every group is elected. Prints one JSON value on stdout; progress on stderr.
  */
@@ -21,7 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { MANY_GROUPS_HEAP_GROWING_PERCENT } from '../src/heap-pacing.js';
+import { defaultHeapGrowingPercent } from '../src/heap-pacing.js';
 import { cpuSeconds } from './proc-stat.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./multi-raft-node.ts', import.meta.url));
@@ -41,11 +41,11 @@ const balance = arg('balance', 'on') !== 'off';
 // `--max-elections N`: the hosts' election cap (RaftHost maxConcurrentElections).
 const maxElections = Number(arg('max-elections', '0'));
 // `--heap-growing-percent N`: V8's heap pacing in the node processes, set at their start as
-// the kv-server executable sets it; by default what that executable uses with --groups > 1
-// (0: V8's own pacing).
-const heapGrowingPercent = Number(
-  arg('heap-growing-percent', String(MANY_GROUPS_HEAP_GROWING_PERCENT)),
-);
+// the kv-server executable sets it; by default what that executable uses for the level's group
+// count (0: V8's own pacing).
+const heapGrowingOption = arg('heap-growing-percent', '');
+const heapGrowingPercentFor = (groups: number): number =>
+  heapGrowingOption === '' ? defaultHeapGrowingPercent(groups) : Number(heapGrowingOption);
 // `--node-flags "--a --b"`: extra flags for the node processes (V8 memory experiments).
 const nodeFlags = arg('node-flags', '')
   .split(' ')
@@ -124,7 +124,7 @@ async function level(groups: number) {
           host,
           balance,
           ...(maxElections > 0 ? { maxConcurrentElections: maxElections } : {}),
-          heapGrowingPercent,
+          heapGrowingPercent: heapGrowingPercentFor(groups),
         }),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -245,6 +245,7 @@ async function level(groups: number) {
     }
     return {
       groups,
+      heapGrowingPercent: heapGrowingPercentFor(groups),
       allElectedMsAfterSpawn: sinceStartMs ?? null,
       mostGroupsLedAtOnce: Math.max(mostLed, ledAtTimeout),
       groupsLedWhenTheWaitEnded: ledAtTimeout,
@@ -275,7 +276,6 @@ console.log(
       host,
       balance,
       ...(maxElections > 0 ? { maxConcurrentElections: maxElections } : {}),
-      heapGrowingPercent,
       settleSeconds,
       idleSeconds,
       machine: {

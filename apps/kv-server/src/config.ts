@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { readSecretFile, SecretFileError } from './cluster-secret.js';
 import { MAX_GROUPS } from './groups.js';
-import { MANY_GROUPS_HEAP_GROWING_PERCENT, MAX_HEAP_GROWING_PERCENT } from './heap-pacing.js';
+import { defaultHeapGrowingPercent, MAX_HEAP_GROWING_PERCENT } from './heap-pacing.js';
 import type { HttpTimeouts } from './http-guard.js';
 
 export type TransportKind = 'grpc' | 'ws';
@@ -71,7 +71,7 @@ export interface ServerConfig {
   readonly groups?: number;
   /**
    * V8's heap growing percent for the executable's process (heap-pacing.ts): 35 by default
-   * with `groups` > 1, 0 (V8's own pacing) otherwise. Only the executable applies it.
+   * with 1,000 groups or more, 0 (V8's own pacing) otherwise. Only the executable applies it.
    */
   readonly heapGrowingPercent?: number;
   /** Largest value accepted, in bytes of UTF-8. */
@@ -129,7 +129,7 @@ Flags (environment variable in brackets):
                               on every node and on every restart
   --heap-growing-percent N    V8 collects fully once the heap grew N% [KONTIKI_HEAP_GROWING_PERCENT]
                               past its live size; default 35 with
-                              --groups above 1, else 0 (V8 decides)
+                              --groups 1000 or more, else 0 (V8 decides)
   --max-value-bytes N         default 65536                           [KONTIKI_MAX_VALUE_BYTES]
   --write-timeout-ms N        default 5000                            [KONTIKI_WRITE_TIMEOUT_MS]
   --enable-bench              serve POST /admin/bench                 [KONTIKI_ENABLE_BENCH=1]
@@ -449,7 +449,7 @@ export function parseConfig(
     heapGrowingPercent: integer(
       '--heap-growing-percent',
       str('heap-growing-percent', 'KONTIKI_HEAP_GROWING_PERCENT') ??
-        String(groups > 1 ? MANY_GROUPS_HEAP_GROWING_PERCENT : 0),
+        String(defaultHeapGrowingPercent(groups)),
       0,
       MAX_HEAP_GROWING_PERCENT,
     ),

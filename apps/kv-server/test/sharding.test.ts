@@ -17,7 +17,11 @@ import {
   type WatchResponse,
 } from '../src/gen/etcdserverpb/rpc.js';
 import { groupIds, groupIndexOf } from '../src/groups.js';
-import { MANY_GROUPS_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../src/heap-pacing.js';
+import {
+  MANY_GROUPS_HEAP_GROWING_PERCENT,
+  PACED_FROM_GROUPS,
+  setHeapGrowingPercent,
+} from '../src/heap-pacing.js';
 import { requestJson } from '../src/http-json.js';
 import { KvClient } from '../src/kv-client.js';
 import { GROUPS_FILE, KvServer } from '../src/kv-server.js';
@@ -57,15 +61,17 @@ describe('the key to group mapping', () => {
     expect(() => parseConfig([...base, '--groups', 'many'], {})).toThrow(/--groups/);
   });
 
-  it('--heap-growing-percent: 35 with more than one group, V8 decides with one; bounded', () => {
+  it('--heap-growing-percent: 35 from 1,000 groups on, V8 decides below; bounded', () => {
     const base = ['--id', 'n1', '--peers', 'n1=127.0.0.1:7001', '--storage', 'memory'];
     expect(parseConfig(base, {})).toMatchObject({ heapGrowingPercent: 0 });
-    expect(parseConfig([...base, '--groups', '2'], {})).toMatchObject({
+    expect(parseConfig([...base, '--groups', '999'], {})).toMatchObject({ heapGrowingPercent: 0 });
+    expect(parseConfig([...base, '--groups', '1000'], {})).toMatchObject({
       heapGrowingPercent: MANY_GROUPS_HEAP_GROWING_PERCENT,
     });
     expect(MANY_GROUPS_HEAP_GROWING_PERCENT).toBe(35);
+    expect(PACED_FROM_GROUPS).toBe(1000);
     expect(
-      parseConfig([...base, '--groups', '2', '--heap-growing-percent', '0'], {}),
+      parseConfig([...base, '--groups', '1000', '--heap-growing-percent', '0'], {}),
     ).toMatchObject({ heapGrowingPercent: 0 });
     expect(parseConfig(base, { KONTIKI_HEAP_GROWING_PERCENT: '50' })).toMatchObject({
       heapGrowingPercent: 50,
@@ -76,7 +82,7 @@ describe('the key to group mapping', () => {
     expect(() => parseConfig([...base, '--heap-growing-percent', '1001'], {})).toThrow(ConfigError);
     // An empty value is not 0 (which would turn the pacing off without a word).
     expect(() =>
-      parseConfig([...base, '--groups', '2'], { KONTIKI_HEAP_GROWING_PERCENT: '' }),
+      parseConfig([...base, '--groups', '1000'], { KONTIKI_HEAP_GROWING_PERCENT: '' }),
     ).toThrow(/--heap-growing-percent/);
     expect(() => setHeapGrowingPercent(2.5)).toThrow(RangeError);
   });
