@@ -10,14 +10,15 @@
  * [--heap-growing-percent N] [--cpu-prof DIR]` (N goes to the servers as KONTIKI_HEAP_GROWING_PERCENT; without
  * it they use the executable's default). Prints one JSON value on stdout; progress on stderr.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { defaultHeapGrowingPercent } from '../src/heap-pacing.js';
 import { LocalCluster } from '../src/local-cluster.js';
 import { int } from './cli-args.js';
-import { cpuSeconds } from './proc-stat.js';
+import { cpuSeconds, loadAverage, machineOf, rssMiB } from './proc-stat.js';
 
 const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER_SCRIPT = join(PACKAGE_DIR, 'dist', 'main.js');
@@ -56,15 +57,10 @@ async function summary(http: string): Promise<GroupsSummary | undefined> {
   }
 }
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m === null ? Number.NaN : Math.round(Number(m[1]) / 1024);
-}
-
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kontiki-demo-idle-'));
-const loadBefore = loadavg().map((l) => Number(l.toFixed(2)));
+const loadBefore = loadAverage();
 const started = performance.now();
 const cluster = await LocalCluster.start({
   serverScript: SERVER_SCRIPT,
@@ -128,14 +124,10 @@ try {
         bench: 'demo-idle: 3 kv-server processes, gRPC, SQLite synchronous=full, N groups',
         command: `pnpm run bench:demo-idle ${process.argv.slice(2).join(' ')}`.trim(),
         date: new Date().toISOString(),
-        machine: {
-          node: process.version,
-          cpus: cpus().length,
-          loadAverageBefore: loadBefore,
-          loadAverageAfter: loadavg().map((l) => Number(l.toFixed(2))),
-        },
+        machine: machineOf(loadBefore),
         groups,
-        heapGrowingPercent: heapGrowingPercent ?? 'executable default',
+        // What the servers run with: the option, or the executable's default for the count.
+        heapGrowingPercent: heapGrowingPercent ?? defaultHeapGrowingPercent(groups),
         settleSeconds,
         idleSeconds,
         allLedMsAfterStart: allLedMs,

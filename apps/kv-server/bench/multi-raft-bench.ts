@@ -17,12 +17,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { defaultHeapGrowingPercent } from '../src/heap-pacing.js';
-import { cpuSeconds } from './proc-stat.js';
+import { cpuSeconds, loadAverage, machineOf } from './proc-stat.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./multi-raft-node.ts', import.meta.url));
 
@@ -264,7 +264,7 @@ async function level(groups: number) {
 }
 
 const results = [];
-const loadBefore = loadavg().map((l) => Number(l.toFixed(2)));
+const loadBefore = loadAverage();
 for (const g of levels) results.push(await level(g));
 console.log(
   JSON.stringify(
@@ -278,12 +278,7 @@ console.log(
       ...(maxElections > 0 ? { maxConcurrentElections: maxElections } : {}),
       settleSeconds,
       idleSeconds,
-      machine: {
-        node: process.version,
-        cpus: cpus().length,
-        loadAverageBefore: loadBefore,
-        loadAverageAfter: loadavg().map((l) => Number(l.toFixed(2))),
-      },
+      machine: machineOf(loadBefore),
       results,
     },
     null,

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux almost everywhere). */
 const TICKS_PER_SECOND = (() => {
@@ -31,4 +32,26 @@ export function cpuSeconds(pid: number): number {
 /** CPU seconds of several processes together. */
 export function totalCpuSeconds(pids: readonly number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+}
+
+/** A process's resident set size, MiB (VmRSS of /proc/<pid>/status). */
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (m === null) throw new Error(`cannot read the RSS of process ${pid}`);
+  return Math.round(Number(m[1]) / 1024);
+}
+
+/** The load averages (1, 5, 15 min), to two decimals. */
+export function loadAverage(): number[] {
+  return loadavg().map((l) => Number(l.toFixed(2)));
+}
+
+/** The machine as a benchmark's JSON reports it: Node, cores, load before and now. */
+export function machineOf(loadAverageBefore: readonly number[]) {
+  return {
+    node: process.version,
+    cpus: cpus().length,
+    loadAverageBefore,
+    loadAverageAfter: loadAverage(),
+  };
 }

@@ -8,16 +8,19 @@ import { setFlagsFromString } from 'node:v8';
 export const PACED_FROM_GROUPS = 1000;
 
 /**
- * The kv-server executable's default with `--groups` of {@link PACED_FROM_GROUPS} or more: V8 starts a full collection
- * once the old generation has grown 35% past what the last one left live, instead of up to
- * 4x (V8 picks the factor from how fast it marks). Thousands of groups electing at once
+ * The kv-server executable's default with {@link PACED_FROM_GROUPS} groups or more: V8 starts
+ * a full collection once the old generation has grown 35% past what the last one left live,
+ * instead of up to 4x (V8 picks the factor from how fast it marks). Thousands of groups electing at once
  * promote hundreds of MiB of short-lived garbage; with V8's own pacing the heap grows to ~3x
  * its live size before the first full collection and keeps those pages (docs/ARCHITECTURE.md,
  * "The election burst and the heap"). Not a cap: the heap still grows as far as it must.
  */
 export const MANY_GROUPS_HEAP_GROWING_PERCENT = 35;
 
-/** The executable's default for `groups` groups: {@link MANY_GROUPS_HEAP_GROWING_PERCENT} from {@link PACED_FROM_GROUPS} on, else 0 (V8's own). */
+/**
+ * The executable's default for `groups` groups: {@link MANY_GROUPS_HEAP_GROWING_PERCENT} from
+ * {@link PACED_FROM_GROUPS} on, else 0 (V8's own pacing).
+ */
 export function defaultHeapGrowingPercent(groups: number): number {
   return groups >= PACED_FROM_GROUPS ? MANY_GROUPS_HEAP_GROWING_PERCENT : 0;
 }
