@@ -7,6 +7,11 @@
 //                  --election-timeout 1000), data in a temporary folder
 //   kontiki-grpc   3 kv-server processes, SQLite synchronous=full, gRPC between nodes
 //   kontiki-ws     the same with the WebSocket transport
+// and on request (--systems):
+//   kontiki-grpc-memory  kontiki-grpc on memory storage (not durable): the disk's share
+//   node-floor     a yardstick: one Node process answering every Put at once on node:http2
+//                  (bench/floor-server.ts): the CPU any Node server spends per request, and
+//                  the most this load client can drive on this machine
 // Each is driven in turn, level by level (1, 16, 64, 256 in flight), by a closed-loop load
 // client in its own process (bench/load-client.ts) that sends 100-byte Puts (--value-bytes)
 // to the leader. Per level: acknowledged Puts per second, p50/p99 latency, and the CPU the
@@ -15,7 +20,8 @@
 // measures itself, not the servers); then Kontiki/etcd ratios.
 //
 // Usage: tsx bench/etcd-compare.ts [--quick] [--groups N] [--value-bytes N] [--levels 1,16,64,256]
-//          [--seconds S] [--systems etcd,kontiki-grpc,kontiki-ws] [--fsync] [--client grpc-js|raw]
+//          [--seconds S] [--systems etcd,kontiki-grpc,kontiki-ws,kontiki-grpc-memory,node-floor]
+//          [--fsync] [--client grpc-js|raw]
 // --fsync: a separate, opt-in mode that counts fsync/fdatasync calls per acknowledged write
 // with strace (which slows the servers down: its throughput figures are not comparable).
 // --cpu-prof DIR: the kv-server processes run with `node --cpu-prof` and write their profiles
@@ -39,6 +45,7 @@ import { totalCpuSeconds } from './proc-stat.js';
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 const SERVER_SCRIPT = join(PACKAGE_DIR, 'dist', 'main.js');
 const LOAD_CLIENT = join(PACKAGE_DIR, 'bench', 'load-client.ts');
+const FLOOR_SERVER = join(PACKAGE_DIR, 'bench', 'floor-server.ts');
 
 const { values } = parseArgs({
   options: {
@@ -99,12 +106,52 @@ async function etcdSystem(): Promise<System> {
   };
 }
 
-async function kontikiSystem(transport: TransportKind): Promise<System> {
+/**
+ * The yardstick below every server (`bench/floor-server.ts`): one process answering each Put
+ * at once, nothing stored or replicated: the CPU any Node HTTP/2 server spends per request,
+ * and the most this load client can drive on this machine.
+ */
+async function floorSystem(): Promise<System> {
+  const child = spawn(process.execPath, ['--import', 'tsx', FLOOR_SERVER], {
+    cwd: PACKAGE_DIR,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('node-floor: no endpoint within 20 s')),
+      20_000,
+    );
+    child.once('exit', (code) => reject(new Error(`node-floor exited with ${code}`)));
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve((JSON.parse(line) as { endpoint: string }).endpoint);
+    });
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('node-floor has no pid');
+  return {
+    name: 'node-floor',
+    description:
+      'yardstick: 1 Node process answering every Put at once on node:http2 (no log, no disk, no replication, no grpc-js)',
+    leader: async () => endpoint,
+    pids: () => [pid],
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin?.end();
+      await exited;
+    },
+  };
+}
+
+async function kontikiSystem(
+  transport: TransportKind,
+  storage: 'sqlite' | 'memory' = 'sqlite',
+): Promise<System> {
   const dataDir = mkdtempSync(join(tmpdir(), `kontiki-bench-kv-${transport}-`));
   const cluster = await LocalCluster.start({
     serverScript: SERVER_SCRIPT,
     transport,
-    storage: 'sqlite',
+    storage,
     sqliteSync: 'full',
     dataDir,
     electionTimeoutMs: 1000,
@@ -114,8 +161,8 @@ async function kontikiSystem(transport: TransportKind): Promise<System> {
       : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(CPU_PROF_DIR, transport)] }),
   });
   return {
-    name: `kontiki-${transport}`,
-    description: `kv-server: 3 processes, ${transport} transport, SQLite synchronous=full (worker thread), election timeout 1000 ms${GROUPS > 1 ? `, ${GROUPS} groups, clients spread over the three nodes` : ''}`,
+    name: `kontiki-${transport}${storage === 'memory' ? '-memory' : ''}`,
+    description: `kv-server: 3 processes, ${transport} transport, ${storage === 'memory' ? 'memory storage (not durable: what the disk costs, by difference)' : 'SQLite synchronous=full (worker thread)'}, election timeout 1000 ms${GROUPS > 1 ? `, ${GROUPS} groups, clients spread over the three nodes` : ''}`,
     leader: async () => {
       if (GROUPS > 1) {
         await waitForAllGroupsLed(cluster.httpEndpoints(), GROUPS);
@@ -293,6 +340,8 @@ async function main(): Promise<void> {
       if (name === 'etcd') systems.push(await etcdSystem());
       else if (name === 'kontiki-grpc') systems.push(await kontikiSystem('grpc'));
       else if (name === 'kontiki-ws') systems.push(await kontikiSystem('ws'));
+      else if (name === 'kontiki-grpc-memory') systems.push(await kontikiSystem('grpc', 'memory'));
+      else if (name === 'node-floor') systems.push(await floorSystem());
       else throw new Error(`unknown system ${name}`);
     }
     const results: Record<string, Record<string, LevelResult | Failed>> = {};

@@ -284,6 +284,12 @@ describe("etcd's v3 API on three in-process nodes", () => {
       status.INVALID_ARGUMENT,
       /not UTF-8/,
     );
+    // A surrogate's three-byte form (CESU-8) is not UTF-8 either: no lone surrogate reaches the log.
+    await refused(
+      leaderClient.put('bin', new Uint8Array([0x61, 0xed, 0xa0, 0x80])),
+      status.INVALID_ARGUMENT,
+      /not UTF-8/,
+    );
     await refused(
       leaderClient.txn([], [put('dup', '1'), put('dup', '2')]),
       status.INVALID_ARGUMENT,

@@ -1,6 +1,12 @@
 import type { CommittedEntry, SnapshotMeta, SnapshotReader, SnapshotWriter } from '@kontiki/core';
 import { describe, expect, it } from 'vitest';
-import { decodeCommand, encodeCommand, type KvCommand, paddedPutCommand } from '../src/commands.js';
+import {
+  decodeCommand,
+  encodeCommand,
+  encodePut,
+  type KvCommand,
+  paddedPutCommand,
+} from '../src/commands.js';
 import { KvStateMachine } from '../src/kv-state-machine.js';
 import { SnapshotFormatError, WRITE_CHUNK_BYTES } from '../src/snapshot-codec.js';
 
@@ -23,6 +29,56 @@ describe('commands in log entries', () => {
     for (const c of commands) expect(decodeCommand(encodeCommand(c))).toEqual(c);
   });
 
+  it('puts and deletes are binary: the UTF-8 bytes as they are, behind a tag byte', () => {
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    expect([...encodeCommand({ op: 'put', key: 'k', value: 'v"\n' })]).toEqual([
+      0x01,
+      1,
+      ...utf8('k'),
+      ...utf8('v"\n'),
+    ]);
+    expect([...encodeCommand({ op: 'delete', key: 'kë' })]).toEqual([0x02, ...utf8('kë')]);
+    // A key of 200 bytes: its length takes two varint bytes.
+    const key = 'é'.repeat(100);
+    const value = 'x'.repeat(70_000);
+    const data = encodePut(utf8(key), utf8(value));
+    expect([...data.subarray(0, 3)]).toEqual([0x01, 0xc8, 0x01]);
+    expect(data.byteLength).toBe(3 + 200 + 70_000);
+    expect(decodeCommand(data)).toEqual({ op: 'put', key, value });
+    expect(decodeCommand(encodePut(utf8(''), utf8('')))).toEqual({ op: 'put', key: '', value: '' });
+    // Earlier logs' JSON puts and deletes still decode.
+    expect(decodeCommand(utf8('{"op":"put","k":"a","v":"1"}'))).toEqual({
+      op: 'put',
+      key: 'a',
+      value: '1',
+    });
+    expect(decodeCommand(utf8('{"op":"delete","k":"a"}'))).toEqual({ op: 'delete', key: 'a' });
+  });
+
+  it('text with a lone surrogate has no UTF-8 form: such puts and deletes stay JSON, intact', () => {
+    const commands: KvCommand[] = [
+      { op: 'put', key: 'lone\ud800', value: 'v' },
+      { op: 'put', key: 'k', value: 'x\udc00y' },
+      { op: 'delete', key: '\udfff' },
+    ];
+    for (const c of commands) {
+      const data = encodeCommand(c);
+      expect(data[0]).toBe(0x7b); // '{'
+      expect(decodeCommand(data)).toEqual(c);
+    }
+  });
+
+  it('refuse a damaged binary put or delete without throwing', () => {
+    const bad = (...b: number[]) => decodeCommand(new Uint8Array(b));
+    expect(bad(0x01)).toBe('put with a bad key length');
+    expect(bad(0x01, 0x80)).toBe('put with a bad key length');
+    expect(bad(0x01, 5, 0x61)).toBe('put with a bad key length');
+    expect(bad(0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)).toBe('put with a bad key length');
+    expect(bad(0x01, 1, 0xff, 0x61)).toBe('not UTF-8');
+    expect(bad(0x01, 1, 0x61, 0xc3)).toBe('not UTF-8');
+    expect(bad(0x02, 0xed, 0xa0, 0x80)).toBe('not UTF-8');
+  });
+
   it('say what is wrong with data that is not a command', () => {
     const bytes = (s: string) => new TextEncoder().encode(s);
     expect(decodeCommand(new Uint8Array([0xff, 0xfe]))).toBe('not UTF-8 JSON');
@@ -40,7 +96,9 @@ describe('commands in log entries', () => {
       expect(data.byteLength).toBe(size);
       expect(decodeCommand(data)).toMatchObject({ op: 'put', key: 'bench' });
     }
-    expect(() => paddedPutCommand('bench', 10)).toThrow(RangeError);
+    // The smallest: tag, key length, key.
+    expect(paddedPutCommand('bench', 7).byteLength).toBe(7);
+    expect(() => paddedPutCommand('bench', 6)).toThrow(RangeError);
   });
 });
 

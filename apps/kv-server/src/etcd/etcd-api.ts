@@ -13,7 +13,13 @@ import {
   status,
 } from '@grpc/grpc-js';
 import type { RaftNode } from '@kontiki/core';
-import { encodeCommand, type KvCommand, type KvResult, type TxnOp } from '../commands.js';
+import {
+  encodeCommand,
+  encodePut,
+  type KvCommand,
+  type KvResult,
+  type TxnOp,
+} from '../commands.js';
 import type { PeerAddress, ServerConfig } from '../config.js';
 import {
   ClusterService,
@@ -44,11 +50,11 @@ import { isReadOnlyTxn } from '../kv-state-machine.js';
 import type { ServerMetrics } from '../server-metrics.js';
 import { WriteDeadlines } from '../write-deadline.js';
 import {
+  checkPut,
   deleteOp,
   type EtcdLimits,
   keyValue,
   prevKvFlags,
-  putOp,
   rangeOp,
   rangeResponse,
   responseOps,
@@ -245,10 +251,11 @@ export class EtcdApi {
     req: PutRequest,
     call: ServerUnaryCall<PutRequest, PutResponse>,
   ): Promise<PutResponse> {
-    const op = putOp(req, this.limits);
-    const node = this.requireNode(this.ctx.groups.forKey(op.key));
+    const key = checkPut(req, this.limits);
+    const node = this.requireNode(this.ctx.groups.forKey(key));
     if (!this.leadsHere(node)) return this.forward('put', req, call, node);
-    if (op.ignoreValue === true) {
+    if (req.ignoreValue) {
+      const op: TxnOp = { op: 'put', key, value: '', ignoreValue: true };
       const r = await this.propose(node, { op: 'txn', compare: [], success: [op], failure: [] });
       if (r.result?.op === 'txnRefused') throw keyNotFound();
       const txn = this.resultOf(r.result, 'txn');
@@ -259,7 +266,8 @@ export class EtcdApi {
         prevKv: req.prevKv && prev !== undefined ? keyValue(prev) : undefined,
       };
     }
-    const r = await this.propose(node, { op: 'put', key: op.key, value: op.value });
+    // The value's bytes go to the log as they came: no decoding, escaping or re-encoding.
+    const r = await this.proposeData(node, 'put', encodePut(req.key, req.value));
     const put = this.resultOf(r.result, 'put');
     return {
       header: this.header(put.revision, r.term),
@@ -528,18 +536,27 @@ export class EtcdApi {
     }
   }
 
-  private async propose(
+  private propose(
     node: RaftNode<KvResult>,
     command: KvCommand,
   ): Promise<{ index: number; term: number; result: KvResult | undefined }> {
+    return this.proposeData(node, command.op, encodeCommand(command));
+  }
+
+  /** Proposes an encoded command (`op` names it in the metrics). */
+  private async proposeData(
+    node: RaftNode<KvResult>,
+    op: KvCommand['op'],
+    data: Uint8Array,
+  ): Promise<{ index: number; term: number; result: KvResult | undefined }> {
     const started = performance.now();
     try {
-      const r = await this.deadlines.race(node.apply(encodeCommand(command)));
-      this.ctx.metrics.write(command.op, 'ok', (performance.now() - started) / 1000);
+      const r = await this.deadlines.race(node.apply(data));
+      this.ctx.metrics.write(op, 'ok', (performance.now() - started) / 1000);
       return r;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      this.ctx.metrics.write(command.op, typeof code === 'string' ? code : 'INTERNAL');
+      this.ctx.metrics.write(op, typeof code === 'string' ? code : 'INTERNAL');
       throw etcdErrorOf(error, 'write');
     }
   }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { status } from '@grpc/grpc-js';
 import type { TxnCompare, TxnOp, TxnOpResult } from '../commands.js';
 import {
@@ -76,14 +77,25 @@ function rangeEnd(end: Uint8Array): Uint8Array | undefined {
   return end.byteLength === 0 ? undefined : end;
 }
 
-/** A Put as a transaction operation; `lease` is refused, as etcd refuses an unknown lease. */
-export function putOp(req: PutRequest, limits: EtcdLimits): Extract<TxnOp, { op: 'put' }> {
+/**
+ * Checks a Put as etcd does (`lease` is refused, as etcd refuses an unknown lease) and
+ * returns its key; the value is checked to be UTF-8 but not decoded, so that a plain Put's
+ * bytes can go to the log as they came (`encodePut`).
+ */
+export function checkPut(req: PutRequest, limits: EtcdLimits): string {
   const key = putKey(req.key, limits);
   if (req.ignoreValue && req.value.byteLength > 0) throw valueProvided();
   if (req.ignoreLease && req.lease !== 0n) throw leaseProvided();
   // No leases here: every lease is one etcd would not find.
   if (req.lease !== 0n) throw leaseNotFound();
   if (req.value.byteLength > limits.maxValueBytes) throw requestTooLarge();
+  if (!isUtf8(req.value)) throw notUtf8('value');
+  return key;
+}
+
+/** A Put as a transaction operation (see `checkPut`). */
+export function putOp(req: PutRequest, limits: EtcdLimits): Extract<TxnOp, { op: 'put' }> {
+  const key = checkPut(req, limits);
   const value = text(req.value, 'value');
   return req.ignoreValue ? { op: 'put', key, value, ignoreValue: true } : { op: 'put', key, value };
 }
