@@ -20,6 +20,38 @@ describe('quorums (Raft paper 5.3 and section 6)', () => {
     expect(quorumMatchIndex({ voters: ['a'] }, m)).toBe(10);
   });
 
+  it('the commit point is the majority-th highest match index, for any voters and indexes', () => {
+    // Against the definition written out: sort descending, take the majority-th.
+    const reference = (voters: string[], of: (p: string) => number) =>
+      voters.length === 0
+        ? Number.POSITIVE_INFINITY
+        : (voters.map(of).sort((x, y) => y - x)[Math.floor(voters.length / 2)] as number);
+    let seed = 12345;
+    const next = (k: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % k;
+    };
+    for (let round = 0; round < 3000; round++) {
+      const n = 1 + next(7);
+      const oldN = next(3) === 0 ? 1 + next(7) : 0;
+      const values = new Map<string, number>();
+      const ids = (count: number, prefix: string) =>
+        Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+      const voters = ids(n, next(2) === 0 ? 'p' : 'q');
+      const oldVoters = ids(oldN, 'p');
+      // Mostly small ranges, so that ties are common.
+      const range = next(4) === 0 ? 1_000_000 : 1 + next(6);
+      for (const p of [...voters, ...oldVoters]) values.set(p, next(range));
+      const of = (p: string) => values.get(p) ?? 0;
+      const conf = oldN > 0 ? { voters, oldVoters } : { voters };
+      const expected =
+        oldN > 0
+          ? Math.min(reference(voters, of), reference(oldVoters, of))
+          : reference(voters, of);
+      expect(quorumMatchIndex(conf, of)).toBe(expected);
+    }
+  });
+
   it('a joint configuration needs a majority of both the old and the new voters', () => {
     const joint = { voters: ['a', 'b', 'c'], oldVoters: ['c', 'd', 'e'] };
     expect(quorumMatchIndex(joint, m)).toBe(3);
