@@ -121,7 +121,7 @@ export type KvResult =
   | { readonly op: 'invalid'; readonly reason: string };
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Wire shape of a command in the log: short field names, nothing optional left undefined. */
 type Encoded =
@@ -427,8 +427,8 @@ function decodePeers(p: unknown): KvCommand | string {
 }
 
 /**
- * A put command whose encoding is exactly `bytes` long (at least 2 + the key's UTF-8 length),
- * for benchmarks that propose fixed-size payloads through the real state machine.
+ * A put command whose encoding is exactly `bytes` long (at least the tag, the key's length and
+ * the key), for benchmarks that propose fixed-size payloads through the real state machine.
  */
 export function paddedPutCommand(key: string, bytes: number): Uint8Array {
   const empty = encodeCommand({ op: 'put', key, value: '' }).byteLength;

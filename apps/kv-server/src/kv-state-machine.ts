@@ -47,7 +47,7 @@ export type TxnCommand = Extract<KvCommand, { op: 'txn' }>;
 /** The revision of a store that has seen no write (etcd's too: the first write makes 2). */
 export const INITIAL_REVISION = 1;
 
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function keyed(key: string, entry: KvEntry | undefined): KeyedEntry | undefined {
   return entry === undefined ? undefined : withKey(key, entry);

@@ -45,7 +45,7 @@ const WRITES_IN_FLIGHT = 8;
 export const READ_CHUNK_BYTES = 256 * 1024;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A lone surrogate: TextEncoder would turn it into U+FFFD, changing the string. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -159,9 +159,19 @@ describe("etcd's v3 API on three in-process nodes", () => {
     });
     expect(got.count).toBe(1n);
     expect(got.header?.revision).toBe(BigInt(rev + 1));
+    // Bytes travel as they are, a leading byte order mark included (in the key and the value).
+    await leaderClient.put('\ufeffbom', '\ufeff\u00e9');
+    const bom = await followerClient.get('\ufeffbom');
+    expect(bom.kvs.map((kv) => [[...kv.key.subarray(0, 3)], [...kv.value]])).toEqual([
+      [
+        [0xef, 0xbb, 0xbf],
+        [0xef, 0xbb, 0xbf, 0xc3, 0xa9],
+      ],
+    ]);
     // The HTTP API serves the same state.
     const http = new KvClient(cluster.endpoints);
     try {
+      expect(await http.get('\ufeffbom')).toMatchObject({ value: '\ufeff\u00e9' });
       expect(await http.get('greeting')).toMatchObject({ value: 'hi' });
     } finally {
       http.close();

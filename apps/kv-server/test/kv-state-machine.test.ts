@@ -46,6 +46,13 @@ describe('commands in log entries', () => {
     expect(data.byteLength).toBe(3 + 200 + 70_000);
     expect(decodeCommand(data)).toEqual({ op: 'put', key, value });
     expect(decodeCommand(encodePut(utf8(''), utf8('')))).toEqual({ op: 'put', key: '', value: '' });
+    // A leading byte order mark is kept, in the key and in the value.
+    for (const c of [
+      { op: 'put', key: '\ufeffk', value: '\ufeffv' },
+      { op: 'delete', key: '\ufeffk' },
+    ] as KvCommand[]) {
+      expect(decodeCommand(encodeCommand(c))).toEqual(c);
+    }
     // Earlier logs' JSON puts and deletes still decode.
     expect(decodeCommand(utf8('{"op":"put","k":"a","v":"1"}'))).toEqual({
       op: 'put',
@@ -212,6 +219,8 @@ describe('snapshots of the key-value state', () => {
     { op: 'put', key: 'plain', value: 'v' },
     { op: 'put', key: 'ünïcødé/🚀', value: '' },
     { op: 'put', key: 'lone\ud800surrogate', value: 'x\udc00y' },
+    // A leading U+FEFF (byte order mark) is text like any other: nothing may strip it.
+    { op: 'put', key: '\ufeffbom', value: '\ufeff\ufeffv' },
     { op: 'put', key: '', value: 'empty key (the API refuses it; the machine does not care)' },
     { op: 'put', key: 'gone', value: '1' },
     { op: 'delete', key: 'gone' },
@@ -232,6 +241,7 @@ describe('snapshots of the key-value state', () => {
     expect(b.digest()).toEqual(a.digest());
     expect(b.get('stale')).toBeUndefined();
     expect(b.get('lone\ud800surrogate')).toBe('x\udc00y');
+    expect(b.get('\ufeffbom')).toBe('\ufeff\ufeffv');
     expect(b.get('ünïcødé/🚀')).toBe('');
     // Revisions survive: the store's, and each key's.
     expect(b.revision).toBe(a.revision);

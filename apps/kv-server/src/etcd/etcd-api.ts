@@ -662,7 +662,7 @@ export class EtcdApi {
   }
 }
 
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function textKey(bytes: Uint8Array): string | undefined {
   try {

@@ -27,7 +27,7 @@ import {
 import { OUTCOME_TRAILER } from './etcd-errors.js';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** UTF-8 bytes of a string (keys and values of the etcd API are bytes). */
 export function bytes(text: string): Uint8Array {

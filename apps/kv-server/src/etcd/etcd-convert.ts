@@ -45,7 +45,7 @@ export interface EtcdLimits {
 /** etcd's default `--max-txn-ops`. */
 export const MAX_TXN_OPS = 128;
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function text(bytes: Uint8Array, what: 'key' | 'value'): string {
   try {
