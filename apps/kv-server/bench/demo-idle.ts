@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { defaultHeapGrowingPercent } from '../src/heap-pacing.js';
 import { LocalCluster } from '../src/local-cluster.js';
 import { int } from './cli-args.js';
-import { cpuSeconds, loadAverage, machineOf, rssMiB } from './proc-stat.js';
+import { cpuSharesOver, loadAverage, machineOf, rssMiB } from './proc-stat.js';
 
 const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER_SCRIPT = join(PACKAGE_DIR, 'dist', 'main.js');
@@ -106,15 +106,10 @@ try {
   await pause(settleSeconds * 1000);
   const members = cluster.members();
   const pids = members.map((m) => m.pid as number);
-  const before = pids.map(cpuSeconds);
-  const windowStart = performance.now();
-  await pause(idleSeconds * 1000);
-  const seconds = (performance.now() - windowStart) / 1000;
+  const shares = await cpuSharesOver(pids, idleSeconds);
   const idle = members.map((m, i) => ({
     id: m.id,
-    cpuShareOfOneCore: Number(
-      ((cpuSeconds(pids[i] as number) - (before[i] as number)) / seconds).toFixed(3),
-    ),
+    cpuShareOfOneCore: shares[i],
     rssMiB: rssMiB(pids[i] as number),
   }));
   const after = await summary(http[0] as string);

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { defaultHeapGrowingPercent } from '../src/heap-pacing.js';
-import { cpuSeconds, loadAverage, machineOf } from './proc-stat.js';
+import { cpuSharesOver, loadAverage, machineOf } from './proc-stat.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./multi-raft-node.ts', import.meta.url));
 
@@ -177,15 +177,13 @@ async function level(groups: number) {
     );
     if (settleSeconds > 0) await pause(settleSeconds * 1000);
     // Idle: nothing is proposed; CPU over the window, per process.
-    const before = members.map((m) => cpuSeconds(m.child.pid ?? 0));
-    const t0 = performance.now();
-    await pause(idleSeconds * 1000);
-    const wall = (performance.now() - t0) / 1000;
+    const shares = await cpuSharesOver(
+      members.map((m) => m.child.pid ?? 0),
+      idleSeconds,
+    );
     const idle = members.map((m, i) => ({
       id: m.id,
-      cpuShareOfOneCore: Number(
-        ((cpuSeconds(m.child.pid ?? 0) - (before[i] as number)) / wall).toFixed(3),
-      ),
+      cpuShareOfOneCore: shares[i],
       rssMiB: m.last?.rssMiB,
       heapUsedMiB: m.last?.heapUsedMiB,
       heapTotalMiB: m.last?.heapTotalMiB,

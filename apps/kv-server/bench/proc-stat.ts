@@ -34,6 +34,20 @@ export function totalCpuSeconds(pids: readonly number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
+/**
+ * Waits `seconds` and returns each process's CPU over that window as a share of one core
+ * (3 decimals): how busy an idle cluster's processes are.
+ */
+export async function cpuSharesOver(pids: readonly number[], seconds: number): Promise<number[]> {
+  const before = pids.map(cpuSeconds);
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const wall = (performance.now() - started) / 1000;
+  return pids.map((pid, i) =>
+    Number(((cpuSeconds(pid) - (before[i] as number)) / wall).toFixed(3)),
+  );
+}
+
 /** A process's resident set size, MiB (VmRSS of /proc/<pid>/status). */
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
