@@ -47,14 +47,6 @@ export const MAX_TXN_OPS = 128;
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function text(bytes: Uint8Array, what: 'key' | 'value'): string {
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    throw notUtf8(what);
-  }
-}
-
 function safeNumber(n: bigint): number {
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
   if (n < 0n) return 0;
@@ -65,7 +57,8 @@ function safeNumber(n: bigint): number {
 function putKey(key: Uint8Array, limits: EtcdLimits): string {
   if (key.byteLength === 0) throw emptyKey();
   if (key.byteLength > limits.maxKeyBytes) throw requestTooLarge();
-  return text(key, 'key');
+  if (!isUtf8(key)) throw notUtf8('key');
+  return decoder.decode(key);
 }
 
 function rangeKey(key: Uint8Array, limits: EtcdLimits): void {
@@ -96,7 +89,8 @@ export function checkPut(req: PutRequest, limits: EtcdLimits): string {
 /** A Put as a transaction operation (see `checkPut`). */
 export function putOp(req: PutRequest, limits: EtcdLimits): Extract<TxnOp, { op: 'put' }> {
   const key = checkPut(req, limits);
-  const value = text(req.value, 'value');
+  // checkPut found it UTF-8: decoding cannot fail.
+  const value = decoder.decode(req.value);
   return req.ignoreValue ? { op: 'put', key, value, ignoreValue: true } : { op: 'put', key, value };
 }
 
